@@ -1,0 +1,330 @@
+"""Lane configuration: YAML, validated by pydantic, errors that name key and line.
+
+One file per lane under ``calibration/``. ``${VAR}`` / ``${VAR:-default}`` are
+taken from the environment and ``${cred:NAME}`` from systemd credentials
+(``$CREDENTIALS_DIRECTORY/NAME``), so secrets never sit in the file.
+Every duration says its unit (``grace_ms``); zones are normalised polygons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge_app.devices.lights.console import ConsoleLightConfig
+from edge_app.devices.lights.registry import light_config_union
+
+ZONE_NAMES = ("pick", "scan", "bag", "go_back", "ignore")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(Strict):
+    source: str = Field(
+        title="Camera source",
+        description="USB index ('0'), /dev/videoN, rtsp://…, a GStreamer pipeline ending in appsink, or a video file",
+    )
+    kind: Literal["auto", "usb", "rtsp", "gstreamer", "file"] = Field(
+        "auto", description="How to open the source; auto guesses from its form"
+    )
+    width: Optional[int] = Field(None, gt=0, description="Requested capture width (px)")
+    height: Optional[int] = Field(None, gt=0, description="Requested capture height (px)")
+    fps: Optional[float] = Field(None, gt=0, description="Requested capture rate; files replay at their own")
+    stall_timeout_ms: int = Field(2000, gt=0, description="No frame for this long means the camera is down")
+    reconnect_initial_ms: int = Field(500, gt=0, description="First reconnect delay")
+    reconnect_max_ms: int = Field(30000, gt=0, description="Reconnect backoff ceiling")
+
+
+class ProductModelConfig(Strict):
+    path: str = Field(description="ONNX file, relative to the config file or absolute")
+    classes: list[str] = Field(
+        default_factory=list,
+        description="Class names that count as products (empty: every class except 'person')",
+    )
+    conf: float = Field(0.25, ge=0, le=1, description="Score threshold")
+    iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold")
+    sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
+
+
+class HandModelConfig(Strict):
+    backend: Literal["none", "mediapipe", "yolo_pose"] = Field("none", description="Hand-point backend")
+    palm_path: Optional[str] = None
+    landmark_path: Optional[str] = None
+    pose_path: Optional[str] = None
+    conf: float = Field(0.6, ge=0, le=1)
+
+
+class ModelsConfig(Strict):
+    products: ProductModelConfig
+    hands: HandModelConfig = HandModelConfig()
+    execution_provider: Literal["cpu", "cuda", "tensorrt", "openvino"] = Field(
+        "cpu", description="ONNX Runtime provider; falls back to CPU with a warning"
+    )
+    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
+
+
+Point = tuple[float, float]
+
+
+class ZonesConfig(Strict):
+    pick: list[Point]
+    scan: list[Point]
+    bag: list[Point]
+    go_back: Optional[list[Point]] = None
+    ignore: Optional[list[Point]] = None
+    enter_frames: int = Field(2, ge=1, description="Frames inside before 'entered' (hysteresis)")
+    exit_frames: int = Field(3, ge=1, description="Frames outside before 'exited' (hysteresis)")
+
+    @field_validator("pick", "scan", "bag", "go_back", "ignore")
+    @classmethod
+    def _polygon(cls, pts: Optional[list[Point]]) -> Optional[list[Point]]:
+        if pts is None:
+            return pts
+        if len(pts) < 3:
+            raise ValueError(f"a zone polygon needs at least 3 points, got {len(pts)}")
+        for x, y in pts:
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                raise ValueError(f"point ({x}, {y}) is outside 0..1 (zones are normalised)")
+        return pts
+
+
+class ScannerConfig(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Name used in status/scanner/<id>")
+    port: str = Field(description="Serial device, preferably /dev/serial/by-id/…")
+    baudrate: int = Field(9600, gt=0)
+    terminator: Literal["auto", "cr", "lf", "crlf"] = "auto"
+    prefix: str = Field("", description="Characters the scanner puts before each code")
+    suffix: str = Field("", description="Characters the scanner puts after each code (before the terminator)")
+    max_line_bytes: int = Field(256, gt=8, description="Longer lines are dropped and counted")
+    reconnect_initial_ms: int = Field(500, gt=0)
+    reconnect_max_ms: int = Field(15000, gt=0)
+
+
+class TlsConfig(Strict):
+    ca_file: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
+    insecure: bool = Field(False, description="Skip hostname check (testing only)")
+
+
+class MqttConfig(Strict):
+    url: str = Field(description="mqtt[s]://[user:pass@]host[:port]")
+    topic_prefix: str = Field("checkout/v1", description="Topics are <prefix>/<store>/<lane>/…")
+    username: Optional[str] = None
+    password: Optional[str] = Field(None, repr=False)
+    client_id: Optional[str] = None
+    keepalive_s: int = Field(30, gt=0)
+    protocol: Literal["5", "3.1.1"] = "5"
+    tls: Optional[TlsConfig] = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not re.match(r"^mqtts?://([^@/]+@)?[^:/]+(:\d+)?/?$", url):
+            raise ValueError("expected mqtt[s]://[user:pass@]host[:port]")
+        return url
+
+
+class OutboxConfig(Strict):
+    path: str = Field("outbox.db", description="SQLite file (WAL); relative to the state directory")
+    max_events: int = Field(200_000, gt=0, description="Oldest events beyond this are dropped and counted")
+
+
+class EvidenceConfig(Strict):
+    dir: str = Field("evidence", description="Where clips are kept; relative to the state directory")
+    enabled: bool = True
+    pre_s: float = Field(3.0, ge=0)
+    post_s: float = Field(2.0, ge=0)
+    quota_mb: int = Field(500, gt=0)
+    blur_faces: bool = True
+
+
+class CheckoutConfig(Strict):
+    grace_ms: int = Field(600, ge=0, description="Unmatched this long after landing: pending nudge")
+    escalation_ms: int = Field(4000, ge=0, description="Pending this long: staff alert")
+    match_before_ms: int = Field(4000, ge=0, description="A scan may come this long before the landing")
+    match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
+    idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
+    min_track_frames: int = Field(3, ge=1, description="Tracks shorter than this are ignored")
+    scan_without_item_window_ms: int = Field(1500, ge=0)
+
+
+class Catalog(Strict):
+    """GTIN-14 -> what the camera should see, and whether it is scanned in the cart."""
+
+    items: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class LaneConfig(Strict):
+    store_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    lane_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    camera: CameraConfig
+    models: ModelsConfig
+    zones: ZonesConfig
+    scanners: list[ScannerConfig] = Field(default_factory=list)
+    light: Annotated[light_config_union(), Field(discriminator="type")] = Field(  # type: ignore[valid-type]
+        default_factory=ConsoleLightConfig, description="Review light driver (discriminated on 'type')"
+    )
+    mqtt: Optional[MqttConfig] = None
+    outbox: OutboxConfig = OutboxConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    checkout: CheckoutConfig = CheckoutConfig()
+    catalog: Catalog = Catalog()
+    state_dir: str = Field(
+        "var", description="Writable folder for outbox and evidence; $STATE_DIRECTORY (systemd) wins"
+    )
+
+    @model_validator(mode="after")
+    def _unique_scanners(self) -> "LaneConfig":
+        ids = [s.id for s in self.scanners]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"scanner ids must be unique, got {ids}")
+        return self
+
+    # Filled by load_config: where the file was, to resolve relative paths.
+    def resolve(self, path: str) -> Path:
+        p = Path(os.path.expandvars(path))
+        if p.is_absolute():
+            return p
+        base = Path(getattr(self, "_base_dir", "."))
+        return (base / p).resolve()
+
+    def state_path(self, path: str) -> Path:
+        """Outbox and evidence live under the state directory (systemd StateDirectory)."""
+        p = Path(path)
+        if p.is_absolute():
+            return p
+        state = Path(os.environ.get("STATE_DIRECTORY") or self.state_dir)
+        return (state / p).resolve()
+
+
+class ConfigError(Exception):
+    """A lane file that cannot run; ``lines`` holds one human line per problem."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+_ENV = re.compile(r"\$\{(cred:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(text: str, where: str, errors: list[str]) -> str:
+    def repl(m: re.Match) -> str:
+        is_cred, name, default = m.group(1), m.group(2), m.group(3)
+        if is_cred:
+            creds = os.environ.get("CREDENTIALS_DIRECTORY")
+            if creds and (Path(creds) / name).is_file():
+                return (Path(creds) / name).read_text().strip()
+            if default is not None:
+                return default
+            errors.append(f"{where}: systemd credential {name!r} not found (CREDENTIALS_DIRECTORY)")
+            return ""
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        errors.append(f"{where}: environment variable {name} is not set")
+        return ""
+
+    return _ENV.sub(repl, text)
+
+
+def _line_index(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -> dict:
+    """Map each key path to the 1-based line of its YAML node."""
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_index(v, path + (key,), out)
+            out[path + (key,)] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_index(v, path + (i,), out)
+    return out
+
+
+def _line_for(loc: tuple, lines: dict) -> int:
+    loc = tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+_UNION_TAGS: set[str] = set()
+
+
+def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] = None) -> LaneConfig:
+    """Validate lane YAML; raise ConfigError with 'file:line: key: problem' lines."""
+    errors: list[str] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise ConfigError([f"{source}:1: the lane file must be a mapping of keys"])
+    lines = _line_index(node)
+    raw = yaml.safe_load(text)
+
+    def walk(obj: Any, path: tuple) -> Any:
+        if isinstance(obj, dict):
+            return {k: walk(v, path + (k,)) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v, path + (i,)) for i, v in enumerate(obj)]
+        if isinstance(obj, str) and "${" in obj:
+            where = f"{source}:{_line_for(path, lines)}: {'.'.join(map(str, path))}"
+            return _substitute(obj, where, errors)
+        return obj
+
+    raw = walk(raw, ())
+    if errors:
+        raise ConfigError(errors)
+    _UNION_TAGS.update(light_config_union_tags())
+    try:
+        cfg = LaneConfig.model_validate(raw)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)) or "(top)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (typo?)"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            msg = msg.removeprefix("Value error, ")
+            out.append(f"{source}:{_line_for(loc, lines)}: {key}: {msg}")
+        raise ConfigError(out) from None
+    object.__setattr__(cfg, "_base_dir", str(base_dir or Path(".").resolve()))
+    return cfg
+
+
+def light_config_union_tags() -> set[str]:
+    return {c.model_fields["type"].default for c in light_config_union().__args__}
+
+
+def load_config(path: str | Path) -> LaneConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read the lane file: {exc.strerror}"]) from None
+    return parse_config(text, source=str(p), base_dir=p.resolve().parent)
+
+
+def config_hash(cfg: LaneConfig) -> str:
+    """Short hash published in lane state, so HQ sees which config a lane runs."""
+    dumped = cfg.model_dump_json(exclude={"mqtt": {"password"}})
+    return hashlib.sha256(dumped.encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""Lane hardware at the edge of the process: scanners, review light, staff button."""

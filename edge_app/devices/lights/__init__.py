@@ -1,0 +1,1 @@
+"""Review light drivers: one file per driver, discovered by ``registry``."""

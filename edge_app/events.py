@@ -1,0 +1,302 @@
+"""The lane's one event vocabulary.
+
+Every stage speaks these frozen dataclasses: the camera stage emits
+``ZoneEvent``, the scanner reader ``Scan``, the kiosk ``PosEvent``, the
+CheckoutEngine answers with ``LaneEvent`` s. The JSON payloads published on
+MQTT and their JSON Schemas are derived from here and nowhere else
+(``payload_schemas()``), so a field added here shows up in the schema, the
+AsyncAPI document and the tests at once.
+
+All ``ts`` fields are seconds on the lane's monotonic clock (the scenario's
+clock on replay); wall-clock time is added only in the MQTT envelope.
+
+>>> s = Scan(ts=1.5, scanner_id="flatbed", gtin="05000112637939", symbology="EAN-13")
+>>> s.to_dict()["gtin"]
+'05000112637939'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+SCHEMA_VERSION = "checkout/v1"
+
+ZoneName = Literal["pick", "scan", "bag", "go_back", "ignore"]
+
+
+class _Vocabulary:
+    """Mixin: JSON-ready dict of a frozen dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+# --------------------------------------------------------------------------
+# Inputs to the CheckoutEngine
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan(_Vocabulary):
+    """One barcode read by a lane scanner, normalised to GTIN-14."""
+
+    ts: float
+    scanner_id: str
+    gtin: str
+    symbology: str = "unknown"
+    raw: str = ""
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class ZoneEvent(_Vocabulary):
+    """A tracked item or hand entered or left a calibrated zone (or was lost)."""
+
+    ts: float
+    track_id: int
+    kind: Literal["item", "hand"]
+    zone: str
+    action: Literal["entered", "exited", "lost"]
+    label: str = ""
+    #: how many item tracks moved together with this one (stacking evidence)
+    group_size: int = 1
+    #: whether a hand was holding the item when the event happened
+    carried: bool = False
+
+
+@dataclass(frozen=True)
+class PosEvent(_Vocabulary):
+    """What the kiosk/POS tells the lane (from MQTT requests or a scenario)."""
+
+    ts: float
+    kind: Literal[
+        "transaction_start", "transaction_end", "payment_start", "item_added", "void"
+    ]
+    transaction_id: str = ""
+    gtin: str = ""
+    quantity: int = 1
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceStatus(_Vocabulary):
+    """Health of one lane component; a blind lane must not accuse anyone."""
+
+    ts: float
+    component: str  # camera, scanner/<id>, light, outbox, model
+    status: Literal["ok", "degraded", "down"]
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StaffAction(_Vocabulary):
+    """A member of staff cleared the review (button or MQTT)."""
+
+    ts: float
+    resolution: Literal["item_added", "false_alarm", "customer_left"]
+    alert_id: str = ""  # empty: clear every open alert of the lane
+    source: str = "button"
+
+
+@dataclass(frozen=True)
+class Tick(_Vocabulary):
+    """Time passes: lets the engine escalate pending journeys."""
+
+    ts: float
+
+
+EngineInput = Union[Scan, ZoneEvent, PosEvent, DeviceStatus, StaffAction, Tick]
+
+
+# --------------------------------------------------------------------------
+# Outputs: what the lane publishes
+# --------------------------------------------------------------------------
+
+
+class LaneMode(str, enum.Enum):
+    IDLE = "idle"
+    IN_TRANSACTION = "in_transaction"
+    REVIEW_REQUIRED = "review_required"
+
+
+class LightState(str, enum.Enum):
+    """What the review light shows, lowest priority first."""
+
+    OFF = "off"  # app down or not started: never "all fine"
+    AVAILABLE = "available"  # green
+    ASSIST = "assist"  # yellow: please scan that item
+    REVIEW = "review"  # flashing yellow: staff review
+    INTERVENTION = "intervention"  # flashing red + buzzer
+    FAULT = "fault"  # red: the lane is unhealthy
+
+
+ALERT_TYPES = (
+    "missed_scan.pass_over",
+    "missed_scan.bypass",
+    "multi_item",
+    "mismatch",
+    "scan_without_item",
+    "void_kept",
+    "assist",
+)
+
+EVENT_TYPES = (
+    "transaction.started",
+    "transaction.payment_started",
+    "transaction.ended",
+    "scan.registered",
+    "journey.matched",
+    "journey.pending",
+    "alert.raised",
+    "alert.self_corrected",
+    "alert.cleared",
+)
+
+
+@dataclass(frozen=True)
+class LaneEvent(_Vocabulary):
+    """One thing the lane decided or saw, published on ``events``.
+
+    ``data`` holds the type-specific fields documented in ``EVENT_DATA``.
+    """
+
+    ts: float
+    type: str
+    transaction_id: str = ""
+    data: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown lane event type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class AlertData(_Vocabulary):
+    """``data`` of alert.raised / journey.pending / alert.self_corrected / alert.cleared."""
+
+    alert_id: str
+    alert_type: str
+    journey_id: str = ""
+    track_id: int = -1
+    label: str = ""
+    gtin: str = ""
+    after_payment: bool = False
+    landed_ts: float | None = None
+    resolution: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ScanData(_Vocabulary):
+    """``data`` of scan.registered."""
+
+    scanner_id: str
+    gtin: str
+    symbology: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class JourneyData(_Vocabulary):
+    """``data`` of journey.matched."""
+
+    journey_id: str
+    track_id: int
+    label: str
+    gtin: str
+    over_scanner: bool
+    landed_ts: float
+
+
+@dataclass(frozen=True)
+class TransactionSummary(_Vocabulary):
+    """``data`` of transaction.ended: what staff and HQ need per basket."""
+
+    items: int
+    scans: int
+    alerts: int
+    self_corrected: int
+    resolutions: dict
+    duration_s: float
+    seconds_per_item: float | None
+    unverified: bool
+    alert_types: dict
+
+
+EVENT_DATA: dict[str, type] = {
+    "scan.registered": ScanData,
+    "journey.matched": JourneyData,
+    "journey.pending": AlertData,
+    "alert.raised": AlertData,
+    "alert.self_corrected": AlertData,
+    "alert.cleared": AlertData,
+    "transaction.ended": TransactionSummary,
+}
+
+
+@dataclass(frozen=True)
+class LaneStatePayload(_Vocabulary):
+    """Retained ``state``: what the kiosk reads to pause payment."""
+
+    mode: str
+    light: str
+    transaction_id: str
+    open_alerts: int
+    unverified: bool
+    boot_id: str
+    version: str
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class ComponentStatusPayload(_Vocabulary):
+    """Retained ``status/<component>``."""
+
+    component: str
+    status: str
+    detail: str
+    since: str
+
+
+@dataclass(frozen=True)
+class Envelope(_Vocabulary):
+    """The ``events`` payload around every LaneEvent (at-least-once; dedupe on event_id)."""
+
+    schema: str
+    event_id: str
+    boot_id: str
+    seq: int
+    ts: str  # ISO-8601 UTC wall clock
+    mono_ts: float
+    store_id: str
+    lane_id: str
+    type: str
+    transaction_id: str
+    data: dict
+
+
+def payload_schemas() -> dict[str, dict]:
+    """JSON Schemas of every published payload, generated from the dataclasses."""
+    from pydantic import TypeAdapter
+
+    schemas = {
+        "envelope": TypeAdapter(Envelope).json_schema(),
+        "state": TypeAdapter(LaneStatePayload).json_schema(),
+        "status": TypeAdapter(ComponentStatusPayload).json_schema(),
+    }
+    for event_type, data_cls in EVENT_DATA.items():
+        schemas[f"data/{event_type}"] = TypeAdapter(data_cls).json_schema()
+    schemas["envelope"]["properties"]["type"]["enum"] = list(EVENT_TYPES)
+    schemas["envelope"]["properties"]["schema"]["const"] = SCHEMA_VERSION
+    return schemas
