@@ -1,0 +1,419 @@
+"""YOLO on ONNX Runtime, decoded exactly as Ultralytics decodes it.
+
+The decode is pure numpy and separate from the session, so it is tested on
+synthetic tensors (end-to-end and pose included) and against Ultralytics'
+own predictions on real images (``tests/vision/test_yolo_vs_ultralytics.py``).
+What "exactly" means here:
+
+* letterbox: ``r = min(H/h, W/w)``, resize to ``round(w·r) × round(h·r)``
+  bilinear, pad centred with grey 114, split as ``round(d/2 ∓ 0.1)``;
+* raw output ``[1, 4+nc(+extra), N]``: best class only, ``score > conf``,
+  per-class NMS (boxes offset by ``class × 7680``), at most 30000 boxes into
+  NMS and ``max_det = 300`` out;
+* end-to-end output ``[1, K, 6(+extra)]``: ``score > conf``, first ``max_det``;
+* boxes back to the image with per-axis gains, clipped to the image.
+
+>>> dets = Detections(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9], np.float32),
+...                   np.array([1], np.int32), ("person", "bottle"))
+>>> dets.labels(), len(dets.filter(dets.score > 0.95))
+(['bottle'], 0)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from edge_app.vision.models import LoadedModel, ModelError, ModelSpec, open_model
+
+log = logging.getLogger(__name__)
+
+MAX_DET = 300
+MAX_NMS = 30000
+MAX_WH = 7680  # Ultralytics' per-class box offset for class-aware NMS
+GREY = 114
+
+
+# --------------------------------------------------------------------------
+# The vocabulary: supervision-style parallel arrays
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Detections:
+    """Detections of one frame in original-image pixels, one row per object."""
+
+    xyxy: np.ndarray  # (N, 4) float32
+    score: np.ndarray  # (N,) float32
+    class_id: np.ndarray  # (N,) int32
+    names: tuple[str, ...]  # class names of the model
+    keypoints: Optional[np.ndarray] = None  # (N, K, 3) x, y, conf (pose models, hand points)
+
+    def __post_init__(self) -> None:
+        self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
+        self.score = np.asarray(self.score, np.float32).reshape(-1)
+        self.class_id = np.asarray(self.class_id, np.int32).reshape(-1)
+        self.names = tuple(self.names)
+        n = len(self.xyxy)
+        if len(self.score) != n or len(self.class_id) != n:
+            raise ValueError(f"xyxy has {n} rows, score {len(self.score)}, class_id {len(self.class_id)}")
+        if self.keypoints is not None:
+            self.keypoints = np.asarray(self.keypoints, np.float32)
+            if self.keypoints.ndim != 3 or len(self.keypoints) != n or self.keypoints.shape[2] != 3:
+                raise ValueError(f"keypoints must be (N={n}, K, 3), got {self.keypoints.shape}")
+
+    @classmethod
+    def empty(cls, names: Sequence[str] = (), keypoints: int = 0) -> "Detections":
+        kp = np.zeros((0, keypoints, 3), np.float32) if keypoints else None
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(names), kp)
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def labels(self) -> list[str]:
+        """Class name of every row (``"class<N>"`` when the model has no name for it)."""
+        return [self.names[c] if 0 <= c < len(self.names) else f"class{c}" for c in self.class_id.tolist()]
+
+    def filter(self, mask: np.ndarray | Sequence[bool] | Sequence[int]) -> "Detections":
+        """Rows selected by a boolean mask or an index array, as a new Detections."""
+        idx = np.asarray(mask)
+        if idx.dtype != bool:
+            idx = idx.astype(np.int64).reshape(-1)
+        kp = None if self.keypoints is None else self.keypoints[idx]
+        return Detections(self.xyxy[idx], self.score[idx], self.class_id[idx], self.names, kp)
+
+    @property
+    def centers(self) -> np.ndarray:
+        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1)
+
+    def to_json(self) -> list[dict]:
+        """The ``edge-app predict --json`` rows: class, score, xyxy (and keypoints)."""
+        rows = []
+        for i, label in enumerate(self.labels()):
+            row = {
+                "class": label,
+                "score": round(float(self.score[i]), 4),
+                "xyxy": [round(float(v), 2) for v in self.xyxy[i]],
+            }
+            if self.keypoints is not None:
+                row["keypoints"] = [[round(float(v), 2) for v in kp] for kp in self.keypoints[i]]
+            rows.append(row)
+        return rows
+
+    @classmethod
+    def from_onnx_yolo(
+        cls,
+        output: np.ndarray,
+        *,
+        spec: ModelSpec,
+        letterbox: "Letterbox",
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = MAX_DET,
+        agnostic: bool = False,
+    ) -> "Detections":
+        """Decode one Ultralytics/YOLOX output tensor into image-pixel detections."""
+        nc, k = len(spec.names), spec.keypoints
+        fmt = spec.output_format
+        if fmt in ("raw", "pose_raw"):
+            rows = decode_raw(output, conf=conf, iou=iou, nc=nc, max_det=max_det, agnostic=agnostic)
+        elif fmt in ("end2end", "pose_end2end"):
+            rows = decode_end2end(output, conf=conf, max_det=max_det)
+        elif fmt == "yolox":
+            rows = decode_yolox(output, input_size=spec.input_size, conf=conf, iou=iou, max_det=max_det)
+        else:
+            raise ModelError(f"model {spec.name!r} has format {fmt!r}, which is not a YOLO detector output")
+        boxes = letterbox.boxes_to_image(rows[:, :4])
+        kp = None
+        if fmt in ("pose_raw", "pose_end2end"):
+            if rows.shape[1] < 6 + 3 * k:
+                raise ModelError(f"model {spec.name!r}: {rows.shape[1] - 6} extra channels, {k} keypoints need {3 * k}")
+            kp = letterbox.points_to_image(rows[:, 6 : 6 + 3 * k].reshape(-1, k, 3))
+        return cls(boxes, rows[:, 4], rows[:, 5].astype(np.int32), spec.names, kp)
+
+
+# --------------------------------------------------------------------------
+# Letterbox (Ultralytics LetterBox(center=True)) and its inverse
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was placed into the network input, to map boxes back."""
+
+    image_size: tuple[int, int]  # (width, height) of the original image
+    input_size: tuple[int, int]  # (width, height) of the network input
+    new_size: tuple[int, int]  # (width, height) of the resized image inside the input
+    left: int
+    top: int
+
+    @classmethod
+    def plan(
+        cls, image_size: tuple[int, int], input_size: tuple[int, int], center: bool = True, floor: bool = False
+    ) -> "Letterbox":
+        """Ultralytics' LetterBox.get_params (scaleup on, auto off: static ONNX input).
+
+        ``center=False, floor=True`` is YOLOX's ``preproc`` (top-left, ``int(w·r)``).
+        """
+        w0, h0 = image_size
+        w, h = input_size
+        r = min(h / h0, w / w0)
+        rnd = int if floor else round
+        new_w, new_h = max(rnd(w0 * r), 1), max(rnd(h0 * r), 1)
+        dw, dh = w - new_w, h - new_h
+        if center:
+            left, top = round(dw / 2 - 0.1), round(dh / 2 - 0.1)
+        else:
+            left, top = 0, 0
+        return cls((w0, h0), (w, h), (new_w, new_h), left, top)
+
+    def apply(self, image: np.ndarray, fill: int = GREY) -> np.ndarray:
+        """Resize (bilinear) and pad ``image`` into the network input."""
+        h0, w0 = image.shape[:2]
+        if (w0, h0) != self.image_size:
+            raise ValueError(f"planned for {self.image_size}, got an image of {(w0, h0)}")
+        if (w0, h0) != self.new_size:
+            image = cv2.resize(image, self.new_size, interpolation=cv2.INTER_LINEAR)
+        w, h = self.input_size
+        right = w - self.new_size[0] - self.left
+        bottom = h - self.new_size[1] - self.top
+        return cv2.copyMakeBorder(image, self.top, bottom, self.left, right, cv2.BORDER_CONSTANT, value=(fill,) * 3)
+
+    @property
+    def gain(self) -> tuple[float, float]:
+        """(x, y) scale from original to input pixels; per axis because each side is rounded."""
+        return self.new_size[0] / self.image_size[0], self.new_size[1] / self.image_size[1]
+
+    def boxes_to_image(self, xyxy: np.ndarray) -> np.ndarray:
+        """Input-pixel xyxy → image-pixel xyxy, clipped to the image (Ultralytics scale_boxes)."""
+        gx, gy = self.gain
+        b = np.asarray(xyxy, np.float32).reshape(-1, 4).copy()
+        b[:, [0, 2]] = (b[:, [0, 2]] - self.left) / gx
+        b[:, [1, 3]] = (b[:, [1, 3]] - self.top) / gy
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, self.image_size[0])
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, self.image_size[1])
+        return b
+
+    def points_to_image(self, pts: np.ndarray) -> np.ndarray:
+        """Input-pixel (…, ≥2) points → image pixels, clipped (Ultralytics scale_coords)."""
+        gx, gy = self.gain
+        p = np.asarray(pts, np.float32).copy()
+        p[..., 0] = ((p[..., 0] - self.left) / gx).clip(0, self.image_size[0])
+        p[..., 1] = ((p[..., 1] - self.top) / gy).clip(0, self.image_size[1])
+        return p
+
+
+def to_input_tensor(image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", scale: float = 1 / 255.0) -> np.ndarray:
+    """Letterboxed NCHW float32 tensor in the model's colour order."""
+    img = lb.apply(image_bgr)
+    if colour == "rgb":
+        img = img[..., ::-1]
+    x = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
+    if scale != 1.0:
+        x *= np.float32(scale)
+    return x
+
+
+# --------------------------------------------------------------------------
+# Pure decoders: tensors in, rows (x1, y1, x2, y2, score, cls, extra…) out
+# --------------------------------------------------------------------------
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
+    """Greedy NMS like torchvision.ops.nms: indices kept, highest score first.
+
+    >>> nms(np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]]), np.array([0.9, 0.8, 0.7]), 0.5).tolist()
+    [0, 2]
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        if not rest.size:
+            break
+        lt = np.maximum(boxes[i, :2], boxes[rest, :2])
+        rb = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.clip(rb - lt, 0, None).prod(axis=1)
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-12)
+        order = rest[iou <= iou_thres]
+    return np.asarray(keep, np.int64)
+
+
+def xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+    out = np.empty_like(b)
+    half_w, half_h = b[..., 2] / 2, b[..., 3] / 2
+    out[..., 0] = b[..., 0] - half_w
+    out[..., 1] = b[..., 1] - half_h
+    out[..., 2] = b[..., 0] + half_w
+    out[..., 3] = b[..., 1] + half_h
+    return out
+
+
+def decode_raw(
+    output: np.ndarray,
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    nc: int = 0,
+    max_det: int = MAX_DET,
+    agnostic: bool = False,
+) -> np.ndarray:
+    """Ultralytics raw head ``[1, 4+nc+extra, N]`` → rows ``(M, 6+extra)`` in input pixels.
+
+    Ultralytics ``non_max_suppression``: best class only, ``score > conf``,
+    per-class NMS, ``max_det``. ``nc = 0`` means every channel after the box
+    is a class (detect); pose models pass ``nc`` so the keypoints are extra.
+    """
+    pred = np.asarray(output, np.float32)
+    if pred.ndim == 3:
+        if pred.shape[0] != 1:
+            raise ValueError(f"batch size {pred.shape[0]}: decode one image at a time")
+        pred = pred[0]
+    if pred.ndim != 2:
+        raise ValueError(f"expected [1, C, N], got shape {output.shape}")
+    nc = nc or pred.shape[0] - 4
+    extra = pred.shape[0] - 4 - nc
+    if extra < 0:
+        raise ValueError(f"{pred.shape[0]} channels cannot hold 4 box values and {nc} classes")
+    cls_scores = pred[4 : 4 + nc]
+    score = cls_scores.max(axis=0)
+    cand = np.flatnonzero(score > conf)
+    if not cand.size:
+        return np.zeros((0, 6 + extra), np.float32)
+    x = pred[:, cand].T  # (M, C)
+    cls = cls_scores[:, cand].argmax(axis=0)
+    rows = np.concatenate(
+        [xywh_to_xyxy(x[:, :4]), score[cand, None], cls[:, None].astype(np.float32), x[:, 4 + nc :]], axis=1
+    )
+    if len(rows) > MAX_NMS:
+        rows = rows[np.argsort(-rows[:, 4], kind="stable")[:MAX_NMS]]
+    offset = 0.0 if agnostic else rows[:, 5:6] * MAX_WH
+    keep = nms(rows[:, :4] + offset, rows[:, 4], iou)[:max_det]
+    return rows[keep]
+
+
+def decode_end2end(output: np.ndarray, *, conf: float = 0.25, max_det: int = MAX_DET) -> np.ndarray:
+    """NMS-free head ``[1, K, 6+extra]`` (x1, y1, x2, y2, score, cls, …) → rows above ``conf``."""
+    pred = np.asarray(output, np.float32)
+    if pred.ndim == 3:
+        pred = pred[0]
+    if pred.ndim != 2 or pred.shape[1] < 6:
+        raise ValueError(f"expected [1, K, 6+extra], got shape {np.shape(output)}")
+    return pred[pred[:, 4] > conf][:max_det]
+
+
+def yolox_grid(input_size: tuple[int, int], strides: Sequence[int] = (8, 16, 32)) -> tuple[np.ndarray, np.ndarray]:
+    """Grid cells (N, 2) and their strides (N,) in YOLOX row order (stride, then y, then x)."""
+    w, h = input_size
+    grids, expanded = [], []
+    for s in strides:
+        gy, gx = np.mgrid[0 : h // s, 0 : w // s]
+        grids.append(np.stack([gx.ravel(), gy.ravel()], axis=1))
+        expanded.append(np.full(grids[-1].shape[0], s))
+    return np.concatenate(grids).astype(np.float32), np.concatenate(expanded).astype(np.float32)
+
+
+def decode_yolox(
+    output: np.ndarray,
+    *,
+    input_size: tuple[int, int],
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = MAX_DET,
+) -> np.ndarray:
+    """YOLOX raw ``[1, N, 5+nc]`` (grid offsets, sigmoid obj and classes) → rows in input pixels."""
+    pred = np.asarray(output, np.float32)
+    if pred.ndim == 3:
+        pred = pred[0]
+    grid, stride = yolox_grid(input_size)
+    if len(grid) != len(pred):
+        raise ValueError(f"{len(pred)} rows, a {input_size} input has {len(grid)} grid cells")
+    cxcy = (pred[:, :2] + grid) * stride[:, None]
+    wh = np.exp(pred[:, 2:4]) * stride[:, None]
+    score_all = pred[:, 4:5] * pred[:, 5:]
+    cls = score_all.argmax(axis=1)
+    score = score_all[np.arange(len(pred)), cls]
+    keep = score > conf
+    boxes = xywh_to_xyxy(np.concatenate([cxcy, wh], axis=1)[keep])
+    rows = np.concatenate([boxes, score[keep, None], cls[keep, None].astype(np.float32)], axis=1)
+    k = nms(rows[:, :4] + rows[:, 5:6] * MAX_WH, rows[:, 4], iou)[:max_det]
+    return rows[k]
+
+
+# --------------------------------------------------------------------------
+# The imperative shell: a session and a frame
+# --------------------------------------------------------------------------
+
+
+class YoloDetector:
+    """One verified YOLO model on ONNX Runtime: BGR frame in, Detections out.
+
+    ``detect`` is the whole per-frame path: letterbox, run, decode. Pose
+    models fill ``Detections.keypoints`` (17 COCO points; 9/10 = wrists).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        provider: str = "cpu",
+        threads: int = 0,
+        expected_sha256: Optional[str] = None,
+        max_det: int = MAX_DET,
+        require_manifest: bool = False,
+    ):
+        self.model: LoadedModel = open_model(
+            path, provider=provider, threads=threads, expected_sha256=expected_sha256, require_manifest=require_manifest
+        )
+        spec = self.model.spec
+        if spec.task not in ("detect", "pose"):
+            raise ModelError(f"{path}: model {spec.name!r} is a {spec.task!r} model, not a YOLO detector")
+        self.spec = spec
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.input_size: tuple[int, int] = spec.input_size
+        self.names: tuple[str, ...] = spec.names
+        self.task: str = spec.task
+        self._yolox = spec.output_format == "yolox"
+
+    @property
+    def providers(self) -> list[str]:
+        return self.model.providers
+
+    def letterbox_for(self, image_size: tuple[int, int]) -> Letterbox:
+        return Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}")
+        h, w = frame_bgr.shape[:2]
+        lb = self.letterbox_for((w, h))
+        scale = 1.0 if self._yolox else 1 / 255.0
+        x = to_input_tensor(frame_bgr, lb, self.spec.colour, scale)
+        out = self.model.run(x)[0]
+        return Detections.from_onnx_yolo(
+            out, spec=self.spec, letterbox=lb, conf=self.conf, iou=self.iou, max_det=self.max_det
+        )
