@@ -1,0 +1,508 @@
+"""CheckoutEngine: decides, item by item, whether what went into the bag was scanned.
+
+A pure, deterministic state machine (functional core): it is fed timestamped
+``EngineInput`` s — zone events of tracked items, scans, POS events, device
+health, staff actions, ticks — and answers with ``LaneEvent`` s. It reads no
+clock and does no I/O; time is the ``ts`` of what it is fed, so a replayed
+scenario gives exactly the decisions the live lane gave.
+
+Shape borrowed from Intel's RTSF reconciler (journeys linked to scans inside a
+time window, suspects decided at payment start), with a two-stage decision:
+an unmatched journey becomes *pending* after ``grace_ms`` (the kiosk nudges,
+amber light) and a staff *alert* after ``escalation_ms`` or at payment start.
+
+>>> from edge_app.config import CheckoutConfig
+>>> from edge_app.events import ZoneEvent, Tick
+>>> eng = CheckoutEngine(CheckoutConfig())
+>>> for zone, action, t in [("pick", "entered", 0.0), ("pick", "exited", 0.5), ("bag", "entered", 1.0)]:
+...     _ = eng.step(ZoneEvent(ts=t, track_id=7, kind="item", zone=zone, action=action, label="bottle"))
+>>> [e.type for e in eng.step(Tick(ts=1.7))]
+['journey.pending']
+>>> [(e.type, e.data["alert_type"]) for e in eng.step(Tick(ts=6.0))]
+[('alert.raised', 'missed_scan.bypass')]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from edge_app.config import Catalog, CheckoutConfig
+from edge_app.events import (
+    AlertData,
+    DeviceStatus,
+    EngineInput,
+    JourneyData,
+    LaneEvent,
+    LaneMode,
+    PosEvent,
+    Scan,
+    ScanData,
+    StaffAction,
+    Tick,
+    TransactionSummary,
+    ZoneEvent,
+)
+
+# Journey states
+IN_FLIGHT = "in_flight"  # left the basket, not in the bag yet
+LANDED = "landed"  # in the bag, waiting for its scan (grace window)
+MATCHED = "matched"  # a scan line covers it
+PENDING = "pending"  # nudge sent, still unmatched
+ALERTED = "alerted"  # staff alert raised
+CORRECTED = "self_corrected"
+UNVERIFIED = "unverified"  # landed while the lane was blind: never accused
+CANCELLED = "cancelled"  # put in go_back / back in the basket before landing
+
+_OPEN = (LANDED, PENDING)
+BYPASS_PENALTY_S = 1.0
+
+
+@dataclass
+class Journey:
+    journey_id: str
+    track_id: int
+    label: str
+    start_ts: float
+    over_scanner: bool = False
+    scan_zone_ts: Optional[float] = None
+    landed_ts: Optional[float] = None
+    in_bag: bool = False
+    state: str = IN_FLIGHT
+    scan_index: Optional[int] = None
+    alert_id: str = ""
+    alert_type: str = ""
+    group_size: int = 1
+    after_payment: bool = False
+
+    @property
+    def ref_ts(self) -> float:
+        """When the beep should have come: over the glass, else at the landing."""
+        if self.scan_zone_ts is not None:
+            return self.scan_zone_ts
+        return self.landed_ts if self.landed_ts is not None else self.start_ts
+
+
+@dataclass
+class ScanLine:
+    scan: Scan
+    quantity: int
+    used: int = 0
+    voided: bool = False
+
+
+@dataclass
+class _TrackSeen:
+    zones: set = field(default_factory=set)
+    seen_outside_bag: bool = False
+    journey: Optional[Journey] = None
+    last_label: str = ""
+    labels: dict = field(default_factory=dict)
+
+
+@dataclass
+class Transaction:
+    transaction_id: str
+    start_ts: float
+    last_activity_ts: float
+    payment_started: bool = False
+    unverified: bool = False
+    journeys: list = field(default_factory=list)
+    scans: list = field(default_factory=list)
+    alerts: dict = field(default_factory=dict)  # alert_id -> AlertData
+    open_alerts: set = field(default_factory=set)
+    resolutions: dict = field(default_factory=dict)
+    self_corrected: int = 0
+    pos_items: int = 0
+    assist_raised: bool = False
+
+
+@dataclass(frozen=True)
+class LaneView:
+    """What the light and the kiosk need, derived after every step."""
+
+    mode: LaneMode
+    transaction_id: str
+    pending: int
+    open_alerts: int
+    unverified: bool
+
+
+class CheckoutEngine:
+    """One lane's decisions. ``step`` is the only way in."""
+
+    def __init__(self, config: CheckoutConfig, catalog: Optional[Catalog] = None, id_prefix: str = ""):
+        self.cfg = config
+        self.catalog = catalog or Catalog()
+        self.id_prefix = id_prefix
+        self.tx: Optional[Transaction] = None
+        self.tracks: dict[int, _TrackSeen] = {}
+        self.down: set[str] = set()
+        self._n_tx = 0
+        self._n_journey = 0
+        self._n_alert = 0
+        self.now = 0.0
+
+    # ------------------------------------------------------------------ API
+
+    def step(self, event: EngineInput) -> list[LaneEvent]:
+        out: list[LaneEvent] = []
+        ts = max(event.ts, self.now)  # one monotonic clock: never go back
+        self._advance(ts, out)
+        if isinstance(event, ZoneEvent):
+            self._on_zone(event, ts, out)
+        elif isinstance(event, Scan):
+            self._on_scan(event, ts, out)
+        elif isinstance(event, PosEvent):
+            self._on_pos(event, ts, out)
+        elif isinstance(event, DeviceStatus):
+            self._on_device(event, ts, out)
+        elif isinstance(event, StaffAction):
+            self._on_staff(event, ts, out)
+        elif isinstance(event, Tick):
+            pass
+        self._advance(ts, out)
+        return out
+
+    @property
+    def view(self) -> LaneView:
+        tx = self.tx
+        if tx is None:
+            return LaneView(LaneMode.IDLE, "", 0, 0, bool(self.down))
+        pending = sum(1 for j in tx.journeys if j.state == PENDING)
+        mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts else LaneMode.IN_TRANSACTION
+        return LaneView(mode, tx.transaction_id, pending, len(tx.open_alerts), tx.unverified or bool(self.down))
+
+    # ------------------------------------------------------------ internals
+
+    def _ms(self, name: str) -> float:
+        return getattr(self.cfg, name) / 1000.0
+
+    def _event(self, ts: float, type_: str, data) -> LaneEvent:
+        tid = self.tx.transaction_id if self.tx else ""
+        return LaneEvent(ts=ts, type=type_, transaction_id=tid, data=data.to_dict() if hasattr(data, "to_dict") else data)
+
+    def _open_tx(self, ts: float, out: list, transaction_id: str = "") -> Transaction:
+        if self.tx is None:
+            self._n_tx += 1
+            tid = transaction_id or f"{self.id_prefix}T{self._n_tx:05d}"
+            self.tx = Transaction(tid, ts, ts, unverified=bool(self.down))
+            out.append(self._event(ts, "transaction.started", {"reason": "pos" if transaction_id else "activity"}))
+        self.tx.last_activity_ts = ts
+        return self.tx
+
+    def _close_tx(self, ts: float, out: list, reason: str) -> None:
+        tx = self.tx
+        if tx is None:
+            return
+        # Whatever is still undecided is decided now, as at payment start.
+        self._match(ts, out, final=True)
+        for j in tx.journeys:
+            if j.state in _OPEN:
+                self._raise(j, ts, out)
+        items = sum(1 for j in tx.journeys if j.state not in (CANCELLED, IN_FLIGHT)) + tx.pos_items
+        duration = ts - tx.start_ts
+        types: dict[str, int] = {}
+        for a in tx.alerts.values():
+            types[a.alert_type] = types.get(a.alert_type, 0) + 1
+        summary = TransactionSummary(
+            items=items,
+            scans=sum(s.quantity for s in tx.scans),
+            alerts=len(tx.alerts),
+            self_corrected=tx.self_corrected,
+            resolutions=dict(tx.resolutions),
+            duration_s=round(duration, 3),
+            seconds_per_item=round(duration / items, 3) if items else None,
+            unverified=tx.unverified,
+            alert_types=types,
+        )
+        ev = self._event(ts, "transaction.ended", summary)
+        ev.data["reason"] = reason
+        out.append(ev)
+        self.tx = None
+        # Tracks stay (baseline for the next shopper), journeys go.
+        for seen in self.tracks.values():
+            seen.journey = None
+            seen.seen_outside_bag = False
+
+    def _journey_for(self, track_id: int, seen: _TrackSeen, ts: float, out: list, label: str) -> Journey:
+        if seen.journey is None:
+            tx = self._open_tx(ts, out)
+            self._n_journey += 1
+            seen.journey = Journey(f"J{self._n_journey:05d}", track_id, label, ts, after_payment=tx.payment_started)
+            tx.journeys.append(seen.journey)
+        return seen.journey
+
+    def _on_zone(self, ev: ZoneEvent, ts: float, out: list) -> None:
+        if ev.kind != "item":
+            if ev.zone == "scan" and ev.action == "entered" and self.tx:
+                self.tx.last_activity_ts = ts
+            return
+        seen = self.tracks.setdefault(ev.track_id, _TrackSeen())
+        if ev.label:
+            seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
+            seen.last_label = max(seen.labels, key=seen.labels.get)
+        if ev.action == "lost":
+            j = seen.journey
+            if j is not None and j.state == IN_FLIGHT:
+                # Vanished before landing (carried off-camera, occluded): no verdict.
+                j.state = CANCELLED
+            self.tracks.pop(ev.track_id, None)
+            return
+        if ev.action == "exited":
+            seen.zones.discard(ev.zone)
+            j = seen.journey
+            if ev.zone == "pick" and (self.tx is not None or True):
+                self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
+                seen.seen_outside_bag = True
+            elif ev.zone == "bag" and j is not None:
+                j.in_bag = False
+            return
+        # entered
+        seen.zones.add(ev.zone)
+        j = seen.journey
+        if ev.zone == "pick":
+            seen.seen_outside_bag = True
+            if j is not None and j.state in (PENDING, ALERTED) and not j.in_bag:
+                self._self_correct(j, ts, out, "back in the basket")
+            elif j is not None and j.state == IN_FLIGHT:
+                j.state = CANCELLED  # changed their mind before the bag
+                seen.journey = None
+        elif ev.zone == "go_back":
+            if j is not None and j.state in (PENDING, ALERTED, LANDED):
+                self._self_correct(j, ts, out, "put in go-back")
+            elif j is not None and j.state == IN_FLIGHT:
+                j.state = CANCELLED
+                seen.journey = None
+        elif ev.zone == "scan":
+            seen.seen_outside_bag = True
+            j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
+            j.over_scanner = True
+            if j.scan_zone_ts is None or j.state in (PENDING, ALERTED):
+                j.scan_zone_ts = ts
+            if self.tx:
+                self.tx.last_activity_ts = ts
+        elif ev.zone == "bag":
+            if j is None and not seen.seen_outside_bag:
+                return  # already in the bag when we first saw it: baseline
+            j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
+            j.in_bag = True
+            j.label = seen.last_label or j.label
+            j.group_size = max(j.group_size, ev.group_size)
+            if j.state == IN_FLIGHT:
+                j.landed_ts = ts
+                if self.down:
+                    j.state = UNVERIFIED
+                    if self.tx:
+                        self.tx.unverified = True
+                else:
+                    j.state = LANDED
+            if self.tx:
+                self.tx.last_activity_ts = ts
+            self._match(ts, out)
+
+    def _on_scan(self, scan: Scan, ts: float, out: list) -> None:
+        tx = self._open_tx(ts, out)
+        tx.scans.append(ScanLine(scan, max(1, scan.quantity)))
+        out.append(self._event(ts, "scan.registered", ScanData(scan.scanner_id, scan.gtin, scan.symbology, scan.quantity)))
+        self._match(ts, out)
+
+    def _on_pos(self, ev: PosEvent, ts: float, out: list) -> None:
+        if ev.kind == "transaction_start":
+            if self.tx is not None:
+                self._close_tx(ts, out, "new transaction")
+            self._open_tx(ts, out, ev.transaction_id)
+        elif ev.kind == "transaction_end":
+            self._close_tx(ts, out, "pos")
+        elif ev.kind == "payment_start":
+            tx = self._open_tx(ts, out)
+            tx.payment_started = True
+            out.append(self._event(ts, "transaction.payment_started", {}))
+            # Payment start decides every open journey.
+            self._match(ts, out, final=True)
+            for j in tx.journeys:
+                if j.state in _OPEN:
+                    self._raise(j, ts, out)
+        elif ev.kind == "item_added":
+            # A barcode-less line (produce keyed on the kiosk): a scan line without a scanner.
+            tx = self._open_tx(ts, out)
+            tx.scans.append(ScanLine(Scan(ts, "pos", ev.gtin, "pos", ev.description, ev.quantity), max(1, ev.quantity)))
+            self._match(ts, out)
+        elif ev.kind == "void":
+            tx = self._open_tx(ts, out)
+            for line in reversed(tx.scans):
+                if line.scan.gtin == ev.gtin and not line.voided:
+                    line.voided = True
+                    break
+
+    def _on_device(self, ev: DeviceStatus, ts: float, out: list) -> None:
+        if ev.component == "camera" or ev.component.startswith("scanner"):
+            if ev.status == "down":
+                self.down.add(ev.component)
+                if self.tx:
+                    self.tx.unverified = True
+            else:
+                self.down.discard(ev.component)
+
+    def _on_staff(self, ev: StaffAction, ts: float, out: list) -> None:
+        tx = self.tx
+        if tx is None:
+            return
+        ids = [ev.alert_id] if ev.alert_id else sorted(tx.open_alerts)
+        for aid in ids:
+            if aid not in tx.open_alerts:
+                continue
+            tx.open_alerts.discard(aid)
+            tx.resolutions[ev.resolution] = tx.resolutions.get(ev.resolution, 0) + 1
+            a = tx.alerts[aid]
+            cleared = AlertData(**{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"})
+            out.append(self._event(ts, "alert.cleared", cleared))
+        if ev.resolution == "customer_left":
+            self._close_tx(ts, out, "customer_left")
+
+    # ---------------------------------------------------------- decisions
+
+    def _advance(self, ts: float, out: list) -> None:
+        """Let time pass up to ``ts``: late-match windows close, nudges escalate."""
+        self.now = ts
+        tx = self.tx
+        if tx is None:
+            return
+        self._match(ts, out)
+        grace, escalation = self._ms("grace_ms"), self._ms("escalation_ms")
+        for j in tx.journeys:
+            if j.landed_ts is None:
+                continue
+            if j.state == LANDED and ts >= j.landed_ts + grace:
+                if tx.payment_started:
+                    self._raise(j, ts, out)
+                else:
+                    j.state = PENDING
+                    j.alert_type = self._alert_type(j)
+                    out.append(self._event(ts, "journey.pending", self._alert_data(j, "")))
+            if j.state == PENDING and ts >= j.landed_ts + grace + escalation:
+                self._raise(j, ts, out)
+        if ts - tx.last_activity_ts >= self._ms("idle_timeout_ms") and not any(j.state in _OPEN for j in tx.journeys):
+            self._close_tx(ts, out, "idle")
+
+    def _alert_type(self, j: Journey) -> str:
+        return "missed_scan.pass_over" if j.over_scanner else "missed_scan.bypass"
+
+    def _alert_data(self, j: Journey, alert_id: str, resolution: str = "", detail: str = "") -> AlertData:
+        gtin = ""
+        if j.scan_index is not None and self.tx:
+            gtin = self.tx.scans[j.scan_index].scan.gtin
+        return AlertData(
+            alert_id=alert_id,
+            alert_type=j.alert_type or self._alert_type(j),
+            journey_id=j.journey_id,
+            track_id=j.track_id,
+            label=j.label,
+            gtin=gtin,
+            after_payment=j.after_payment or bool(self.tx and self.tx.payment_started),
+            landed_ts=j.landed_ts,
+            resolution=resolution,
+            detail=detail,
+        )
+
+    def _raise(self, j: Journey, ts: float, out: list, alert_type: str = "") -> None:
+        tx = self.tx
+        assert tx is not None
+        if self.down or j.state == UNVERIFIED:
+            j.state = UNVERIFIED  # a blind lane must not accuse anyone
+            tx.unverified = True
+            return
+        alert_type = alert_type or self._alert_type(j)
+        key = (j.journey_id, alert_type)
+        if any((a.journey_id, a.alert_type) == key for a in tx.alerts.values()):
+            return  # one alert per (transaction, journey, type)
+        self._n_alert += 1
+        j.alert_id = f"{tx.transaction_id}-A{self._n_alert:03d}"
+        j.alert_type = alert_type
+        if alert_type.startswith("missed_scan"):
+            j.state = ALERTED
+        data = self._alert_data(j, j.alert_id)
+        tx.alerts[j.alert_id] = data
+        tx.open_alerts.add(j.alert_id)
+        out.append(self._event(ts, "alert.raised", data))
+
+    def _self_correct(self, j: Journey, ts: float, out: list, how: str) -> None:
+        tx = self.tx
+        assert tx is not None
+        was_alert = j.state == ALERTED
+        j.state = CORRECTED
+        tx.self_corrected += 1
+        if was_alert and j.alert_id in tx.open_alerts:
+            tx.open_alerts.discard(j.alert_id)
+        out.append(self._event(ts, "alert.self_corrected", self._alert_data(j, j.alert_id, "self_corrected", how)))
+
+    def _match(self, ts: float, out: list, final: bool = False) -> None:
+        """Global assignment of waiting journeys to scan lines, closest time first.
+
+        A scan line of quantity N covers up to N journeys; a journey may be
+        covered by a scan up to ``match_before_ms`` before it passed the
+        scanner and up to ``match_after_ms`` after it landed (late beep).
+        """
+        tx = self.tx
+        if tx is None:
+            return
+        landed = [j for j in tx.journeys if j.state in (LANDED, PENDING, ALERTED) and j.landed_ts is not None]
+        if not landed:
+            return
+        # Items still over the glass compete for the scans too, so a bypassed
+        # item that lands first cannot steal the beep of the item being scanned.
+        waiting = landed + [j for j in tx.journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None]
+        slots = []
+        for i, line in enumerate(tx.scans):
+            for _ in range(line.quantity - line.used if not line.voided else 0):
+                slots.append(i)
+        if not slots:
+            return
+        before, after = self._ms("match_before_ms"), self._ms("match_after_ms")
+        big = 1e9
+        cost = np.full((len(waiting), len(slots)), big)
+        for a, j in enumerate(waiting):
+            lo = min(j.start_ts, j.ref_ts) - before
+            hi = (j.landed_ts if j.landed_ts is not None else ts) + after
+            if j.state in (PENDING, ALERTED):
+                hi = max(hi, ts)  # taken out and scanned later: a fix, not a new item
+            # An item seen over the glass is the likelier owner of a beep.
+            penalty = 0.0 if j.over_scanner else BYPASS_PENALTY_S
+            for b, i in enumerate(slots):
+                s_ts = tx.scans[i].scan.ts
+                if lo <= s_ts <= hi:
+                    cost[a, b] = abs(s_ts - j.ref_ts) + penalty
+        rows, cols = linear_sum_assignment(cost)
+        for a, b in zip(rows, cols):
+            if cost[a, b] >= big:
+                continue
+            j, line_i = waiting[a], slots[b]
+            if j.state == IN_FLIGHT:
+                continue  # claimed, committed when it lands
+            line = tx.scans[line_i]
+            line.used += 1
+            j.scan_index = line_i
+            if j.state in (PENDING, ALERTED) and tx.scans[line_i].scan.ts > (j.landed_ts or 0) + after:
+                self._self_correct(j, ts, out, "scanned after the nudge")
+                continue
+            j.state = MATCHED
+            out.append(
+                self._event(
+                    ts,
+                    "journey.matched",
+                    JourneyData(j.journey_id, j.track_id, j.label, line.scan.gtin, j.over_scanner, j.landed_ts),
+                )
+            )
+            self._check_match_quality(j, line, ts, out)
+
+    def _check_match_quality(self, j: Journey, line: ScanLine, ts: float, out: list) -> None:
+        """Stacking and ticket switching, once a journey is paired with its line."""
+        remaining = line.quantity - line.used + 1
+        if j.group_size > max(1, remaining):
+            self._raise(j, ts, out, "multi_item")
+        expected = self.catalog.items.get(line.scan.gtin, {}).get("label")
+        if expected and j.label and expected != j.label:
+            self._raise(j, ts, out, "mismatch")

@@ -1,0 +1,128 @@
+"""Write synthetic checkout scenarios (video + scanner bytes + truth) from a plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+from stdnum import ean
+
+from edge_app.sim.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
+from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey, render
+
+BAG_SLOTS = [(0.76, 0.52), (0.91, 0.52), (0.76, 0.84), (0.91, 0.84), (0.84, 0.68)]
+
+
+def with_check_digit(gtin: str) -> str:
+    """GTIN-14 with its check digit recomputed (the plan's numbers are made up).
+
+    >>> with_check_digit("05449000000990")
+    '05449000000996'
+    """
+    body = gtin[:-1]
+    return body + ean.calc_check_digit(body)
+
+
+def _inside(name: str, x: float, y: float) -> bool:
+    x0, y0, x1, y1 = LAYOUT[name]
+    return x0 <= x <= x1 and y0 <= y <= y1
+
+
+def crossings(plan: ItemPlan, dt: float = 0.005) -> dict[str, Optional[float]]:
+    """Exact ground-truth times from the item's path and the zone rectangles."""
+    t, end = plan.keys[0][0], plan.keys[-1][0]
+    out: dict[str, Optional[float]] = {"t_leave_pick": None, "t_over_scan": None, "t_land": None}
+    was_pick = True
+    while t <= end + dt:
+        x, y = plan.position(t)  # type: ignore[misc]
+        if was_pick and not _inside("pick", x, y) and out["t_leave_pick"] is None:
+            out["t_leave_pick"] = round(t, 3)
+        was_pick = _inside("pick", x, y)
+        if out["t_over_scan"] is None and _inside("scan", x, y):
+            out["t_over_scan"] = round(t, 3)
+        if out["t_land"] is None and _inside("bag", x, y):
+            out["t_land"] = round(t, 3)
+        t += dt
+    return out
+
+
+def scanner_bytes(gtin14: str) -> bytes:
+    """What a scanner with AIM ids on sends for an EAN-13 read: ]E0 + 13 digits + CR."""
+    return b"]E0" + gtin14[1:].encode() + b"\r"
+
+
+def write_plan(
+    out: Path,
+    name: str,
+    items: list[ItemPlan],
+    lane_config: str,
+    seed: int = 0,
+    fps: float = 15.0,
+    size: tuple[int, int] = (640, 480),
+    pos_events: Optional[list[dict]] = None,
+) -> Path:
+    scene = Scene(width=size[0], height=size[1], fps=fps, items=items, seed=seed)
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    video = out / "video.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise OSError("OpenCV cannot write mp4v video here")
+    n_frames = int(round(scene.duration * fps))
+    for i in range(n_frames):
+        frame, _ = render(scene, i / fps, rng)
+        writer.write(frame)
+    writer.release()
+
+    journeys, chunks = [], []
+    for plan in items:
+        gtin = with_check_digit(plan.product.gtin)
+        times = crossings(plan)
+        journeys.append(
+            TruthJourney(product=plan.product.name, gtin=gtin, label=plan.truth, t_scan=None if plan.scan_at is None else round(plan.scan_at, 3), **times)  # type: ignore[arg-type]
+        )
+        if plan.scan_at is not None:
+            data = scanner_bytes(gtin)
+            # split each read in two writes: the reader must reassemble lines
+            chunks.append(ScannerChunk(t=round(plan.scan_at, 3), scanner="flatbed", hex=data[:5].hex()))
+            chunks.append(ScannerChunk(t=round(plan.scan_at + 0.004, 3), scanner="flatbed", hex=data[5:].hex()))
+    meta = ScenarioMeta(
+        name=name, fps=fps, width=size[0], height=size[1], duration_s=round(n_frames / fps, 3),
+        lane_config=lane_config, seed=seed,
+    )
+    write_scenario(out, meta, Truth(journeys=journeys), chunks, pos_events or [])
+    return out
+
+
+DEMO_STORY = (
+    (0, "scanned"),
+    (1, "scanned"),
+    (2, "missed_scan.pass_over"),
+    (3, "scanned"),
+    (0, "missed_scan.bypass"),
+)
+
+
+def demo_plans() -> list[ItemPlan]:
+    """The bundled demo lane: five items, one passed over the glass unscanned, one around it."""
+    plans, t = [], 0.5
+    for slot, (product_index, truth) in enumerate(DEMO_STORY):
+        plan = plan_journey(PRODUCTS[product_index], truth, t, BAG_SLOTS[slot])
+        plans.append(plan)
+        t = plan.keys[-1][0] + 1.2
+    return plans
+
+
+def random_plans(seed: int, count: int, products: tuple[Product, ...] = PRODUCTS) -> list[ItemPlan]:
+    rng = np.random.default_rng(seed)
+    labels = ["scanned"] * 6 + ["missed_scan.pass_over", "missed_scan.bypass"]
+    plans, t = [], 0.5
+    for slot in range(min(count, len(BAG_SLOTS))):
+        truth = labels[int(rng.integers(len(labels)))]
+        speed = float(rng.uniform(0.8, 1.4))
+        plan = plan_journey(products[int(rng.integers(len(products)))], truth, t, BAG_SLOTS[slot], speed)
+        plans.append(plan)
+        t = plan.keys[-1][0] + float(rng.uniform(0.8, 2.0))
+    return plans
