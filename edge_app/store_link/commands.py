@@ -1,0 +1,243 @@
+"""Commands a lane accepts on ``request/<command>``: validation, then one response.
+
+Anything the kiosk, a staff app or an attacker on the store network sends
+passes ``parse_request`` first. Only a payload that is valid JSON, an object,
+within size limits and exactly the command's model (``extra="forbid"``,
+strict types) reaches the app; everything else gets an error response and
+changes nothing. ``dispatch`` never raises.
+
+>>> r = parse_request("review/clear", b'{"request_id": "r1", "resolution": "false_alarm"}')
+>>> r.command, r.args["resolution"], r.args["alert_id"]
+('review/clear', 'false_alarm', '')
+>>> parse_request("review/clear", b'{"request_id": "r2", "resolution": "shrug"}').request_id
+'r2'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_app.events import LightState
+
+from .envelope import to_json
+
+log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_REQUEST_ID = 128
+MAX_ERROR_CHARS = 500
+
+_TXN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_GTIN = r"^[0-9]{8,14}$"
+
+
+class _Request(BaseModel):
+    """Every request: a caller-chosen id that comes back in the response."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID)
+
+
+class TransactionStart(_Request):
+    transaction_id: str = Field(pattern=_TXN, description="The POS basket id")
+
+
+class TransactionEnd(_Request):
+    transaction_id: str = Field(pattern=_TXN)
+    outcome: Literal["paid", "cancelled", "suspended"] = "paid"
+
+
+class PaymentStart(_Request):
+    """Payment start decides every open journey (pending ones become alerts)."""
+
+    transaction_id: str = Field(pattern=_TXN)
+
+
+class ItemAdd(_Request):
+    """A barcode-less line keyed in at the kiosk (produce, bakery): covers journeys."""
+
+    transaction_id: str = Field("", pattern=r"^([A-Za-z0-9_.:-]{1,64})?$")
+    description: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(1, ge=1, le=999)
+    gtin: str = Field("", pattern=r"^([0-9]{8,14})?$")
+
+
+class ItemVoid(_Request):
+    """A line removed at the kiosk; if its item stays in the bag: void_kept."""
+
+    transaction_id: str = Field(pattern=_TXN)
+    gtin: str = Field(pattern=_GTIN)
+    quantity: int = Field(1, ge=1, le=999)
+
+
+class ReviewClear(_Request):
+    resolution: Literal["item_added", "false_alarm", "customer_left"]
+    alert_id: str = Field("", max_length=64, description="Empty: every open alert of the lane")
+    staff_id: str = Field("", max_length=64)
+
+
+class ConfigReload(_Request):
+    pass
+
+
+class Snapshot(_Request):
+    reason: str = Field("", max_length=200)
+
+
+class LightTest(_Request):
+    state: Literal[tuple(s.value for s in LightState)] = LightState.REVIEW.value  # type: ignore[valid-type]
+    duration_ms: int = Field(3000, ge=100, le=30_000)
+
+
+COMMANDS: dict[str, type[_Request]] = {
+    "transaction/start": TransactionStart,
+    "transaction/end": TransactionEnd,
+    "payment/start": PaymentStart,
+    "item/add": ItemAdd,
+    "item/void": ItemVoid,
+    "review/clear": ReviewClear,
+    "config/reload": ConfigReload,
+    "snapshot": Snapshot,
+    "light/test": LightTest,
+}
+
+#: answer topics for names we do not know are only echoed when harmless
+_SAFE_NAME = re.compile(r"^[a-z0-9_-]{1,32}(/[a-z0-9_-]{1,32})?$")
+INVALID_COMMAND_TOPIC = "invalid"
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A request that passed validation: what the app handler gets."""
+
+    command: str
+    request_id: str
+    args: dict
+
+
+@dataclass(frozen=True)
+class CommandRejected:
+    """A request that did not; ``request_id`` is None when none could be read."""
+
+    command: str
+    request_id: Optional[str]
+    error: str
+
+
+def response_command(command: str) -> str:
+    """Which ``response/<…>`` answers ``command``: itself, or ``invalid`` for junk names."""
+    if command in COMMANDS or _SAFE_NAME.match(command):
+        return command
+    return INVALID_COMMAND_TOPIC
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _readable_request_id(obj: Any) -> Optional[str]:
+    if isinstance(obj, dict):
+        rid = obj.get("request_id")
+        if isinstance(rid, str) and 0 < len(rid) <= MAX_REQUEST_ID:
+            return rid
+    return None
+
+
+def _short(errors: list[dict]) -> str:
+    """Pydantic errors without echoing the (possibly huge) input."""
+    parts = []
+    for err in errors[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(payload)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)[:MAX_ERROR_CHARS]
+
+
+def parse_request(command: str, payload: bytes) -> Union[CommandRequest, CommandRejected]:
+    """Validate one request (pure)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return CommandRejected(command, None, f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    try:
+        text = payload.decode("utf-8")
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return CommandRejected(command, None, f"payload is not JSON: {str(exc)[:200]}")
+    rid = _readable_request_id(obj)
+    model = COMMANDS.get(command)
+    if model is None:
+        return CommandRejected(command, rid, f"unknown command; known: {', '.join(sorted(COMMANDS))}")
+    if not isinstance(obj, dict):
+        return CommandRejected(command, None, f"payload must be a JSON object, got {type(obj).__name__}")
+    try:
+        valid = model.model_validate(obj)
+    except ValidationError as exc:
+        return CommandRejected(command, rid, _short(exc.errors(include_input=False)))
+    return CommandRequest(command, valid.request_id, valid.model_dump())
+
+
+def response(request_id: Optional[str], ok: bool, data: Any = None, error: Optional[str] = None) -> dict:
+    return {"request_id": request_id, "status": "ok" if ok else "error", "data": data, "error": error}
+
+
+CommandHandler = Callable[[str, dict], Optional[dict]]
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    """What to publish on ``response/<command>``."""
+
+    command: str
+    body: bytes
+    ok: bool
+
+
+def dispatch(command: str, payload: bytes, on_command: Optional[CommandHandler]) -> CommandReply:
+    """Validate, call the app for valid requests only, and build the one response.
+
+    Never raises: a handler exception or an unserialisable return value
+    becomes an error response.
+    """
+    parsed = parse_request(command, payload)
+    reply_to = response_command(command)
+
+    def refuse(request_id: Optional[str], error: str) -> CommandReply:
+        return CommandReply(reply_to, to_json(response(request_id, False, error=error[:MAX_ERROR_CHARS])), False)
+
+    if isinstance(parsed, CommandRejected):
+        return refuse(parsed.request_id, parsed.error)
+    if on_command is None:
+        return refuse(parsed.request_id, "this lane accepts no commands")
+    try:
+        data = on_command(parsed.command, parsed.args)
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(f"handler returned {type(data).__name__}, expected dict")
+        return CommandReply(reply_to, to_json(response(parsed.request_id, True, data=data or {})), True)
+    except Exception as exc:  # the lane stays up whatever the handler does
+        log.exception("command %s (request %s) failed", command, parsed.request_id)
+        return refuse(parsed.request_id, f"{type(exc).__name__}: {exc}")
+
+
+def request_schemas() -> dict[str, dict]:
+    """JSON Schema of every command's request, for the AsyncAPI document."""
+    return {name: model.model_json_schema() for name, model in COMMANDS.items()}
+
+
+def response_schema() -> dict:
+    return {
+        "title": "Response",
+        "type": "object",
+        "properties": {
+            "request_id": {"type": ["string", "null"], "description": "null when the request had none readable"},
+            "status": {"type": "string", "enum": ["ok", "error"]},
+            "data": {"type": ["object", "null"], "description": "the handler's answer when ok"},
+            "error": {"type": ["string", "null"], "description": "why it was refused, when error"},
+        },
+        "required": ["request_id", "status", "data", "error"],
+        "additionalProperties": False,
+    }
