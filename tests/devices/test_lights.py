@@ -1,0 +1,307 @@
+"""Review light: the pure policy, GPIO pins on MockFactory, tower bytes on a real pty, the registry."""
+
+import io
+import time
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+from pydantic import Field, TypeAdapter
+from typing import Annotated
+
+from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
+from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
+from edge_app.devices.lights.policy import TOWER, alert_severity, light_state
+from edge_app.devices.lights.registry import drivers, light_config_union, make_light
+from edge_app.devices.lights.usb_tower import UsbTowerConfig, UsbTowerLight, tower_bytes
+from edge_app.devices.virtual_scanner import VirtualScanner
+from edge_app.events import LaneMode, LightState
+
+WAIT_S = 5.0
+PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
+
+# ---------------------------------------------------------------- policy
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(mode=LaneMode.IDLE), LightState.AVAILABLE),
+        (dict(mode=LaneMode.IN_TRANSACTION), LightState.AVAILABLE),
+        (dict(mode=LaneMode.IN_TRANSACTION, pending_nudge=True), LightState.ASSIST),
+        (dict(mode=LaneMode.REVIEW_REQUIRED), LightState.REVIEW),
+        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=2, pending_nudge=True), LightState.REVIEW),
+        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention"), LightState.INTERVENTION),
+        (dict(mode=LaneMode.IN_TRANSACTION, open_alerts=1, alert_severity="assist"), LightState.ASSIST),
+        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention", healthy=False), LightState.FAULT),
+        (dict(mode=LaneMode.IDLE, healthy=False), LightState.FAULT),
+        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=3, healthy=False, running=False), LightState.OFF),
+    ],
+)
+def test_light_policy_priorities(kwargs, expected):
+    mode = kwargs.pop("mode")
+    assert light_state(mode, **kwargs) == expected
+
+
+def test_severity_defaults():
+    assert alert_severity("assist") == "assist"
+    assert alert_severity("missed_scan.pass_over") == "review"
+    assert alert_severity("missed_scan.pass_over", after_payment=True) == "intervention"
+
+
+def test_only_off_is_fully_dark():
+    for state, pattern in TOWER.items():
+        assert (set(pattern) == {"off"}) == (state == LightState.OFF)
+
+
+# ---------------------------------------------------------------- gpio
+
+
+def states(factory, name):
+    return [s.state for s in factory.pin(PINS[name]).states]
+
+
+def wait_for(predicate, timeout_s=WAIT_S):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def gpio_light(factory, **overrides):
+    cfg = GpioLightConfig(**PINS, blink_on_ms=10, blink_off_ms=10, beep_on_ms=10, beep_off_ms=10, **overrides)
+    return GpioLight(cfg, pin_factory=factory)
+
+
+@pytest.mark.parametrize(
+    "state, steady",
+    [
+        (LightState.OFF, {"red": [False], "yellow": [False], "green": [False], "buzzer": [False]}),
+        (LightState.AVAILABLE, {"red": [False], "yellow": [False], "green": [False, True], "buzzer": [False]}),
+        (LightState.ASSIST, {"red": [False], "yellow": [False, True], "green": [False], "buzzer": [False]}),
+        (LightState.FAULT, {"red": [False, True], "yellow": [False], "green": [False], "buzzer": [False]}),
+    ],
+)
+def test_gpio_steady_states_exact_pins(state, steady):
+    factory = MockFactory()
+    light = gpio_light(factory)
+    light.show(state)
+    light.show(state)  # the periodic re-send changes nothing
+    for name, expected in steady.items():
+        assert states(factory, name) == expected, name
+    light.close()
+
+
+@pytest.mark.parametrize(
+    "state, blinking, dark",
+    [
+        (LightState.REVIEW, ["yellow"], ["red", "green", "buzzer"]),
+        (LightState.INTERVENTION, ["red", "buzzer"], ["yellow", "green"]),
+    ],
+)
+def test_gpio_flashing_states_toggle_in_the_background(state, blinking, dark):
+    factory = MockFactory()
+    light = gpio_light(factory)
+    light.show(state)
+    for name in blinking:
+        assert wait_for(lambda: len(states(factory, name)) >= 5), name
+        assert states(factory, name)[:5] == [False, True, False, True, False]
+    light.show(state)  # re-send while flashing: no restart, no stray level
+    for name in dark:
+        assert states(factory, name) == [False], name
+    light.close()
+    for name in blinking:
+        assert states(factory, name)[-1] is False  # closed: dark
+
+
+def test_gpio_transitions_and_active_low():
+    factory = MockFactory()
+    light = gpio_light(factory, active_high=False)
+    # active low: the pin idles high (lamp off) and goes low to light
+    assert states(factory, "green") == [False, True]
+    light.show(LightState.AVAILABLE)
+    light.show(LightState.FAULT)
+    light.show(LightState.OFF)
+    assert states(factory, "green") == [False, True, False, True]
+    assert states(factory, "red") == [False, True, False, True]
+    light.close()
+
+
+def test_gpio_buzzer_stops_after_the_configured_beeps():
+    factory = MockFactory()
+    light = gpio_light(factory, beeps=2)
+    light.show(LightState.INTERVENTION)
+    thread = light._buzzer._blink_thread
+    assert wait_for(lambda: not thread.is_alive())
+    assert states(factory, "buzzer") == [False, True, False, True, False]
+    light.close()
+
+
+def test_gpio_light_with_only_some_lamps():
+    factory = MockFactory()
+    light = GpioLight(GpioLightConfig(red=5), pin_factory=factory)
+    light.show(LightState.FAULT)
+    assert [s.state for s in factory.pin(5).states] == [False, True]
+    light.close()
+
+
+# ---------------------------------------------------------------- usb tower
+
+
+@pytest.fixture
+def tower_device(tmp_path):
+    dev = VirtualScanner(link=tmp_path / "tower")
+    yield dev
+    dev.close()
+
+
+def read_exactly(dev, n):
+    got = b""
+    end = time.monotonic() + WAIT_S
+    while len(got) < n and time.monotonic() < end:
+        got += dev.read(n - len(got), timeout_s=0.2)
+    return got
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "state, wire",
+    [
+        (LightState.OFF, "21 22 24 28"),
+        (LightState.AVAILABLE, "21 22 14 28"),
+        (LightState.ASSIST, "21 12 24 28"),
+        (LightState.REVIEW, "21 42 24 28"),
+        (LightState.INTERVENTION, "41 22 24 48"),
+        (LightState.FAULT, "11 22 24 28"),
+    ],
+)
+def test_tower_exact_bytes_per_state(tower_device, state, wire):
+    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, buzzer_ms=60_000), clock=Clock())
+    light.show(state)
+    assert read_exactly(tower_device, 4).hex(" ") == wire
+    light.show(state)  # idempotent within refresh_ms
+    assert tower_device.read(timeout_s=0.05) == b""
+    light._buzzer_timer and light._buzzer_timer.cancel()
+
+
+def test_tower_buzzer_sounds_only_for_buzzer_ms(tower_device):
+    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, buzzer_ms=20), clock=Clock())
+    light.show(LightState.INTERVENTION)
+    assert read_exactly(tower_device, 5).hex(" ") == "41 22 24 48 28"
+
+
+def test_tower_refresh_resends_without_buzzer(tower_device):
+    clock = Clock()
+    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, buzzer_ms=60_000, refresh_ms=1000), clock=clock)
+    light.show(LightState.INTERVENTION)
+    assert read_exactly(tower_device, 4).hex(" ") == "41 22 24 48"
+    clock.now += 2
+    light.show(LightState.INTERVENTION)
+    assert read_exactly(tower_device, 4).hex(" ") == "41 22 24 28"
+    light._buzzer_timer.cancel()
+
+
+def test_tower_unplug_then_replug_resends_the_state(tower_device):
+    clock = Clock()
+    statuses = []
+    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, reconnect_initial_ms=1000), clock=clock,
+                          on_status=lambda ok, detail: statuses.append(ok))
+    light.show(LightState.AVAILABLE)
+    assert read_exactly(tower_device, 4).hex(" ") == "21 22 14 28"
+    tower_device.unplug()
+    light.show(LightState.REVIEW)  # write fails: the tower is gone
+    assert light.connected is False
+    light.show(LightState.REVIEW)  # reopen fails: back off
+    clock.now += 0.5
+    tower_device.replug()
+    light.show(LightState.REVIEW)  # still backing off: nothing sent
+    assert tower_device.read(timeout_s=0.05) == b""
+    clock.now += 1
+    light.show(LightState.REVIEW)  # the app's periodic re-send reaches the new device
+    assert read_exactly(tower_device, 4).hex(" ") == "21 42 24 28"
+    assert statuses == [True, False, True]
+    light.close()
+    assert read_exactly(tower_device, 4).hex(" ") == "21 22 24 28"  # dark on close
+
+
+def test_tower_missing_port_does_not_raise(tmp_path):
+    light = UsbTowerLight(UsbTowerConfig(port=str(tmp_path / "nothing")), clock=Clock())
+    light.show(LightState.FAULT)
+    assert light.connected is False and "cannot open" in light.detail
+
+
+def test_tower_bytes_without_buzzer():
+    assert tower_bytes(LightState.INTERVENTION, buzzer=False).hex(" ") == "41 22 24 28"
+
+
+# ---------------------------------------------------------------- mqtt mirror
+
+
+def test_mqtt_mirror_publishes_changes_retained_and_retries():
+    sent, fail = [], [True]
+
+    def publish(topic, payload, retain):
+        if fail[0]:
+            fail[0] = False
+            raise ConnectionError("broker down")
+        sent.append((topic, payload, retain))
+
+    light = MqttMirrorLight(MqttMirrorConfig(topic="light/tower"), publish=publish)
+    light.show(LightState.REVIEW)  # fails, kept for the next re-send
+    light.show(LightState.REVIEW)
+    light.show(LightState.REVIEW)  # already published: nothing
+    assert sent == [("light/tower", '{"state": "review", "red": "off", "yellow": "blink", "green": "off", '
+                                    '"buzzer": "off"}', True)]
+    light.close()
+    assert sent[-1][1].startswith('{"state": "off"')
+
+
+def test_mqtt_mirror_needs_publish():
+    with pytest.raises(ValueError):
+        MqttMirrorLight(MqttMirrorConfig())
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
+    keys = set(drivers())
+    assert {"console", "none", "gpio", "usb_tower", "mqtt_mirror"} <= keys
+    union = TypeAdapter(Annotated[light_config_union(), Field(discriminator="type")])
+    device = VirtualScanner(link=tmp_path / "tower")
+    raw = {
+        "gpio": {"type": "gpio", **PINS},
+        "usb_tower": {"type": "usb_tower", "port": device.path, "buzzer_ms": 0},
+    }
+    published = []
+    try:
+        for key in sorted(keys):
+            cfg = union.validate_python(raw.get(key, {"type": key}))
+            assert type(cfg) is drivers()[key].Config and cfg.type == key
+            light = make_light(cfg, pin_factory=MockFactory(), publish=lambda *a: published.append(a),
+                               stream=io.StringIO())
+            assert light.KEY == key
+            for state in LightState:
+                light.show(state)
+                assert light.state == state, key
+            light.close()
+            assert light.state == LightState.OFF, key
+    finally:
+        device.close()
+    assert published and published[-1][1].startswith('{"state": "off"')
+
+
+def test_light_config_rejects_unknown_keys():
+    union = TypeAdapter(Annotated[light_config_union(), Field(discriminator="type")])
+    with pytest.raises(Exception):
+        union.validate_python({"type": "gpio", "red": 17, "purple": 4})
+    with pytest.raises(Exception):
+        union.validate_python({"type": "disco"})
