@@ -208,14 +208,18 @@ class Letterbox:
         return p
 
 
-def to_input_tensor(image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", scale: float = 1 / 255.0) -> np.ndarray:
-    """Letterboxed NCHW float32 tensor in the model's colour order."""
+def to_input_tensor(image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0) -> np.ndarray:
+    """Letterboxed NCHW float32 tensor in the model's colour order.
+
+    Divides (as Ultralytics does) rather than multiplying by 1/255: the
+    last-bit difference is enough to move an int8 dynamic-quantisation step.
+    """
     img = lb.apply(image_bgr)
     if colour == "rgb":
         img = img[..., ::-1]
     x = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
-    if scale != 1.0:
-        x *= np.float32(scale)
+    if divisor != 1.0:
+        x /= np.float32(divisor)
     return x
 
 
@@ -411,8 +415,7 @@ class YoloDetector:
             raise ValueError(f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}")
         h, w = frame_bgr.shape[:2]
         lb = self.letterbox_for((w, h))
-        scale = 1.0 if self._yolox else 1 / 255.0
-        x = to_input_tensor(frame_bgr, lb, self.spec.colour, scale)
+        x = to_input_tensor(frame_bgr, lb, self.spec.colour, 1.0 if self._yolox else 255.0)
         out = self.model.run(x)[0]
         return Detections.from_onnx_yolo(
             out, spec=self.spec, letterbox=lb, conf=self.conf, iou=self.iou, max_det=self.max_det
