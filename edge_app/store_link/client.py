@@ -125,6 +125,7 @@ class StoreLink:
         self._retained_raw: dict[str, bytes] = {}
         self._started = False
         self._stopped = False
+        self._accepting_commands = False
         #: PUBACKs with a failure reason (e.g. not authorised); the row is retried after reconnect
         self.rejected_total = 0
         #: events that could not be written to the outbox (disk error) and were only sent live
@@ -185,6 +186,7 @@ class StoreLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_stray_message
         client.message_callback_add(self.topics.requests_filter, self._on_request)
         if v5:
@@ -222,6 +224,11 @@ class StoreLink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def accepting_commands(self) -> bool:
+        """Connected and the broker granted the ``request/#`` subscription."""
+        return self._connected and self._accepting_commands
 
     def outbox_depth(self) -> int:
         return self._outbox.depth()
@@ -407,7 +414,14 @@ class StoreLink:
         except Exception:
             log.exception("on_connect failed")
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        granted = bool(reason_codes) and not any(rc.is_failure for rc in reason_codes)
+        if not granted:
+            log.warning("broker refused the request subscription: %s", reason_codes)
+        self._accepting_commands = granted
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._accepting_commands = False
         try:
             self._net.append(("disconnected", None))
             self._settle()
