@@ -89,6 +89,8 @@ class Watchdog:
             self._max_age[name] = max_age_s
             self._last[name] = self.clock()
 
+    expect = register  # the name app.py uses
+
     def unregister(self, name: str) -> None:
         with self._lock:
             self._max_age.pop(name, None)
@@ -149,6 +151,8 @@ class Watchdog:
         return True
 
     def start(self) -> None:
+        """Start pinging; sends READY=1 first if ``ready()`` was not called (warm-up is done)."""
+        self.ready()
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)

@@ -77,6 +77,7 @@ def test_ping_thread_stops_pinging_when_the_main_loop_stalls(notify_socket):
     wd = make_watchdog(clock)
     wd.start()
     try:
+        assert recv(notify_socket) == "READY=1\nSTATUS=running"  # start() implies ready
         assert recv(notify_socket) == "WATCHDOG=1"
         clock.now += 3.0  # every loop stalls (nobody beats)
         msgs = []

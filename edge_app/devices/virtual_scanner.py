@@ -43,6 +43,29 @@ class VirtualScanner:
     def plugged(self) -> bool:
         return self._master is not None
 
+    @property
+    def reader_attached(self) -> bool:
+        """Whether someone (the lane) has the device open: the master sees no hang-up."""
+        import select
+
+        if self._master is None:
+            return False
+        poller = select.poll()
+        poller.register(self._master, select.POLLHUP)
+        return not any(ev & select.POLLHUP for _, ev in poller.poll(0))
+
+    def wait_for_reader(self, timeout_s: float, settle_s: float = 0.2) -> bool:
+        """Wait until the lane opens the port (then ``settle_s``: pyserial flushes input on open)."""
+        import time
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.reader_attached:
+                time.sleep(settle_s)
+                return True
+            time.sleep(0.02)
+        return False
+
     def write(self, data: bytes) -> None:
         """Send raw bytes, as the scanner would (partial lines allowed)."""
         if self._master is None:
@@ -63,7 +86,12 @@ class VirtualScanner:
         if self._master is None:
             raise RuntimeError("virtual device is unplugged")
         ready, _, _ = select.select([self._master], [], [], timeout_s)
-        return os.read(self._master, n) if ready else b""
+        if not ready:
+            return b""
+        try:
+            return os.read(self._master, n)
+        except OSError:  # EIO: nobody has the device open (yet)
+            return b""
 
     def unplug(self) -> None:
         """Pull the cable: the reader's next read fails with EIO."""
@@ -79,8 +107,9 @@ class VirtualScanner:
         # Raw mode at once, as a real CDC device is: no CR->LF, no echo, no
         # line buffering, even before the lane opens the port.
         tty.setraw(slave)
-        self._master, self._slave = master, slave
         self.tty_path = os.ttyname(slave)
+        os.close(slave)  # only the lane holds the slave: POLLHUP tells us whether it does
+        self._master, self._slave = master, None
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".new")
             if tmp.is_symlink() or tmp.exists():

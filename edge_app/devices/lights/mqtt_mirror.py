@@ -37,7 +37,8 @@ def mirror_payload(state: LightState) -> str:
 
 class MqttMirrorConfig(LightConfigBase):
     type: Literal["mqtt_mirror"] = "mqtt_mirror"
-    topic: str = Field("light", title="Topic", description="Handed to the app's publish as is (lane-relative there)")
+    topic: str = Field("light/tower", title="Topic",
+                       description="Handed to the app's publish as is (lane-relative there); not 'light', which the app uses")
     retain: bool = Field(True, description="Retain, so a reconnecting controller gets the state")
 
 
