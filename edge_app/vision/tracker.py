@@ -31,6 +31,10 @@ from edge_app.vision.yolo import Detections, box_iou
 
 TrackKind = Literal["item", "hand"]
 
+#: first track id per kind: item and hand trackers share one ZoneMapper and one
+#: ``lost`` list, so their ids must never collide (and stay deterministic on replay)
+ID_BASE = {"item": 0, "hand": 1_000_000}
+
 
 @dataclass
 class Track:
@@ -146,7 +150,8 @@ class Tracker:
     were missed for at most ``coast_s`` (predicted boxes, ``predicted=True``).
     A track missed for longer than ``max_lost_s`` is dropped; its id is then
     reported once by :meth:`lost_since_last_update` (confirmed tracks only:
-    the zone stage never saw the others).
+    the zone stage never saw the others). Item ids start at 1, hand ids at
+    1_000_001 (``ID_BASE``), so both kinds can go through one ZoneMapper.
     """
 
     def __init__(
@@ -160,6 +165,7 @@ class Tracker:
         min_hits: int = 3,
         coast_s: float = 0.25,
         frame_s: float = 1 / 15,
+        id_base: Optional[int] = None,
     ):
         if not 0 <= low_thresh <= high_thresh <= 1:
             raise ValueError(f"need 0 <= low_thresh ({low_thresh}) <= high_thresh ({high_thresh}) <= 1")
@@ -169,7 +175,7 @@ class Tracker:
         self.max_lost_s, self.min_hits, self.coast_s = max_lost_s, min_hits, coast_s
         self._frame_s = frame_s  # nominal frame period; refined from the timestamps seen
         self._tracks: list[_State] = []
-        self._next_id = 1
+        self._next_id = 1 + (ID_BASE.get(kind, 0) if id_base is None else id_base)
         self._last_ts: Optional[float] = None
         self._lost_ids: list[int] = []
 
