@@ -150,10 +150,10 @@ class EvidenceConfig(Strict):
 class CheckoutConfig(Strict):
     grace_ms: int = Field(600, ge=0, description="Unmatched this long after landing: pending nudge")
     escalation_ms: int = Field(4000, ge=0, description="Pending this long: staff alert")
-    match_before_ms: int = Field(4000, ge=0, description="A scan may come this long before the landing")
+    match_before_ms: int = Field(1500, ge=0, description="A scan may come this long before the item left the basket")
     match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
     idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
-    min_track_frames: int = Field(3, ge=1, description="Tracks shorter than this are ignored")
+    reacquire_ms: int = Field(2000, ge=0, description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag")
     scan_without_item_window_ms: int = Field(1500, ge=0)
 
 
@@ -164,6 +164,7 @@ class Catalog(Strict):
 
 
 class LaneConfig(Strict):
+    calibration_version: int = Field(1, ge=1, description="Bumped whenever zones are re-calibrated")
     store_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     lane_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     camera: CameraConfig

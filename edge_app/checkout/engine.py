@@ -77,6 +77,7 @@ class Journey:
     alert_type: str = ""
     group_size: int = 1
     after_payment: bool = False
+    lost_ts: Optional[float] = None
 
     @property
     def ref_ts(self) -> float:
@@ -141,6 +142,7 @@ class CheckoutEngine:
         self.tx: Optional[Transaction] = None
         self.tracks: dict[int, _TrackSeen] = {}
         self.down: set[str] = set()
+        self.orphans: list[Journey] = []
         self._n_tx = 0
         self._n_journey = 0
         self._n_alert = 0
@@ -241,21 +243,26 @@ class CheckoutEngine:
             if ev.zone == "scan" and ev.action == "entered" and self.tx:
                 self.tx.last_activity_ts = ts
             return
+        is_new = ev.track_id not in self.tracks
         seen = self.tracks.setdefault(ev.track_id, _TrackSeen())
+        if is_new and ev.action == "entered" and ev.zone in ("scan", "bag"):
+            self._reacquire(ev, seen, ts)
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
             seen.last_label = max(seen.labels, key=seen.labels.get)
         if ev.action == "lost":
             j = seen.journey
             if j is not None and j.state == IN_FLIGHT:
-                # Vanished before landing (carried off-camera, occluded): no verdict.
-                j.state = CANCELLED
+                # Vanished before landing (occluded, motion blur): an item track
+                # that appears over the glass or in the bag soon after picks it up.
+                j.lost_ts = ts
+                self.orphans.append(j)
             self.tracks.pop(ev.track_id, None)
             return
         if ev.action == "exited":
             seen.zones.discard(ev.zone)
             j = seen.journey
-            if ev.zone == "pick" and (self.tx is not None or True):
+            if ev.zone == "pick":
                 self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
                 seen.seen_outside_bag = True
             elif ev.zone == "bag" and j is not None:
@@ -303,6 +310,18 @@ class CheckoutEngine:
             if self.tx:
                 self.tx.last_activity_ts = ts
             self._match(ts, out)
+
+    def _reacquire(self, ev: ZoneEvent, seen: _TrackSeen, ts: float) -> None:
+        window = self._ms("reacquire_ms")
+        live = [j for j in self.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window]
+        if not live:
+            return
+        j = max(live, key=lambda o: o.lost_ts or 0.0)
+        self.orphans.remove(j)
+        j.track_id = ev.track_id
+        j.lost_ts = None
+        seen.journey = j
+        seen.seen_outside_bag = True
 
     def _on_scan(self, scan: Scan, ts: float, out: list) -> None:
         tx = self._open_tx(ts, out)
@@ -368,6 +387,11 @@ class CheckoutEngine:
     def _advance(self, ts: float, out: list) -> None:
         """Let time pass up to ``ts``: late-match windows close, nudges escalate."""
         self.now = ts
+        window = self._ms("reacquire_ms")
+        for j in [o for o in self.orphans if ts - (o.lost_ts or ts) > window]:
+            self.orphans.remove(j)
+            if j.state == IN_FLIGHT:
+                j.state = CANCELLED  # gone for good before landing: no verdict
         tx = self.tx
         if tx is None:
             return

@@ -12,7 +12,8 @@ from stdnum import ean
 from edge_app.sim.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
 from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey, render
 
-BAG_SLOTS = [(0.76, 0.52), (0.91, 0.52), (0.76, 0.84), (0.91, 0.84), (0.84, 0.68)]
+# Far slots first, so a later item never passes over one already in the bag.
+BAG_SLOTS = [(0.91, 0.52), (0.91, 0.84), (0.76, 0.52), (0.76, 0.84), (0.84, 0.68)]
 
 
 def with_check_digit(gtin: str) -> str:

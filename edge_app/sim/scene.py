@@ -123,7 +123,7 @@ def _counter(width: int, height: int, seed: int) -> np.ndarray:
     (bx0, by0), (bx1, by1) = rect("pick", (60, 90, 150), (40, 60, 110))  # basket
     for x in range(bx0 + 12, bx1, 22):
         cv2.line(img, (x, by0 + 6), (x, by1 - 6), (45, 70, 120), 2)
-    (sx0, sy0), (sx1, sy1) = rect("scan", (38, 40, 44), (90, 90, 90))  # scanner glass
+    (sx0, sy0), (sx1, sy1) = rect("scan", (150, 150, 138), (95, 95, 95))  # scanner glass (lit)
     cy = (sy0 + sy1) // 2
     cv2.line(img, (sx0 + 8, cy), (sx1 - 8, cy), (40, 40, 200), 2)
     cv2.line(img, ((sx0 + sx1) // 2, sy0 + 8), ((sx0 + sx1) // 2, sy1 - 8), (40, 40, 170), 1)
@@ -199,7 +199,7 @@ def plan_journey(product: Product, truth: str, t0: float, bag_slot: tuple[float,
     plan = ItemPlan(product, keys, truth)
     if truth == "missed_scan.bypass":
         # up and over the top of the scanner, never over the glass
-        keys += [(t + 0.7 * d, 0.18, 0.22), (t + 1.9 * d, 0.82, 0.22), (t + 2.6 * d, *bag)]
+        keys += [(t + 0.7 * d, 0.18, 0.26), (t + 1.9 * d, 0.82, 0.26), (t + 2.6 * d, *bag)]
         plan.t_leave_pick = t0 + 0.5 * d + 0.25 * d
         plan.t_land = t + 2.6 * d
     else:

@@ -1,0 +1,155 @@
+"""Evidence clips: a few seconds before and after each alert, faces blurred, disk-bounded.
+
+Frames are kept JPEG-encoded in a ring buffer (a 640x480 frame is ~30 kB
+instead of 900 kB raw), so ``pre_s`` seconds cost little memory. An alert
+freezes the buffer, keeps collecting ``post_s`` seconds, then a writer
+thread blurs and writes an MJPG clip and a thumbnail. The oldest clips are
+deleted while the folder is over ``quota_mb``.
+
+Privacy: no licensed face-detection model ships offline, so blurring is by
+region: every ``privacy`` polygon (where a shopper's head can appear in the
+kiosk view; by default the top quarter of the frame) and the top third of
+every ``person`` box the detector reports. The counter, where the evidence
+is, stays sharp.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from edge_app.camera import Frame
+from edge_app.config import EvidenceConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRIVACY = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25))
+
+
+def blur_regions(
+    image: np.ndarray,
+    polygons: Sequence[Sequence[tuple[float, float]]] = (DEFAULT_PRIVACY,),
+    person_boxes: Sequence[Sequence[float]] = (),
+    kernel: int = 41,
+) -> np.ndarray:
+    """A copy of ``image`` with the privacy regions blurred beyond recognition.
+
+    >>> img = np.zeros((40, 40, 3), np.uint8); img[::2] = 255
+    >>> out = blur_regions(img, polygons=[((0, 0), (1, 0), (1, 0.5), (0, 0.5))])
+    >>> bool(out[:20].std() < img[:20].std() / 4), bool((out[30:] == img[30:]).all())
+    (True, True)
+    """
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for poly in polygons:
+        pts = np.array([[x * w, y * h] for x, y in poly], np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    for x0, y0, x1, y1 in person_boxes:
+        head_bottom = y0 + (y1 - y0) / 3
+        cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(head_bottom)), 255, -1)
+    if not mask.any():
+        return image.copy()
+    k = max(3, kernel | 1)
+    blurred = cv2.GaussianBlur(cv2.resize(image, (max(1, w // 8), max(1, h // 8))), (0, 0), 2)
+    blurred = cv2.GaussianBlur(cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), (k, k), 0)
+    out = image.copy()
+    out[mask > 0] = blurred[mask > 0]
+    return out
+
+
+@dataclass
+class _Clip:
+    alert_id: str
+    until_ts: float
+    frames: list = field(default_factory=list)
+
+
+class EvidenceRecorder:
+    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: float = 15.0):
+        self.folder = Path(folder)
+        self.cfg = cfg
+        self.fps_hint = fps_hint
+        self._ring: collections.deque = collections.deque()
+        self._open: list[_Clip] = []
+        self._lock = threading.Lock()
+        self._writers: list[threading.Thread] = []
+        self.person_boxes: list = []
+        self.clips_written = 0
+        self.clips_deleted = 0
+
+    def add(self, frame: Frame) -> None:
+        ok, jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            return
+        item = (frame.ts, jpg, tuple(map(tuple, self.person_boxes)))
+        with self._lock:
+            self._ring.append(item)
+            while self._ring and frame.ts - self._ring[0][0] > self.cfg.pre_s:
+                self._ring.popleft()
+            done = []
+            for clip in self._open:
+                clip.frames.append(item)
+                if frame.ts >= clip.until_ts:
+                    done.append(clip)
+            for clip in done:
+                self._open.remove(clip)
+                self._write_async(clip)
+
+    def trigger(self, alert_id: str, ts: float) -> None:
+        with self._lock:
+            self._open.append(_Clip(alert_id or f"alert-{ts:.2f}", ts + self.cfg.post_s, list(self._ring)))
+
+    def _write_async(self, clip: _Clip) -> None:
+        t = threading.Thread(target=self._write, args=(clip,), name="evidence", daemon=True)
+        self._writers.append(t)
+        t.start()
+
+    def _write(self, clip: _Clip) -> Optional[Path]:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
+            path = self.folder / f"{safe}.avi"
+            writer = None
+            for i, (_, jpg, boxes) in enumerate(clip.frames):
+                img = cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+                if self.cfg.blur_faces:
+                    img = blur_regions(img, person_boxes=boxes)
+                if writer is None:
+                    h, w = img.shape[:2]
+                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h))
+                writer.write(img)
+                if i == len(clip.frames) // 2:
+                    cv2.imwrite(str(path.with_suffix(".jpg")), img)
+            if writer is not None:
+                writer.release()
+            self.clips_written += 1
+            self._enforce_quota()
+            return path
+        except Exception:  # evidence is best effort; the lane goes on
+            log.exception("could not write evidence clip %s", clip.alert_id)
+            return None
+
+    def _enforce_quota(self) -> None:
+        files = sorted((p for p in self.folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in files)
+        quota = self.cfg.quota_mb * 1024 * 1024
+        while files and total > quota:
+            p = files.pop(0)
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
+            self.clips_deleted += 1
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with self._lock:
+            pending, self._open = self._open, []
+        for clip in pending:
+            self._write_async(clip)
+        for t in self._writers:
+            t.join(timeout_s)
