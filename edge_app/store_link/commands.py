@@ -46,10 +46,14 @@ class _Request(BaseModel):
 
 
 class TransactionStart(_Request):
+    """The kiosk opened a basket: items already in the bag become the baseline."""
+
     transaction_id: str = Field(pattern=_TXN, description="The POS basket id")
 
 
 class TransactionEnd(_Request):
+    """The basket closed (paid, cancelled or suspended): the summary is published."""
+
     transaction_id: str = Field(pattern=_TXN)
     outcome: Literal["paid", "cancelled", "suspended"] = "paid"
 
@@ -78,20 +82,26 @@ class ItemVoid(_Request):
 
 
 class ReviewClear(_Request):
+    """Staff cleared the review with a resolution (the MQTT twin of the button)."""
+
     resolution: Literal["item_added", "false_alarm", "customer_left"]
     alert_id: str = Field("", max_length=64, description="Empty: every open alert of the lane")
     staff_id: str = Field("", max_length=64)
 
 
 class ConfigReload(_Request):
-    pass
+    """Re-read the lane file (zones, catalog, thresholds) without a restart."""
 
 
 class Snapshot(_Request):
+    """Keep an evidence clip of the last seconds now (staff asked, audit)."""
+
     reason: str = Field("", max_length=200)
 
 
 class LightTest(_Request):
+    """Show one light state for a while, so staff can check the lamp and buzzer."""
+
     state: Literal[tuple(s.value for s in LightState)] = LightState.REVIEW.value  # type: ignore[valid-type]
     duration_ms: int = Field(3000, ge=100, le=30_000)
 
