@@ -94,7 +94,14 @@ class Lane:
         self.engine = CheckoutEngine(self.cfg.checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
 
     def init_light(self, light: Optional[ReviewLight]) -> None:
-        self.light = light or make_light(self.cfg.light)
+        # Drivers take what they need: the MQTT mirror publishes through the store link.
+        self.light = light or make_light(
+            self.cfg.light, publish=lambda topic, payload, retain: self.link.publish_raw(topic, payload, retain),
+            clock=self.clock,
+            on_status=lambda ok, detail: self.submit_status(
+                DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
+            ),
+        )  # fmt: skip
 
     def init_outbox(self) -> None:
         path = self.cfg.state_path(self.cfg.outbox.path)

@@ -509,8 +509,9 @@ class CheckoutEngine:
             line = tx.scans[line_i]
             line.used += 1
             j.scan_index = line_i
-            if j.state in (PENDING, ALERTED) and tx.scans[line_i].scan.ts > (j.landed_ts or 0) + after:
-                self._self_correct(j, ts, out, "scanned after the nudge")
+            late = tx.scans[line_i].scan.ts > (j.landed_ts or 0) + after
+            if j.state == ALERTED or (j.state == PENDING and late):
+                self._self_correct(j, ts, out, "scanned after the alert" if j.state == ALERTED else "scanned after the nudge")
                 continue
             j.state = MATCHED
             out.append(

@@ -1,0 +1,258 @@
+"""Story tests for the CheckoutEngine (RTSF-style names), plus invariants under hypothesis."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_app.checkout.engine import CheckoutEngine
+from edge_app.config import Catalog, CheckoutConfig
+from edge_app.events import DeviceStatus, PosEvent, Scan, StaffAction, Tick, ZoneEvent
+
+CFG = CheckoutConfig(grace_ms=600, escalation_ms=3000, match_before_ms=1500, match_after_ms=1500)
+COLA = "05449000000996"
+LEMON = "05449000054227"
+
+
+def zone(t, track, z, action, label="bottle", group=1):
+    return ZoneEvent(ts=t, track_id=track, kind="item", zone=z, action=action, label=label, group_size=group)
+
+
+def over_glass(track, t0, label="bottle"):
+    """pick -> scan -> bag, landing at t0 + 2.0."""
+    return [
+        zone(t0, track, "pick", "entered", label),
+        zone(t0 + 0.5, track, "pick", "exited", label),
+        zone(t0 + 0.8, track, "scan", "entered", label),
+        zone(t0 + 1.6, track, "scan", "exited", label),
+        zone(t0 + 2.0, track, "bag", "entered", label),
+    ]
+
+
+def around_glass(track, t0, label="bottle"):
+    return [
+        zone(t0, track, "pick", "entered", label),
+        zone(t0 + 0.5, track, "pick", "exited", label),
+        zone(t0 + 2.0, track, "bag", "entered", label),
+    ]
+
+
+def scan(t, gtin=COLA, qty=1):
+    return Scan(ts=t, scanner_id="flatbed", gtin=gtin, symbology="EAN-13", quantity=qty)
+
+
+def run(inputs, until=None, cfg=CFG, catalog=None):
+    eng = CheckoutEngine(cfg, catalog)
+    out = []
+    for ev in sorted(inputs, key=lambda e: e.ts):
+        out += eng.step(ev)
+    end = until if until is not None else max(e.ts for e in inputs) + 10
+    t = max(e.ts for e in inputs)
+    while t < end:
+        t = round(t + 0.1, 3)
+        out += eng.step(Tick(t))
+    return eng, out
+
+
+def types(out, prefix=""):
+    return [e.type for e in out if e.type.startswith(prefix)]
+
+
+def alerts(out):
+    return [e.data["alert_type"] for e in out if e.type == "alert.raised"]
+
+
+def test_scan_over_glass_then_bag_matches_and_raises_nothing():
+    _, out = run(over_glass(1, 0.0) + [scan(1.2)])
+    assert "journey.matched" in types(out)
+    assert not alerts(out) and "journey.pending" not in types(out)
+
+
+def test_bypass_nudges_after_grace_then_alerts_after_escalation():
+    _, out = run(around_glass(1, 0.0))
+    pending = [e for e in out if e.type == "journey.pending"]
+    raised = [e for e in out if e.type == "alert.raised"]
+    assert [e.data["alert_type"] for e in pending] == ["missed_scan.bypass"]
+    assert abs(pending[0].ts - 2.6) < 0.11  # landed 2.0 + grace 0.6
+    assert alerts(out) == ["missed_scan.bypass"]
+    assert abs(raised[0].ts - 5.6) < 0.11  # + escalation 3.0
+
+
+def test_pass_over_without_beep_is_pass_over():
+    _, out = run(over_glass(1, 0.0))
+    assert alerts(out) == ["missed_scan.pass_over"]
+
+
+def test_late_beep_after_landing_is_honest():
+    _, out = run(over_glass(1, 0.0) + [scan(3.0)])  # 1.0 s after the landing
+    assert not alerts(out)
+    assert "journey.matched" in types(out)
+
+
+def test_items_already_in_bag_are_baseline():
+    _, out = run([zone(0.0, 5, "bag", "entered"), scan(0.1)])
+    assert not alerts(out) and "journey.matched" not in types(out)
+
+
+def test_quantity_line_covers_items_carried_together():
+    inputs = over_glass(1, 0.0) + over_glass(2, 0.1) + [scan(1.2, qty=2)]
+    _, out = run(inputs)
+    assert types(out).count("journey.matched") == 2 and not alerts(out)
+
+
+def test_several_scans_of_one_gtin_cover_several_items():
+    inputs = over_glass(1, 0.0) + over_glass(2, 3.0) + [scan(1.2), scan(4.2)]
+    _, out = run(inputs)
+    assert types(out).count("journey.matched") == 2 and not alerts(out)
+
+
+def test_rescan_double_beep_is_not_an_alert():
+    _, out = run(over_glass(1, 0.0) + [scan(1.2), scan(1.3)])
+    assert not alerts(out)
+
+
+def test_bypassed_item_cannot_steal_the_beep_of_the_item_on_the_glass():
+    # item 2 goes around and lands while item 1 is still over the glass, being scanned
+    inputs = [
+        zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"),
+        zone(0.1, 2, "pick", "exited"), zone(1.0, 2, "bag", "entered"),
+        scan(1.1), zone(1.8, 1, "scan", "exited"), zone(2.2, 1, "bag", "entered"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    raised = [e for e in out if e.type == "alert.raised"]
+    assert [(e.data["alert_type"], e.data["track_id"]) for e in raised] == [("missed_scan.bypass", 2)]
+
+
+def test_put_in_go_back_after_nudge_self_corrects():
+    inputs = around_glass(1, 0.0) + [zone(2.8, 1, "bag", "exited"), zone(3.2, 1, "go_back", "entered")]
+    _, out = run(inputs)
+    assert "alert.self_corrected" in types(out) and not alerts(out)
+
+
+def test_taken_out_of_bag_and_scanned_after_alert_self_corrects():
+    inputs = around_glass(1, 0.0) + [
+        zone(7.0, 1, "bag", "exited"), zone(7.3, 1, "scan", "entered"), scan(7.5),
+        zone(7.9, 1, "scan", "exited"), zone(8.3, 1, "bag", "entered"),
+    ]  # fmt: skip
+    eng, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+    fixed = [e for e in out if e.type == "alert.self_corrected"]
+    assert len(fixed) == 1
+    assert eng.view.open_alerts == 0
+
+
+def test_payment_start_decides_every_open_journey_at_once():
+    inputs = around_glass(1, 0.0) + [PosEvent(ts=2.2, kind="payment_start")]
+    _, out = run(inputs, until=2.3)
+    raised = [e for e in out if e.type == "alert.raised"]
+    assert len(raised) == 1 and raised[0].ts == 2.2 and raised[0].data["after_payment"]
+
+
+def test_blind_lane_accuses_nobody_and_marks_unverified():
+    inputs = [DeviceStatus(ts=0.0, component="camera", status="down")] + around_glass(1, 0.1)
+    eng, out = run(inputs + [PosEvent(ts=9.0, kind="transaction_end")])
+    assert not alerts(out)
+    summary = [e for e in out if e.type == "transaction.ended"][0]
+    assert summary.data["unverified"] is True
+
+
+def test_scanner_down_during_transaction_marks_it_unverified():
+    inputs = around_glass(1, 0.0) + [DeviceStatus(ts=1.0, component="scanner/flatbed", status="down")]
+    eng, out = run(inputs)
+    assert not alerts(out) and eng.view.unverified
+
+
+def test_staff_clears_review_with_resolution():
+    eng, out = run(around_glass(1, 0.0), until=6.0)
+    assert eng.view.mode.value == "review_required"
+    out2 = eng.step(StaffAction(ts=6.5, resolution="item_added"))
+    cleared = [e for e in out2 if e.type == "alert.cleared"]
+    assert cleared and cleared[0].data["resolution"] == "item_added"
+    assert eng.view.mode.value == "in_transaction"
+    end = eng.step(PosEvent(ts=7.0, kind="transaction_end"))
+    summary = [e for e in end if e.type == "transaction.ended"][0].data
+    assert summary["resolutions"] == {"item_added": 1} and summary["alerts"] == 1
+
+
+def test_flicker_on_bag_edge_raises_one_alert():
+    inputs = around_glass(1, 0.0)
+    for k in range(6):
+        inputs += [zone(2.1 + 0.2 * k, 1, "bag", "exited"), zone(2.2 + 0.2 * k, 1, "bag", "entered")]
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+
+
+def test_stacked_items_beyond_the_line_quantity_is_multi_item():
+    inputs = over_glass(1, 0.0)[:-1] + [zone(2.0, 1, "bag", "entered", group=2), scan(1.2)]
+    _, out = run(inputs)
+    assert alerts(out) == ["multi_item"]
+
+
+def test_ticket_switch_is_a_mismatch():
+    catalog = Catalog(items={COLA: {"name": "Cola", "label": "bottle"}})
+    _, out = run(over_glass(1, 0.0, label="banana") + [scan(1.2)], catalog=catalog)
+    assert alerts(out) == ["mismatch"]
+
+
+def test_produce_keyed_on_the_kiosk_covers_a_barcode_less_item():
+    inputs = around_glass(1, 0.0, label="banana") + [PosEvent(ts=2.3, kind="item_added", description="Bananas")]
+    _, out = run(inputs)
+    assert not alerts(out) and "journey.matched" in types(out)
+
+
+def test_track_lost_in_flight_is_picked_up_by_the_track_in_the_bag():
+    inputs = [
+        zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"), zone(1.0, 1, "scan", "lost"),
+        zone(1.8, 2, "bag", "entered"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.pass_over"]
+
+
+def test_idle_lane_closes_its_transaction():
+    cfg = CheckoutConfig(idle_timeout_ms=5000)
+    eng, out = run(over_glass(1, 0.0) + [scan(1.2)], until=10.0, cfg=cfg)
+    assert "transaction.ended" in types(out) and eng.tx is None
+
+
+# ----------------------------------------------------------------- properties
+
+
+@st.composite
+def sessions(draw):
+    n = draw(st.integers(1, 6))
+    inputs, scanned = [], set()
+    t = 0.0
+    for track in range(1, n + 1):
+        t += draw(st.floats(0.3, 4.0))
+        kind = draw(st.sampled_from(["over", "around"]))
+        inputs += over_glass(track, t) if kind == "over" else around_glass(track, t)
+        if draw(st.booleans()):
+            inputs.append(scan(t + draw(st.floats(0.6, 2.8)), gtin=draw(st.sampled_from([COLA, LEMON]))))
+            scanned.add(track)
+    if draw(st.booleans()):
+        inputs.append(PosEvent(ts=t + draw(st.floats(0.0, 3.0)), kind="payment_start"))
+    for _ in range(draw(st.integers(0, 3))):
+        inputs.append(scan(draw(st.floats(0.0, t + 3))))
+    return inputs
+
+
+@given(sessions())
+@settings(max_examples=150, deadline=None)
+def test_engine_invariants(inputs):
+    eng1, out1 = run(inputs)
+    eng2, out2 = run(inputs)
+    # same input, same output
+    assert [(e.type, e.ts, e.data) for e in out1] == [(e.type, e.ts, e.data) for e in out2]
+    matched = [e.data["journey_id"] for e in out1 if e.type == "journey.matched"]
+    # every journey is matched at most once
+    assert len(matched) == len(set(matched))
+    # no missed-scan alert for a matched journey
+    flagged = [e.data["journey_id"] for e in out1 if e.type == "alert.raised" and e.data["alert_type"].startswith("missed_scan")]
+    assert not set(matched) & set(flagged)
+    # one alert per (journey, type)
+    keys = [(e.data["journey_id"], e.data["alert_type"]) for e in out1 if e.type == "alert.raised"]
+    assert len(keys) == len(set(keys))
+    # no more matches than scanned units
+    scans = [e for e in inputs if isinstance(e, Scan)]
+    assert len(matched) <= sum(s.quantity for s in scans)

@@ -1,0 +1,95 @@
+"""Lane YAML: unknown keys, bad polygons and missing sections name the key and the line."""
+
+from pathlib import Path
+
+import pytest
+
+from edge_app.config import ConfigError, load_config, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "calibration" / "demo" / "lane.yaml"
+
+MINIMAL = """\
+store_id: s1
+lane_id: l1
+camera:
+  source: "0"
+models:
+  products: {path: m.onnx}
+zones:
+  pick: [[0, 0], [0.3, 0], [0.3, 1]]
+  scan: [[0.4, 0], [0.6, 0], [0.6, 1]]
+  bag:  [[0.7, 0], [1, 0], [1, 1]]
+"""
+
+
+def errors(text):
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "lane.yaml")
+    return exc.value.lines
+
+
+def test_demo_lane_is_valid():
+    cfg = load_config(DEMO)
+    assert cfg.lane_id == "lane-01" and cfg.scanners[0].id == "flatbed"
+    assert cfg.resolve(cfg.models.products.path).is_file()
+
+
+def test_minimal_lane_gets_safe_defaults():
+    cfg = parse_config(MINIMAL)
+    assert cfg.light.type == "console" and cfg.mqtt is None
+    assert cfg.checkout.grace_ms == 600
+
+
+def test_typo_names_key_and_line():
+    lines = errors(MINIMAL.replace("lane_id: l1", "lane_id: l1\nstroe: x"))
+    assert lines == ["lane.yaml:3: stroe: unknown key (typo?)"]
+
+
+def test_nested_typo_line():
+    lines = errors(MINIMAL.replace('  source: "0"', '  source: "0"\n  fsp: 30'))
+    assert lines == ["lane.yaml:5: camera.fsp: unknown key (typo?)"]
+
+
+def test_two_point_polygon():
+    lines = errors(MINIMAL.replace("scan: [[0.4, 0], [0.6, 0], [0.6, 1]]", "scan: [[0.4, 0], [0.6, 0]]"))
+    assert lines == ["lane.yaml:9: zones.scan: a zone polygon needs at least 3 points, got 2"]
+
+
+def test_missing_camera():
+    text = MINIMAL.replace('camera:\n  source: "0"\n', "")
+    assert errors(text) == ["lane.yaml:1: camera: required key is missing"]
+
+
+def test_points_outside_unit_square():
+    lines = errors(MINIMAL.replace("bag:  [[0.7, 0], [1, 0], [1, 1]]", "bag:  [[70, 0], [100, 0], [100, 100]]"))
+    assert len(lines) == 1 and "zones.bag" in lines[0] and "normalised" in lines[0]
+
+
+def test_env_and_credentials(tmp_path, monkeypatch):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mqtt_password").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    monkeypatch.setenv("LANE", "l7")
+    text = MINIMAL.replace("lane_id: l1", "lane_id: ${LANE}") + (
+        "mqtt:\n  url: mqtt://${BROKER:-localhost}:1883\n  password: ${cred:mqtt_password}\n"
+    )
+    cfg = parse_config(text)
+    assert cfg.lane_id == "l7" and cfg.mqtt.url == "mqtt://localhost:1883" and cfg.mqtt.password == "s3cret"
+    assert "s3cret" not in repr(cfg.mqtt)
+
+
+def test_unset_env_is_an_error_with_its_line():
+    lines = errors(MINIMAL.replace("lane_id: l1", "lane_id: ${NO_SUCH_VAR_X}"))
+    assert lines == ["lane.yaml:2: lane_id: environment variable NO_SUCH_VAR_X is not set"]
+
+
+def test_not_yaml():
+    lines = errors("store_id: [unclosed\n")
+    assert lines[0].startswith("lane.yaml:") and "not valid YAML" in lines[0]
+
+
+def test_unknown_light_driver():
+    lines = errors(MINIMAL + "light: {type: lava_lamp}\n")
+    assert len(lines) == 1 and lines[0].startswith("lane.yaml:11: light:")
