@@ -121,7 +121,7 @@ class FrameSource:
         self._taken = -1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
-        self.status = "down"
+        self.status = "unknown"  # the first open reports ok or down
         self.frames_read = 0
         self.frames_dropped = 0
         self.reconnects = 0
