@@ -19,7 +19,7 @@ import numpy as np
 from edge_app.config import LaneConfig
 from edge_app.events import ZoneEvent
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
-from edge_app.vision.tracker import Track, Tracker
+from edge_app.vision.tracker import CarryAssociator, Track, Tracker
 from edge_app.vision.yolo import Detections, YoloDetector
 from edge_app.vision.zones import ZoneMapper
 
@@ -68,6 +68,8 @@ class Perception:
             provider=m.execution_provider,
             threads=m.threads,
             expected_sha256=m.products.sha256,
+            # a model must be in models/manifest.yaml or carry its sha256 in the lane file
+            require_manifest=m.products.sha256 is None,
         )
         self.hands = hands if hands is not None else make_hand_backend(
             m.hands, resolve, provider=m.execution_provider, threads=m.threads
@@ -79,6 +81,7 @@ class Perception:
         )
         self.items = Tracker(kind="item", high_thresh=max(0.3, m.products.conf + 0.15), low_thresh=0.05)
         self.hand_tracker = Tracker(kind="hand", high_thresh=0.5, low_thresh=0.2)
+        self.carry = CarryAssociator()
         self.zones_cfg = cfg.zones
         self.zones: Optional[ZoneMapper] = None
         self.times = StageTimes()
@@ -103,7 +106,7 @@ class Perception:
             t1 = time.perf_counter()
         t3 = time.perf_counter()
         item_tracks = self.items.update(dets, ts)
-        _associate(item_tracks, hand_tracks)
+        self.carry.update(item_tracks, hand_tracks)
         lost = self.items.lost_since_last_update() + self.hand_tracker.lost_since_last_update()
         events = self.zones.update(item_tracks + hand_tracks, ts, lost)
         self.times.add("track", (time.perf_counter() - t3) * 1000)
@@ -111,17 +114,3 @@ class Perception:
         self.last_items, self.last_hands = item_tracks, hand_tracks
         return events
 
-
-def _associate(items: list[Track], hands: list[Track]) -> None:
-    """An item is carried by the hand whose centre is nearest, inside its grown box."""
-    for it in items:
-        x0, y0, x1, y1 = it.xyxy
-        w, h = x1 - x0, y1 - y0
-        best, best_d = None, 1e18
-        for hd in hands:
-            cx, cy = hd.center
-            if x0 - 0.5 * w <= cx <= x1 + 0.5 * w and y0 - 0.5 * h <= cy <= y1 + 0.5 * h:
-                d = (cx - (x0 + x1) / 2) ** 2 + (cy - (y0 + y1) / 2) ** 2
-                if d < best_d:
-                    best, best_d = hd.track_id, d
-        it.carried_by = best
