@@ -22,7 +22,7 @@ topic write $prefix/state
 topic write $prefix/status/#
 topic write $prefix/events
 topic write $prefix/stats
-topic write $prefix/light
+topic write $prefix/light/#
 topic write $prefix/response/#
 topic read $prefix/request/#
 
@@ -33,7 +33,7 @@ topic write $prefix/request/item/#
 topic read $prefix/response/#
 topic read $prefix/state
 topic read $prefix/availability
-topic read $prefix/light
+topic read $prefix/light/#
 ACL
 echo "$lane_user $lane_pw"
 echo "$kiosk_user $kiosk_pw"

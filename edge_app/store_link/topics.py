@@ -64,7 +64,8 @@ CONTRACT: tuple[TopicRule, ...] = (
     ),
     TopicRule(
         "light", "light", True, 1, "publish", "text: a LightState value",
-        "mirror of the review light for a networked tower light or dashboard",
+        "mirror of the review light for a networked tower light or dashboard "
+        "(a named mirror may use light/<name>, e.g. light/tower)",
     ),
     TopicRule(
         "request", "request/{command}", False, 1, "subscribe", "request",
@@ -196,6 +197,6 @@ def parse_topic(prefix: str, topic: str) -> Optional[ParsedTopic]:
     rule = RULES.get(name)
     if rule is None:
         return None
-    if ("{" in rule.pattern) != bool(rest):
+    if ("{" in rule.pattern) != bool(rest) and name != "light":  # light/<name>: a named mirror
         return None
     return ParsedTopic(store_id, lane_id, name, rest)

@@ -74,6 +74,7 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         own.start()
         wait_until(lambda: own.connected, 10, "lane-01 StoreLink connected")
         own.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t-1"))
+        own.publish_raw("light/tower", "review", retain=True)  # the mqtt_mirror light's default topic
         wait_until(lambda: own.outbox_depth() == 0, 10, "lane-01's own event acknowledged")
 
         denied = [intruder.publish(f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain).mid
@@ -88,6 +89,8 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         topics = [m.topic for m in monitor.snapshot()]
         assert not [t for t in topics if t.startswith(f"{PREFIX}/lane-02/")], topics
         assert f"{PREFIX}/lane-01/events" in topics and f"{PREFIX}/lane-01/availability" in topics
+        wait_until(lambda: any(m.topic == f"{PREFIX}/lane-01/light/tower" for m in monitor.snapshot()), 5,
+                   "the light mirror")
     finally:
         intruder.disconnect()
         intruder.loop_stop()

@@ -32,6 +32,7 @@ def test_rows_fold_state_status_stats_and_events_per_lane():
     v.fold(f"{P}/l1/events", envelope("e2", "transaction.ended", {"items": 8, "alerts": 1}))
     v.fold(f"{P}/l1/events", envelope("e3", "transaction.ended", {"items": 12, "alerts": 1}))
     v.fold(f"{P}/l0/availability", b"offline")
+    v.fold(f"{P}/l0/light/tower", b"fault")
     rows = v.rows()
     assert [r.lane_id for r in rows] == ["l0", "l1"]
     r = rows[1]
@@ -39,7 +40,7 @@ def test_rows_fold_state_status_stats_and_events_per_lane():
     assert (r.fps, r.outbox_depth, r.last_alert) == (14.5, 12, "missed_scan.bypass")
     assert r.alerts_per_100_items == 10.0  # 2 alerts over 20 items
     assert r.health == "scanner/flatbed:down"
-    assert rows[0].alerts_per_100_items is None and rows[0].health == ""
+    assert rows[0].alerts_per_100_items is None and rows[0].health == "" and rows[0].light == "fault"
 
 
 def test_duplicate_events_from_at_least_once_delivery_count_once():

@@ -63,4 +63,5 @@ def test_parse_topic_and_fleet_filter():
     assert parse_topic("checkout/v1", T.base + "/status") is None
     assert parse_topic("checkout/v1", "other/x/y/events") is None
     assert parse_topic("checkout/v1", T.base + "/bogus") is None
+    assert parse_topic("checkout/v1", T.base + "/light/tower").name == "light"
     assert set(RULES) == {r.name for r in CONTRACT}
