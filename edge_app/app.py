@@ -172,6 +172,11 @@ class Lane:
             self.submit(PosEvent(now, "transaction_start", payload.get("transaction_id") or ""))
         elif name == "transaction/end":
             self.submit(PosEvent(now, "transaction_end", payload.get("transaction_id") or ""))
+        elif name == "payment/start":
+            self.submit(PosEvent(now, "payment_start", payload.get("transaction_id") or ""))
+        elif name == "item/void":
+            self.submit(PosEvent(now, "void", payload.get("transaction_id") or "", gtin=payload["gtin"],
+                                 quantity=int(payload.get("quantity") or 1)))  # fmt: skip
         elif name == "item/add":
             self.submit(
                 PosEvent(now, "item_added", gtin=payload.get("gtin") or "", quantity=int(payload.get("quantity") or 1),
@@ -244,7 +249,14 @@ class Lane:
 
     def stats(self) -> dict:
         p = self.perception
+        now = self.clock()
+        last = getattr(self, "_fps_mark", None)
+        fps = None
+        if last is not None and now > last[0]:
+            fps = round((p.frames - last[1]) / (now - last[0]), 2)
+        self._fps_mark = (now, p.frames)
         return {
+            "fps": fps,
             "frames": p.frames,
             "stage_ms": {k: round(v, 2) for k, v in p.times.last.items()},
             "outbox_depth": self.link.outbox_depth(),

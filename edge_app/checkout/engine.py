@@ -93,6 +93,7 @@ class ScanLine:
     quantity: int
     used: int = 0
     voided: bool = False
+    checked: bool = False  # scan_without_item decided
 
 
 @dataclass
@@ -143,6 +144,8 @@ class CheckoutEngine:
         self.tracks: dict[int, _TrackSeen] = {}
         self.down: set[str] = set()
         self.orphans: list[Journey] = []
+        self.void_watch: list[tuple[Journey, float]] = []
+        self.glass: dict[int, list] = {}  # track id -> [entered, exited or None] over the glass
         self._n_tx = 0
         self._n_journey = 0
         self._n_alert = 0
@@ -239,6 +242,8 @@ class CheckoutEngine:
         return seen.journey
 
     def _on_zone(self, ev: ZoneEvent, ts: float, out: list) -> None:
+        if ev.zone == "scan":
+            self._glass_presence(ev, ts)
         if ev.kind != "item":
             if ev.zone == "scan" and ev.action == "entered" and self.tx:
                 self.tx.last_activity_ts = ts
@@ -352,10 +357,19 @@ class CheckoutEngine:
             self._match(ts, out)
         elif ev.kind == "void":
             tx = self._open_tx(ts, out)
-            for line in reversed(tx.scans):
-                if line.scan.gtin == ev.gtin and not line.voided:
-                    line.voided = True
+            left = max(1, ev.quantity)
+            for i in range(len(tx.scans) - 1, -1, -1):
+                line = tx.scans[i]
+                if left <= 0:
                     break
+                if line.scan.gtin != ev.gtin or line.voided:
+                    continue
+                line.voided = True
+                left -= line.quantity
+                # The item that line paid for must leave the bag, or it is void_kept.
+                for j in tx.journeys:
+                    if j.scan_index == i and j.state == MATCHED and j.in_bag:
+                        self.void_watch.append((j, ts))
 
     def _on_device(self, ev: DeviceStatus, ts: float, out: list) -> None:
         if ev.component == "camera" or ev.component.startswith("scanner"):
@@ -409,8 +423,65 @@ class CheckoutEngine:
                     out.append(self._event(ts, "journey.pending", self._alert_data(j, "")))
             if j.state == PENDING and ts >= j.landed_ts + grace + escalation:
                 self._raise(j, ts, out)
+        for j, void_ts in list(self.void_watch):
+            if not j.in_bag:
+                self.void_watch.remove((j, void_ts))  # taken out of the bag: honest
+            elif ts >= void_ts + grace + escalation:
+                self.void_watch.remove((j, void_ts))
+                self._raise(j, ts, out, "void_kept")
+        self._check_lonely_scans(ts, out)
+        self._check_assist(ts, out)
         if ts - tx.last_activity_ts >= self._ms("idle_timeout_ms") and not any(j.state in _OPEN for j in tx.journeys):
             self._close_tx(ts, out, "idle")
+
+    def _glass_presence(self, ev: ZoneEvent, ts: float) -> None:
+        spans = self.glass.setdefault(ev.track_id, [])
+        if ev.action == "entered":
+            spans.append([ts, None])
+        elif spans and spans[-1][1] is None:
+            spans[-1][1] = ts
+        # forget spans older than anything a scan could still be checked against
+        horizon = ts - 4 * max(1.0, self._ms("scan_without_item_window_ms"))
+        for tid in [t for t, sp in self.glass.items() if sp and sp[-1][1] is not None and sp[-1][1] < horizon]:
+            del self.glass[tid]
+
+    def _glass_busy(self, lo: float, hi: float) -> bool:
+        return any(a <= hi and (b is None or b >= lo) for spans in self.glass.values() for a, b in spans)
+
+    def _check_lonely_scans(self, ts: float, out: list) -> None:
+        """A beep with no item or hand over the glass around it: a barcode sheet."""
+        tx = self.tx
+        if tx is None or not self.cfg.scan_without_item or self.down:
+            return
+        w = self._ms("scan_without_item_window_ms")
+        for i, line in enumerate(tx.scans):
+            if line.checked or ts < line.scan.ts + w:
+                continue
+            line.checked = True
+            if line.used or line.voided or line.scan.scanner_id == "pos":
+                continue
+            if self.catalog.items.get(line.scan.gtin, {}).get("scanned_in_cart"):
+                continue  # heavy items scanned in the cart with a handheld
+            if self._glass_busy(line.scan.ts - w, line.scan.ts + w):
+                continue
+            ghost = Journey(f"S{i:04d}", -1, "", line.scan.ts, landed_ts=None, state=IN_FLIGHT, scan_index=i)
+            self._raise(ghost, ts, out, "scan_without_item")
+
+    def _check_assist(self, ts: float, out: list) -> None:
+        """Something has sat on the glass for long without a beep: offer help, once."""
+        tx = self.tx
+        dwell = self._ms("assist_dwell_ms")
+        if tx is None or tx.assist_raised or dwell <= 0 or self.down:
+            return
+        last_scan = tx.scans[-1].scan.ts if tx.scans else -1e9
+        for spans in self.glass.values():
+            if spans and spans[-1][1] is None:
+                since = max(spans[-1][0], last_scan)
+                if ts - since >= dwell:
+                    tx.assist_raised = True
+                    helper = Journey(f"H{tx.transaction_id}", -1, "", since, state=IN_FLIGHT)
+                    self._raise(helper, ts, out, "assist")
+                    return
 
     def _alert_type(self, j: Journey) -> str:
         return "missed_scan.pass_over" if j.over_scanner else "missed_scan.bypass"

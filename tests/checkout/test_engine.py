@@ -90,8 +90,48 @@ def test_late_beep_after_landing_is_honest():
 
 
 def test_items_already_in_bag_are_baseline():
-    _, out = run([zone(0.0, 5, "bag", "entered"), scan(0.1)])
-    assert not alerts(out) and "journey.matched" not in types(out)
+    _, out = run([zone(0.0, 5, "bag", "entered"), PosEvent(ts=0.1, kind="transaction_start")])
+    assert not alerts(out) and "journey.matched" not in types(out) and "journey.pending" not in types(out)
+
+
+def test_scan_with_nothing_over_the_glass_is_scan_without_item():
+    _, out = run([PosEvent(ts=0.0, kind="transaction_start"), scan(1.0)])
+    assert alerts(out) == ["scan_without_item"]
+    raised = [e for e in out if e.type == "alert.raised"][0]
+    assert raised.data["gtin"] == COLA
+
+
+def test_scan_with_a_hand_over_the_glass_is_not_an_alert():
+    hand = [ZoneEvent(ts=0.8, track_id=1000001, kind="hand", zone="scan", action="entered"),
+            ZoneEvent(ts=1.4, track_id=1000001, kind="hand", zone="scan", action="exited")]  # fmt: skip
+    _, out = run([PosEvent(ts=0.0, kind="transaction_start"), scan(1.0)] + hand)
+    assert not alerts(out)
+
+
+def test_heavy_item_scanned_in_the_cart_is_not_scan_without_item():
+    catalog = Catalog(items={COLA: {"name": "Water 6-pack", "scanned_in_cart": True}})
+    _, out = run([PosEvent(ts=0.0, kind="transaction_start"), scan(1.0)], catalog=catalog)
+    assert not alerts(out)
+
+
+def test_voided_line_whose_item_stays_in_the_bag_is_void_kept():
+    inputs = over_glass(1, 0.0) + [scan(1.2), PosEvent(ts=4.0, kind="void", gtin=COLA)]
+    _, out = run(inputs)
+    assert alerts(out) == ["void_kept"]
+
+
+def test_voided_line_whose_item_leaves_the_bag_is_honest():
+    inputs = over_glass(1, 0.0) + [scan(1.2), PosEvent(ts=4.0, kind="void", gtin=COLA),
+                                   zone(5.0, 1, "bag", "exited"), zone(5.5, 1, "go_back", "entered")]  # fmt: skip
+    _, out = run(inputs)
+    assert not alerts(out)
+
+
+def test_long_hesitation_over_the_glass_offers_assist_once():
+    inputs = [zone(0.0, 1, "pick", "exited"), zone(0.5, 1, "scan", "entered"),
+              zone(1.0, 2, "pick", "exited"), zone(1.2, 2, "scan", "entered")]  # fmt: skip
+    _, out = run(inputs, until=20.0, cfg=CheckoutConfig(assist_dwell_ms=8000))
+    assert alerts(out) == ["assist"]
 
 
 def test_quantity_line_covers_items_carried_together():
