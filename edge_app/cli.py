@@ -17,9 +17,11 @@ from edge_app import __version__
 
 #: modules that add their own sub-commands through ``register(subparsers)``
 PLUGIN_COMMANDS = (
+    "edge_app.evaluate",
     "edge_app.vision.predict",
     "edge_app.devices.scanner_cli",
     "edge_app.store_link.monitor",
+    "edge_app.bench",
 )
 
 

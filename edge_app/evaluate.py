@@ -84,3 +84,170 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0) -> Sc
             s.by_type.setdefault(j.label, {"tp": 0, "fp": 0, "fn": 0})["fn"] += 1
             s.missed.append(j)
     return s
+
+
+# ---------------------------------------------------------------------------
+# edge-app eval: replay scenarios (full pipeline or engine only) and aggregate
+# ---------------------------------------------------------------------------
+
+
+def truth_inputs(scenario, lane_cfg) -> list:
+    """Engine inputs built from ground truth: what perfect vision would report.
+
+    Scanner bytes still go through the real framing code (``ScanDecoder``).
+    """
+    from edge_app.devices.scanner import ScanDecoder
+    from edge_app.events import ZoneEvent
+
+    inputs: list = []
+    for k, j in enumerate(scenario.truth.journeys):
+        if j.t_land is None:
+            continue  # nothing travelled (a barcode sheet): only the scan exists
+        tid = k + 1
+        group = max(1, j.quantity) if j.label == "multi_item" else 1
+        label = getattr(j, "seen_label", None) or ""
+        t_pick = j.t_leave_pick if j.t_leave_pick is not None else j.t_land - 1.0
+
+        def ev(t, zone, action, g=1):
+            return ZoneEvent(ts=t, track_id=tid, kind="item", zone=zone, action=action, label=label, group_size=g)
+
+        inputs += [ev(max(0.0, t_pick - 0.5), "pick", "entered"), ev(t_pick, "pick", "exited")]
+        if j.t_over_scan is not None:
+            inputs += [ev(j.t_over_scan, "scan", "entered"), ev((j.t_over_scan + j.t_land) / 2, "scan", "exited")]
+        inputs.append(ev(j.t_land, "bag", "entered", group))
+    decoders: dict = {}
+    by_id = {s.id: s for s in lane_cfg.scanners}
+    for c in scenario.scanner_chunks:
+        if c.scanner not in decoders:
+            sc = by_id.get(c.scanner)
+            decoders[c.scanner] = ScanDecoder.from_config(sc) if sc else ScanDecoder(c.scanner)
+        inputs += decoders[c.scanner].feed(c.data, c.t)
+    inputs += scenario.pos_events
+    return sorted(inputs, key=lambda e: e.ts)
+
+
+def run_engine_only(scenario, lane_cfg) -> list:
+    from edge_app.checkout.engine import CheckoutEngine
+    from edge_app.events import Tick
+
+    eng = CheckoutEngine(lane_cfg.checkout, lane_cfg.catalog)
+    out: list = []
+    inputs = truth_inputs(scenario, lane_cfg)
+    end = scenario.meta.duration_s + (lane_cfg.checkout.grace_ms + lane_cfg.checkout.escalation_ms) / 1000 + 2
+    t = 0.0
+    for ev in inputs:
+        while t + 0.1 < ev.ts:  # ticks between inputs, as frames would give
+            t += 0.1
+            out += eng.step(Tick(t))
+        out += eng.step(ev)
+        t = max(t, ev.ts)
+    while t < end:
+        t += 0.1
+        out += eng.step(Tick(t))
+    return out
+
+
+def run_pipeline(scenario, lane_cfg, state_dir) -> list:
+    from edge_app.app import Lane
+    from edge_app.devices.lights.none import NoLight, NoLightConfig
+    from edge_app.replay import ScenarioClock, replay
+
+    cfg = lane_cfg.model_copy(update={"mqtt": None, "state_dir": str(state_dir)})
+    object.__setattr__(cfg, "_base_dir", getattr(lane_cfg, "_base_dir", "."))
+    clock = ScenarioClock()
+    lane = Lane(cfg, clock=clock, light=NoLight(NoLightConfig()), use_watchdog=False)
+    try:
+        replay(lane, scenario, clock)
+    finally:
+        lane.stop()
+    return lane.events_out
+
+
+def _pct(values: list, q: float):
+    import numpy as np
+
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s: float = 1.0) -> dict:
+    """Score every scenario; aggregate per alert type, false alerts, latencies."""
+    import tempfile
+    from pathlib import Path
+
+    from edge_app.config import load_config
+    from edge_app.sim.scenario import Scenario
+
+    rows, totals = [], Score()
+    self_corrected = 0
+    for d in dirs:
+        sc = Scenario(Path(d))
+        lane_cfg = load_config(config or sc.lane_config_path)
+        if engine_only:
+            events = run_engine_only(sc, lane_cfg)
+        else:
+            with tempfile.TemporaryDirectory(prefix="edge-app-eval-") as tmp:
+                events = run_pipeline(sc, lane_cfg, tmp)
+        s = score(sc.truth, events, tolerance_s)
+        corrected = sum(1 for e in events if e.type == "alert.self_corrected")
+        self_corrected += corrected
+        rows.append({"scenario": sc.meta.name, "path": str(d), **s.to_dict(), "self_corrected": corrected})
+        totals.tp += s.tp
+        totals.fp += s.fp
+        totals.fn += s.fn
+        totals.scanned_items += s.scanned_items
+        totals.first_signal_latency_s += s.first_signal_latency_s
+        totals.alert_latency_s += s.alert_latency_s
+        for k, v in s.by_type.items():
+            agg = totals.by_type.setdefault(k, {"tp": 0, "fp": 0, "fn": 0})
+            for m in ("tp", "fp", "fn"):
+                agg[m] += v[m]
+    by_type = {}
+    for k, v in sorted(totals.by_type.items()):
+        p = v["tp"] / (v["tp"] + v["fp"]) if v["tp"] + v["fp"] else None
+        r = v["tp"] / (v["tp"] + v["fn"]) if v["tp"] + v["fn"] else None
+        by_type[k] = {**v, "precision": None if p is None else round(p, 4), "recall": None if r is None else round(r, 4)}
+    ms = {m: sum(by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass")) for m in ("tp", "fp", "fn")}
+    return {
+        "mode": "engine_only" if engine_only else "pipeline",
+        "scenarios": len(rows),
+        "alerts": {"tp": totals.tp, "fp": totals.fp, "fn": totals.fn,
+                   "precision": round(totals.precision, 4), "recall": round(totals.recall, 4)},
+        "missed_scan": {**ms,
+                        "precision": round(ms["tp"] / (ms["tp"] + ms["fp"]), 4) if ms["tp"] + ms["fp"] else None,
+                        "recall": round(ms["tp"] / (ms["tp"] + ms["fn"]), 4) if ms["tp"] + ms["fn"] else None},
+        "by_type": by_type,
+        "scanned_items": totals.scanned_items,
+        "false_alerts_per_100_scanned": round(100 * totals.fp / totals.scanned_items, 2) if totals.scanned_items else 0.0,
+        "first_signal_latency_s": {"p50": _pct(totals.first_signal_latency_s, 50), "p95": _pct(totals.first_signal_latency_s, 95)},
+        "staff_alert_latency_s": {"p50": _pct(totals.alert_latency_s, 50), "p95": _pct(totals.alert_latency_s, 95)},
+        "self_corrected": self_corrected,
+        "per_scenario": rows,
+    }  # fmt: skip
+
+
+def _eval_command(args) -> int:
+    import json
+    from pathlib import Path
+
+    dirs = []
+    for d in args.scenarios:
+        p = Path(d)
+        dirs += sorted(x.parent for x in p.glob("*/scenario.yaml")) if not (p / "scenario.yaml").exists() else [p]
+    if not dirs:
+        print("edge-app eval: no scenario folders found", flush=True)
+        return 2
+    report = evaluate(dirs, engine_only=args.engine_only, config=args.config)
+    text = json.dumps(report, indent=2)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="replay scenarios and score alerts against ground truth")
+    p.add_argument("scenarios", nargs="+", help="scenario folders, or folders of scenario folders")
+    p.add_argument("--engine-only", action="store_true", help="feed ground-truth tracks to the engine (no vision)")
+    p.add_argument("--config", help="lane YAML to use instead of each scenario's own")
+    p.add_argument("--json", metavar="OUT", help="also write the report here")
+    p.set_defaults(func=_eval_command)

@@ -1,0 +1,51 @@
+"""Scoring alerts against ground truth, and `edge-app eval`."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from edge_app.evaluate import evaluate, score
+from edge_app.events import LaneEvent
+from edge_app.sim.scenario import Truth, TruthJourney
+
+REPO = Path(__file__).resolve().parent.parent
+SESSION = REPO / "calibration" / "demo" / "session-001"
+
+
+def alert(ts, kind, landed, jid="J1"):
+    return LaneEvent(ts=ts, type="alert.raised", data={"alert_type": kind, "landed_ts": landed, "journey_id": jid, "track_id": 1})
+
+
+def test_score_counts_hits_false_alerts_and_misses():
+    truth = Truth(journeys=[
+        TruthJourney(product="a", label="scanned", t_land=2.0),
+        TruthJourney(product="b", label="missed_scan.bypass", t_land=5.0),
+        TruthJourney(product="c", label="missed_scan.pass_over", t_land=9.0),
+    ])  # fmt: skip
+    events = [
+        LaneEvent(ts=5.6, type="journey.pending", data={"journey_id": "J2", "alert_type": "missed_scan.bypass"}),
+        alert(8.6, "missed_scan.bypass", 5.2, "J2"),  # right type, landing within 1 s
+        alert(4.0, "missed_scan.pass_over", 2.1, "J1"),  # on the scanned item: false
+    ]
+    s = score(truth, events)
+    assert (s.tp, s.fp, s.fn) == (1, 1, 1)
+    assert s.first_signal_latency_s == [0.6] and abs(s.alert_latency_s[0] - 3.6) < 1e-9
+    assert s.by_type["missed_scan.pass_over"] == {"tp": 0, "fp": 1, "fn": 1}
+
+
+def test_engine_only_on_the_demo_session_is_exact():
+    r = evaluate([SESSION], engine_only=True)
+    assert r["missed_scan"] == {"tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0}
+    assert r["false_alerts_per_100_scanned"] == 0.0
+    assert r["first_signal_latency_s"]["p95"] <= 1.0
+
+
+def test_eval_command_writes_json(tmp_path):
+    out = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "edge_app", "eval", "--engine-only", str(SESSION), "--json", str(out)],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert report["mode"] == "engine_only" and report["scenarios"] == 1
+    assert report["per_scenario"][0]["scenario"] == "demo-session-001"
