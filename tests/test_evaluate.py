@@ -30,7 +30,7 @@ def test_score_counts_hits_false_alerts_and_misses():
     ]
     s = score(truth, events)
     assert (s.tp, s.fp, s.fn) == (1, 1, 1)
-    assert s.first_signal_latency_s == [0.6] and abs(s.alert_latency_s[0] - 3.6) < 1e-9
+    assert abs(s.first_signal_latency_s[0] - 0.6) < 1e-9 and abs(s.alert_latency_s[0] - 3.6) < 1e-9
     assert s.by_type["missed_scan.pass_over"] == {"tp": 0, "fp": 1, "fn": 1}
 
 
