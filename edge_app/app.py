@@ -62,6 +62,7 @@ class Lane:
         config_path: Optional[Path] = None,
         perception: Optional[Perception] = None,
         use_watchdog: bool = True,
+        keep_events: bool = False,
     ):
         self.cfg = cfg
         self.config_path = config_path
@@ -77,7 +78,9 @@ class Lane:
         self._light_sent: tuple[LightState, float] | None = None
         self._last_stats = 0.0
         self._mode_published = None
+        #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
         self.events_out: list[LaneEvent] = []
+        self.keep_events = keep_events
         self.running = False
         self.init_engine()
         self.init_light(light)
@@ -275,7 +278,8 @@ class Lane:
             self.on_status(status)
 
     def _publish(self, ev: LaneEvent) -> None:
-        self.events_out.append(ev)
+        if self.keep_events:
+            self.events_out.append(ev)
         self.link.publish_event(ev)
         if self.evidence is not None and ev.type == "alert.raised":
             self.evidence.trigger(ev.data.get("alert_id", ""), ev.ts)

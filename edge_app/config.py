@@ -8,11 +8,12 @@ Every duration says its unit (``grace_ms``); zones are normalised polygons.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -258,13 +259,16 @@ def _line_index(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -
 
 
 def _line_for(loc: tuple, lines: dict) -> int:
-    loc = tuple(p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS))
+    loc = _without_union_tags(loc)
     while loc and loc not in lines:
         loc = loc[:-1]
     return lines.get(loc, 1)
 
 
-_UNION_TAGS: set[str] = set()
+def _without_union_tags(loc: tuple) -> tuple:
+    """Drop pydantic's discriminator tags (light: gpio, …) from an error location."""
+    tags = light_config_union_tags()
+    return tuple(p for p in loc if not (isinstance(p, str) and p in tags))
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] = None) -> LaneConfig:
@@ -294,14 +298,13 @@ def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] =
     raw = walk(raw, ())
     if errors:
         raise ConfigError(errors)
-    _UNION_TAGS.update(light_config_union_tags())
     try:
         cfg = LaneConfig.model_validate(raw)
     except ValidationError as exc:
         out = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)) or "(top)"
+            key = ".".join(str(p) for p in _without_union_tags(loc)) or "(top)"
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (typo?)"
@@ -314,8 +317,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] =
     return cfg
 
 
-def light_config_union_tags() -> set[str]:
-    return {c.model_fields["type"].default for c in light_config_union().__args__}
+@functools.lru_cache(maxsize=1)
+def light_config_union_tags() -> frozenset[str]:
+    return frozenset(c.model_fields["type"].default for c in light_config_union().__args__)
 
 
 def load_config(path: str | Path) -> LaneConfig:

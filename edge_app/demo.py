@@ -198,7 +198,7 @@ def run_replay(
     clock = ScenarioClock()
     light = ConsoleLight(ConsoleLightConfig(), stream=out)
     lane = Lane(cfg, clock=clock, light=light, on_lane_event=printer.lane_event, on_status=printer.status,
-                config_path=config_path, use_watchdog=False)  # fmt: skip
+                config_path=config_path, use_watchdog=False, keep_events=True)  # fmt: skip
     try:
         result = replay(lane, scenario, clock, realtime=realtime)
         if lane.engine.tx is not None:
@@ -232,13 +232,11 @@ def run_replay(
     printer.line(f"precision {s.precision:.2f}, recall {s.recall:.2f}, false alerts {s.fp}")
     if subscriber:
         printer.line(f"mqtt: the subscriber received {len(subscriber.received)} of {len(lane.events_out)} events")
-    depth = lane.outbox.depth() if not getattr(lane.outbox, "closed", False) else None
     if lane.evidence is not None:
         printer.line(f"evidence clips: {lane.evidence.clips_written} in {cfg.state_path(cfg.evidence.dir)}")
     if json_out:
         Path(json_out).write_text(json.dumps({"score": s.to_dict(), "frames": result.frames, "events": [e.to_dict() for e in lane.events_out],
                                               "received": len(subscriber.received) if subscriber else None}, indent=2))  # fmt: skip
-    _ = depth
     return 0
 
 

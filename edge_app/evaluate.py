@@ -155,7 +155,7 @@ def run_pipeline(scenario, lane_cfg, state_dir) -> list:
     cfg = lane_cfg.model_copy(update={"mqtt": None, "state_dir": str(state_dir)})
     object.__setattr__(cfg, "_base_dir", getattr(lane_cfg, "_base_dir", "."))
     clock = ScenarioClock()
-    lane = Lane(cfg, clock=clock, light=NoLight(NoLightConfig()), use_watchdog=False)
+    lane = Lane(cfg, clock=clock, light=NoLight(NoLightConfig()), use_watchdog=False, keep_events=True)
     try:
         replay(lane, scenario, clock)
     finally:
