@@ -63,6 +63,7 @@ class Lane:
         perception: Optional[Perception] = None,
         use_watchdog: bool = True,
         keep_events: bool = False,
+        pin_factory=None,
     ):
         self.cfg = cfg
         self.config_path = config_path
@@ -81,6 +82,7 @@ class Lane:
         #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
         self.events_out: list[LaneEvent] = []
         self.keep_events = keep_events
+        self.pin_factory = pin_factory  # gpiozero factory for the button (tests: MockFactory)
         self.running = False
         self.init_engine()
         self.init_light(light)
@@ -133,6 +135,7 @@ class Lane:
         self.running = True
         self.link.start()
         self.start_scanners(scanner_ports or {})
+        self.start_button()
         if camera:
             self.start_camera()
         self._update_light(force=True)
@@ -155,6 +158,20 @@ class Lane:
             reader = ScannerReader(sc, self.clock, self.submit, self.submit_status, on_heartbeat=beat)
             reader.start()
             self.readers.append(reader)
+
+    def start_button(self) -> None:
+        b = self.cfg.button
+        self.button = None
+        if b is None:
+            return
+        from edge_app.devices.button import StaffButton
+
+        try:
+            self.button = StaffButton(b.pin, self.submit, clock=self.clock, pull_up=b.pull_up, short_press=b.short_press,
+                                      long_press=b.long_press, long_press_ms=b.long_press_ms, pin_factory=self.pin_factory)  # fmt: skip
+            self.set_status(DeviceStatus(self.clock(), "button", "ok", f"pin {b.pin}"))
+        except Exception as exc:  # no GPIO on this box: reported, the lane runs on
+            self.set_status(DeviceStatus(self.clock(), "button", "degraded", str(exc)))
 
     def start_camera(self) -> None:
         self.camera = FrameSource(self.cfg.camera, self.clock, self.submit_status, resolve=self.cfg.resolve).start()
@@ -232,15 +249,21 @@ class Lane:
             self.watchdog.beat("engine")
 
     def run(self, stop: threading.Event) -> None:
-        """The live loop: newest frame, queued inputs, ticks, stats."""
+        """The live loop: newest frame, queued inputs, ticks, stats. Never dies on input."""
+        self.loop_errors = 0
         while not stop.is_set():
-            self.drain()
-            frame = self.camera.latest(timeout=0.2) if self.camera else None
-            if frame is not None:
-                self.process_frame(frame)
-            else:
-                self.step(Tick(self.clock()))
-            self._periodic()
+            try:
+                self.drain()
+                frame = self.camera.latest(timeout=0.2) if self.camera else None
+                if frame is not None:
+                    self.process_frame(frame)
+                else:
+                    self.step(Tick(self.clock()))
+                self._periodic()
+            except Exception:  # a bad frame or a bug in one stage must not take the lane down
+                self.loop_errors += 1
+                log.exception("lane loop error #%d", self.loop_errors)
+                time.sleep(0.05)
 
     def _periodic(self) -> None:
         now = self.clock()
@@ -343,6 +366,8 @@ class Lane:
         self.running = False
         for r in self.readers:
             r.stop()
+        if getattr(self, "button", None) is not None:
+            self.button.close()
         if self.camera:
             self.camera.stop()
         self.drain()

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -109,6 +109,16 @@ class ScannerConfig(Strict):
     reconnect_max_ms: int = Field(15000, gt=0)
 
 
+class ButtonConfig(Strict):
+    """The staff key/button that clears a review (GPIO, via gpiozero)."""
+
+    pin: Union[int, str] = Field(description="BCM number or gpiozero pin name")
+    pull_up: bool = Field(True, description="Button wired to ground (internal pull-up)")
+    short_press: Literal["item_added", "false_alarm", "customer_left"] = "item_added"
+    long_press: Literal["item_added", "false_alarm", "customer_left"] = "customer_left"
+    long_press_ms: int = Field(2000, gt=0)
+
+
 class TlsConfig(Strict):
     ca_file: Optional[str] = None
     cert_file: Optional[str] = None
@@ -174,6 +184,7 @@ class LaneConfig(Strict):
     models: ModelsConfig
     zones: ZonesConfig
     scanners: list[ScannerConfig] = Field(default_factory=list)
+    button: Optional[ButtonConfig] = None
     light: Annotated[light_config_union(), Field(discriminator="type")] = Field(  # type: ignore[valid-type]
         default_factory=ConsoleLightConfig, description="Review light driver (discriminated on 'type')"
     )
