@@ -17,7 +17,8 @@ def test_version_and_help():
     r = edge_app("--version")
     assert r.returncode == 0 and r.stdout.startswith("edge-app ")
     h = edge_app("--help")
-    for cmd in ("demo", "run", "validate-config", "predict", "scanner", "monitor"):
+    assert h.returncode == 0 and "warning" not in h.stderr, h.stderr
+    for cmd in ("demo", "run", "validate-config", "eval", "predict", "scanner", "monitor"):
         assert cmd in h.stdout
 
 
