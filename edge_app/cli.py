@@ -22,6 +22,8 @@ PLUGIN_COMMANDS = (
     "edge_app.devices.scanner_cli",
     "edge_app.store_link.monitor",
     "edge_app.bench",
+    "edge_app.sim.cli",
+    "edge_app.models_cli",
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -63,8 +63,18 @@ def write_plan(
     fps: float = 15.0,
     size: tuple[int, int] = (640, 480),
     pos_events: Optional[list[dict]] = None,
+    look=None,
+    extra_scans: Sequence[tuple[float, str]] = (),
+    extra_truth: Sequence[dict] = (),
+    end_s: float = 0.0,
 ) -> Path:
-    scene = Scene(width=size[0], height=size[1], fps=fps, items=items, seed=seed)
+    """Render ``items`` to ``out/video.mp4`` and write the scanner bytes, POS events and truth.
+
+    ``look`` (``edge_app.sim.kiosk.Look``) selects the kiosk look; None keeps
+    the classic demo look. ``extra_scans`` are scans of no item
+    (``scan_without_item``), ``extra_truth`` their truth rows.
+    """
+    scene = Scene(width=size[0], height=size[1], fps=fps, items=items, seed=seed, look=look, end_s=end_s)
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     video = out / "video.mp4"
@@ -78,17 +88,26 @@ def write_plan(
     writer.release()
 
     journeys, chunks = [], []
+    reads: list[tuple[float, str]] = []
     for plan in items:
         gtin = with_check_digit(plan.product.gtin)
         times = crossings(plan)
+        scanned = with_check_digit(plan.scan_gtin) if plan.scan_gtin else None
         journeys.append(
-            TruthJourney(product=plan.product.name, gtin=gtin, label=plan.truth, t_scan=None if plan.scan_at is None else round(plan.scan_at, 3), **times)  # type: ignore[arg-type]
+            TruthJourney(product=plan.product.name, gtin=gtin, label=plan.truth, t_scan=None if plan.scan_at is None else round(plan.scan_at, 3),
+                         scanned_gtin=scanned, **times)  # type: ignore[arg-type]  # fmt: skip
         )
         if plan.scan_at is not None:
-            data = scanner_bytes(gtin)
-            # split each read in two writes: the reader must reassemble lines
-            chunks.append(ScannerChunk(t=round(plan.scan_at, 3), scanner="flatbed", hex=data[:5].hex()))
-            chunks.append(ScannerChunk(t=round(plan.scan_at + 0.004, 3), scanner="flatbed", hex=data[5:].hex()))
+            reads.append((plan.scan_at, scanned or gtin))
+    for t, code in extra_scans:
+        reads.append((t, with_check_digit(code)))
+    for row in extra_truth:
+        journeys.append(TruthJourney.model_validate({**row, "gtin": with_check_digit(row["gtin"]) if row.get("gtin") else ""}))
+    for t, code in sorted(reads):
+        data = scanner_bytes(code)
+        # split each read in two writes: the reader must reassemble lines
+        chunks.append(ScannerChunk(t=round(t, 3), scanner="flatbed", hex=data[:5].hex()))
+        chunks.append(ScannerChunk(t=round(t + 0.004, 3), scanner="flatbed", hex=data[5:].hex()))
     meta = ScenarioMeta(
         name=name, fps=fps, width=size[0], height=size[1], duration_s=round(n_frames / fps, 3),
         lane_config=lane_config, seed=seed,
@@ -127,3 +146,63 @@ def random_plans(seed: int, count: int, products: tuple[Product, ...] = PRODUCTS
         plans.append(plan)
         t = plan.keys[-1][0] + float(rng.uniform(0.8, 2.0))
     return plans
+
+
+# ------------------------------------------------------- kiosk scenario sets
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_LANE = REPO / "calibration" / "demo" / "lane.yaml"
+LANE_MODEL = "lane-products-hands-320.onnx"
+
+
+def lane_config_for(out: Path, model: Optional[Path] = None) -> dict:
+    """The demo lane, with the grocery catalogue and the lane-view model (COCO if it is not there)."""
+    import os
+
+    import yaml
+
+    from edge_app.sim.kiosk import CLASSES, GROCERY
+
+    lane = yaml.safe_load(DEMO_LANE.read_text())
+    model = model or (REPO / "models" / LANE_MODEL)
+    if model.is_file():
+        lane["models"]["products"] = {"path": os.path.relpath(model.resolve(), out.resolve()),
+                                      "classes": [c for c in CLASSES if c != "hand"], "conf": 0.25, "iou": 0.7}  # fmt: skip
+    else:
+        lane["models"]["products"]["path"] = os.path.relpath((REPO / "models" / "yolo11n-coco-int8-320.onnx").resolve(), out.resolve())
+    lane["camera"]["source"] = "video.mp4"
+    lane["catalog"] = {"items": {with_check_digit(p.gtin): {"name": p.name, "label": p.cls} for p in GROCERY}}
+    return lane
+
+
+def generate(
+    out: Path, seed: int, count: int, difficulty: str = "normal", items: int = 4,
+    size: tuple[int, int] = (480, 360), fps: float = 15.0, labels: Optional[list[list[str]]] = None,
+    model: Optional[Path] = None,
+) -> list[Path]:
+    """``count`` kiosk scenarios under ``out`` (``out/<name>/``) and their lane file ``out/lane.yaml``.
+
+    Scenario *k* is planned from seed ``seed * 1000 + k``: the same seed gives
+    the same set, byte for byte in everything but the video container.
+    ``labels``, when given, fixes the journeys of each scenario (one list per scenario).
+    """
+    import yaml
+
+    from edge_app.sim.kiosk import plan_kiosk_session
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lane.yaml").write_text(
+        "# Written by `edge-app sim generate`: the demo lane with the grocery catalogue and the lane-view model.\n"
+        + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
+    )
+    folders = []
+    for k in range(count):
+        s = seed * 1000 + k
+        session = plan_kiosk_session(s, items, difficulty, labels=labels[k] if labels else None)
+        name = f"{difficulty}-{seed}-{k:03d}"
+        folders.append(
+            write_plan(out / name, name, session.items, "../lane.yaml", seed=s, fps=fps, size=size, pos_events=session.pos_events,
+                       look=session.look, extra_scans=session.extra_scans, extra_truth=session.extra_truth, end_s=session.end_s)  # fmt: skip
+        )
+    return folders

@@ -60,6 +60,7 @@ class TruthJourney(_Strict):
     t_land: Optional[float] = None
     t_scan: Optional[float] = None
     quantity: int = 1
+    scanned_gtin: Optional[str] = Field(None, description="mismatch: the code the scanner read (another product's)")
 
 
 class Truth(_Strict):

@@ -12,11 +12,15 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import cv2
 import numpy as np
 
 ASSETS = Path(__file__).parent / "assets"
+
+if TYPE_CHECKING:
+    from edge_app.sim.kiosk import Look
 
 #: Demo lane geometry (normalised x0, y0, x1, y1 rectangles).
 LAYOUT = {
@@ -38,6 +42,9 @@ class Product:
     sprite: str  # file in assets/
     hue_shift: int = 0  # degrees/2 as OpenCV hue, to make look-alike variants
     label: str = "bottle"  # what a COCO detector calls it
+    cls: str = "soda_bottle"  # its class in the lane-view model (``CLASSES``)
+    barcode: bool = True  # False: produce, added at the kiosk (pos.jsonl item_added), never scanned
+    length: float = 0.42  # sprite's long side, as a fraction of the frame height (kiosk look)
 
 
 PRODUCTS = (
@@ -60,6 +67,13 @@ class ItemPlan:
     t_land: float | None = None
     scan_at: float | None = None  # when the scanner beeps (None: no beep)
     carried_until: float = 0.0  # hand lets go at the landing
+    # kiosk look only (edge_app/sim/kiosk.py); the classic look ignores these
+    t_pick: float | None = None  # hand reaches the item in the basket (keys[0] is then the basket rest)
+    angle: float = 0.0  # degrees the item is turned in the hand
+    grip: float = 0.3  # how far over the item the hand reaches (fraction of its length)
+    carrier: int | None = None  # index of the item it is stacked on (multi_item): no own hand
+    stack_offset: tuple = (0.0, 0.0)  # normalised offset from the carrier item
+    scan_gtin: str | None = None  # the code the scanner reads, when not the product's (mismatch)
 
     def position(self, t: float) -> tuple[float, float] | None:
         if t < self.keys[0][0]:
@@ -82,10 +96,12 @@ class Scene:
     sprite_height: float = 0.42  # of frame height
     noise: float = 3.0
     lighting: float = 1.0
+    look: "Optional[Look]" = None  # None: the classic demo look (bit-identical to the committed demo)
+    end_s: float = 0.0  # at least this long (POS events after the last item)
 
     @property
     def duration(self) -> float:
-        return max(k[-1][0] for k in (i.keys for i in self.items)) + 1.5
+        return max(max(k[-1][0] for k in (i.keys for i in self.items)) + 1.5, self.end_s)
 
 
 @lru_cache(maxsize=32)
@@ -165,6 +181,10 @@ def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, ski
 
 def render(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
     """One frame at time t, and where each visible item is (for YOLO labels)."""
+    if scene.look is not None:
+        from edge_app.sim.kiosk import render_kiosk
+
+        return render_kiosk(scene, t, rng)
     frame = _counter(scene.width, scene.height, scene.seed).copy()
     boxes = []
     sprite_px = int(scene.sprite_height * scene.height)

@@ -1,0 +1,133 @@
+"""`edge-app sim generate | dataset | import`: scenarios and training sets.
+
+    edge-app sim generate --out /tmp/scenes --seed 7 --count 5 [--difficulty easy|normal|hard]
+    edge-app sim generate --suite --out tests/scenarios/suite        # the standard CI suite
+    edge-app sim dataset --out /tmp/lane-ds --seed 1 --images 2400
+    edge-app sim import --video V --serial CAPTURE --truth TRUTH.yaml --lane LANE.yaml --out DIR
+
+The formats are in docs/SCENARIOS.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+#: the standard suite (tests/scenarios/suite): name -> (seed, difficulty, journeys). Every label at least once.
+SUITE = {
+    "suite-scanned": (11, "easy", ["scanned", "no_barcode_item", "scanned"]),
+    "suite-pass-over": (12, "normal", ["scanned", "missed_scan.pass_over"]),
+    "suite-bypass": (13, "normal", ["missed_scan.bypass", "scanned"]),
+    "suite-multi-item": (14, "normal", ["multi_item", "scanned"]),
+    "suite-mismatch": (15, "normal", ["mismatch", "scanned"]),
+    "suite-scan-without-item": (16, "hard", ["scanned", "scan_without_item"]),
+}
+SUITE_SIZE, SUITE_FPS, SUITE_NOISE = (320, 240), 10.0, 1.2
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
+def write_suite(out: Path, model: Path | None = None) -> list[Path]:
+    """Regenerate the standard suite from its seeds (small: 320x240, 10 fps, low noise)."""
+    import dataclasses
+
+    from edge_app.sim.generate import lane_config_for, write_plan
+    from edge_app.sim.kiosk import plan_kiosk_session
+
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lane.yaml").write_text(
+        "# Written by `edge-app sim generate --suite`: the demo lane with the grocery catalogue and the lane-view model.\n"
+        + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
+    )
+    folders = []
+    for name, (seed, difficulty, labels) in SUITE.items():
+        s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
+        look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs video bytes
+        folders.append(write_plan(out / name, name, s.items, "../lane.yaml", seed=seed, fps=SUITE_FPS, size=SUITE_SIZE,
+                                  pos_events=s.pos_events, look=look, extra_scans=s.extra_scans,
+                                  extra_truth=s.extra_truth, end_s=s.end_s))  # fmt: skip
+    return folders
+
+
+def _generate(args) -> int:
+    from edge_app.sim.generate import generate
+
+    model = Path(args.model) if args.model else None
+    if args.suite:
+        folders = write_suite(Path(args.out), model)
+    else:
+        folders = generate(Path(args.out), args.seed, args.count, args.difficulty, items=args.items,
+                           size=_size(args.size), fps=args.fps, model=model)  # fmt: skip
+    for f in folders:
+        print(f)
+    print(f"{len(folders)} scenario(s); replay one with: edge-app run --config {Path(args.out) / 'lane.yaml'} --replay {folders[0]}")
+    return 0
+
+
+def _dataset(args) -> int:
+    from edge_app.sim.dataset import write_dataset
+
+    data = write_dataset(Path(args.out), args.seed, args.images, args.val_fraction, _size(args.size), args.classic_fraction)
+    print(data)
+    return 0
+
+
+def _import(args) -> int:
+    from edge_app.sim.importer import ImportError_, import_recording
+
+    try:
+        sc = import_recording(args.video, args.serial, args.truth, args.lane, args.out, serial_format=args.serial_format,
+                              start=args.start, scanner=args.scanner, interval=args.interval, pos=args.pos,
+                              name=args.name)  # fmt: skip
+    except (ImportError_, FileNotFoundError) as exc:
+        print(f"edge-app sim import: {exc}", file=sys.stderr)
+        return 2
+    print(f"{sc.folder}: {sc.meta.duration_s:.1f} s of video at {sc.meta.fps:g} fps, {len(sc.scanner_chunks)} scanner chunk(s), "
+          f"{len(sc.pos_events)} POS event(s), {len(sc.truth.journeys)} journey(s)")  # fmt: skip
+    print(f"replay it with: edge-app run --config {args.lane} --replay {sc.folder}")
+    return 0
+
+
+def register(subparsers) -> None:
+    sim = subparsers.add_parser("sim", help="synthetic scenarios, training sets, recording import (docs/SCENARIOS.md)")
+    sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
+
+    g = sub.add_parser("generate", help="render kiosk-camera checkout scenarios (video + scanner + POS + truth)")
+    g.add_argument("--out", required=True, help="folder for the scenarios and their lane.yaml")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--count", type=int, default=3, help="number of scenarios")
+    g.add_argument("--difficulty", choices=("easy", "normal", "hard"), default="normal")
+    g.add_argument("--items", type=int, default=4, help="journeys per transaction")
+    g.add_argument("--size", default="480x360", help="frame size WxH")
+    g.add_argument("--fps", type=float, default=15.0)
+    g.add_argument("--model", help="products model for the written lane.yaml (default: models/lane-products-hands-320.onnx)")
+    g.add_argument("--suite", action="store_true", help="write the standard CI suite (fixed seeds; ignores seed/count/...)")
+    g.set_defaults(func=_generate)
+
+    d = sub.add_parser("dataset", help="write a YOLO detection training set (products + hand) from the renderer")
+    d.add_argument("--out", required=True)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--images", type=int, default=1000)
+    d.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the val split (1.0: a validation-only set)")
+    d.add_argument("--size", default="320x240")
+    d.add_argument("--classic-fraction", type=float, default=0.15, help="share of frames in the classic demo look")
+    d.set_defaults(func=_dataset)
+
+    i = sub.add_parser("import", help="convert a real recording (video + serial capture + truth) into a scenario")
+    i.add_argument("--video", required=True)
+    i.add_argument("--serial", required=True, help="capture: scanner.jsonl rows, '<seconds> <hex> [scanner]' lines, or a raw byte dump")
+    i.add_argument("--serial-format", choices=("auto", "jsonl", "log", "raw"), default="auto")
+    i.add_argument("--truth", required=True, help="hand-written truth.yaml (journeys: …)")
+    i.add_argument("--lane", required=True, help="the lane YAML the recording was made on")
+    i.add_argument("--out", required=True)
+    i.add_argument("--start", type=float, default=0.0, help="capture time of the first video frame (subtracted); raw: time of the first read")
+    i.add_argument("--interval", type=float, default=2.0, help="raw dumps: seconds between reads that have no t_scan in the truth")
+    i.add_argument("--scanner", help="scanner id for rows without one (default: the lane's first scanner)")
+    i.add_argument("--pos", help="kiosk events, pos.jsonl format, same clock as the capture")
+    i.add_argument("--name")
+    i.set_defaults(func=_import)
