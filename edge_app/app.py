@@ -313,10 +313,9 @@ class Lane:
 
     def _update_light(self, force: bool = False) -> None:
         view = self.engine.view
-        tx = self.engine.tx
         severity = "review"
-        if tx is not None and tx.open_alerts:
-            sev = [alert_severity(tx.alerts[a].alert_type, tx.alerts[a].after_payment) for a in tx.open_alerts]
+        sev = [alert_severity(a.alert_type, a.after_payment) for a in self.engine.open_alerts()]
+        if sev:
             severity = "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
         state = light_state(
             view.mode, running=self.running, healthy=self._healthy(), pending_nudge=view.pending > 0,

@@ -107,7 +107,7 @@ def test_mqtt_review_clear_and_kiosk_commands(lane_factory, broker):
     kiosk.loop_start()
     try:
         deadline = time.monotonic() + 10
-        while not lane.link.connected and time.monotonic() < deadline:
+        while not lane.link.accepting_commands and time.monotonic() < deadline:  # subscribed, not just connected
             time.sleep(0.05)
         kiosk.publish(prefix + "request/transaction/start", json.dumps({"request_id": "r1", "transaction_id": "K-77"}), qos=1)
         _wait(lambda: "response/transaction/start" in got)

@@ -145,6 +145,7 @@ class CheckoutEngine:
         self.down: set[str] = set()
         self.orphans: list[Journey] = []
         self.void_watch: list[tuple[Journey, float]] = []
+        self.unreviewed: dict[str, tuple[AlertData, str]] = {}  # alert id -> (alert, transaction id)
         self.glass: dict[int, list] = {}  # track id -> [entered, exited or None] over the glass
         self._n_tx = 0
         self._n_journey = 0
@@ -175,11 +176,18 @@ class CheckoutEngine:
     @property
     def view(self) -> LaneView:
         tx = self.tx
+        left = len(self.unreviewed)
         if tx is None:
-            return LaneView(LaneMode.IDLE, "", 0, 0, bool(self.down))
+            mode = LaneMode.REVIEW_REQUIRED if left else LaneMode.IDLE
+            return LaneView(mode, "", 0, left, bool(self.down))
         pending = sum(1 for j in tx.journeys if j.state == PENDING)
-        mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts else LaneMode.IN_TRANSACTION
-        return LaneView(mode, tx.transaction_id, pending, len(tx.open_alerts), tx.unverified or bool(self.down))
+        mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts or left else LaneMode.IN_TRANSACTION
+        return LaneView(mode, tx.transaction_id, pending, len(tx.open_alerts) + left, tx.unverified or bool(self.down))
+
+    def open_alerts(self) -> list[AlertData]:
+        """Every uncleared alert: this transaction's and earlier ones still awaiting staff."""
+        current = [self.tx.alerts[a] for a in sorted(self.tx.open_alerts)] if self.tx else []
+        return current + [a for a, _ in self.unreviewed.values()]
 
     # ------------------------------------------------------------ internals
 
@@ -227,6 +235,8 @@ class CheckoutEngine:
         ev = self._event(ts, "transaction.ended", summary)
         ev.data["reason"] = reason
         out.append(ev)
+        for aid in sorted(tx.open_alerts):
+            self.unreviewed[aid] = (tx.alerts[aid], tx.transaction_id)
         self.tx = None
         # Tracks stay (baseline for the next shopper), journeys go.
         for seen in self.tracks.values():
@@ -381,6 +391,12 @@ class CheckoutEngine:
                 self.down.discard(ev.component)
 
     def _on_staff(self, ev: StaffAction, ts: float, out: list) -> None:
+        # Alerts of a basket that already closed stay until staff have looked.
+        for aid in [ev.alert_id] if ev.alert_id else sorted(self.unreviewed):
+            if aid in self.unreviewed:
+                a, tid = self.unreviewed.pop(aid)
+                cleared = AlertData(**{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"})
+                out.append(LaneEvent(ts=ts, type="alert.cleared", transaction_id=tid, data=cleared.to_dict()))
         tx = self.tx
         if tx is None:
             return

@@ -296,3 +296,11 @@ def test_engine_invariants(inputs):
     # no more matches than scanned units
     scans = [e for e in inputs if isinstance(e, Scan)]
     assert len(matched) <= sum(s.quantity for s in scans)
+
+
+def test_alerts_of_a_closed_basket_wait_for_staff():
+    eng, out = run(around_glass(1, 0.0) + [PosEvent(ts=7.0, kind="transaction_end")], until=8.0)
+    assert eng.tx is None and eng.view.mode.value == "review_required" and eng.view.open_alerts == 1
+    cleared = eng.step(StaffAction(ts=9.0, resolution="customer_left"))
+    assert [e.type for e in cleared] == ["alert.cleared"] and cleared[0].transaction_id.endswith("T00001")
+    assert eng.view.mode.value == "idle"
