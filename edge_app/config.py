@@ -70,6 +70,16 @@ class ModelsConfig(Strict):
         "cpu", description="ONNX Runtime provider; falls back to CPU with a warning"
     )
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
+    motion_gating: bool = Field(
+        True, description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers get the last detections"
+    )
+    motion_delta: int = Field(
+        12, ge=1, le=255, description="Grey-level change (0..255, on the frame downscaled 4x) that counts a pixel as moving"
+    )
+    motion_min_area_pct: float = Field(
+        0.1, ge=0, le=100, description="Moving pixels needed, in percent of the zones' area, to run the detector"
+    )
+    motion_hold_ms: int = Field(200, ge=0, description="Keep detecting on every frame this long after the last motion")
 
 
 Point = tuple[float, float]

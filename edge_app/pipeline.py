@@ -4,6 +4,16 @@ Glue only: the detector, hand backend, trackers and zone mapper live in
 ``edge_app.vision``; this decides which of them run on a frame and hands the
 resulting ``ZoneEvent`` s to the lane. It owns per-stage timings for stats
 and the benchmark.
+
+Motion gating (``models.motion_gating``, on by default): a still lane costs
+almost nothing. :class:`MotionGate` compares a 4x-downscaled grey frame with
+the last frame the detector saw, inside the zones; when nothing moved (and
+``motion_hold_ms`` has passed since the last motion), the detector and the
+hand backend are skipped and the trackers are given the last detections
+again -- exactly what the detector would return for an unchanged image, so
+tracks keep their ids, coast and age as usual. Items standing still in the
+bag are the baseline anyway. ``tests/test_pipeline.py`` replays the demo
+with gating on and off and checks the same alerts and journeys come out.
 """
 
 from __future__ import annotations
@@ -16,7 +26,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from edge_app.config import LaneConfig
+import cv2
+
+from edge_app.config import LaneConfig, ZonesConfig
 from edge_app.events import ZoneEvent
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
@@ -24,6 +36,87 @@ from edge_app.vision.yolo import Detections, YoloDetector
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
+
+#: ONNX Runtime session options of the lane's models (measured in docs/BENCHMARKS.md):
+#: worker threads block instead of spinning between runs, so a 2-core kiosk keeps
+#: its second core for decode, tracking and the engine, and a still lane idles.
+ORT_SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
+#: the detector runs at least this often on a still scene (a safety net; slow
+#: changes already add up against the last detected frame)
+GATE_MAX_SKIP_S = 2.0
+#: the gate looks at the frame downscaled by this factor (area average: less noise)
+GATE_SCALE = 4
+
+
+class MotionGate:
+    """Did anything move in the zones since the detector last ran?
+
+    Pixels whose grey level (on the frame downscaled ``scale`` times, area
+    average) differs by more than ``delta`` from the last *detected* frame
+    count as moving, inside the convex hull of the zones minus ``ignore``.
+    ``check`` says whether the detector must run on this frame: enough moving
+    pixels, motion less than ``hold_s`` ago, ``max_skip_s`` without a
+    detection, or no reference yet. Comparing with the last detected frame
+    (not the previous one) lets slow changes add up until they count.
+    Pure but for OpenCV arithmetic; time is an argument.
+
+    >>> z = ZonesConfig(pick=[(0, 0), (0.5, 0), (0.5, 1)], scan=[(0.5, 0), (1, 0), (1, 1)], bag=[(0, 1), (1, 1), (1, 0.9)])
+    >>> gate = MotionGate(z, (64, 48), hold_s=0.0)
+    >>> still = np.full((48, 64, 3), 100, np.uint8)
+    >>> gate.check(still, 0.0), gate.accept(0.0), gate.check(still, 0.1)
+    (True, None, False)
+    >>> moved = still.copy(); moved[10:30, 20:40] = 200
+    >>> gate.check(moved, 0.2)
+    True
+    """
+
+    def __init__(
+        self,
+        zones: ZonesConfig,
+        frame_size: tuple[int, int],
+        *,
+        delta: int = 12,
+        min_area_pct: float = 0.1,
+        hold_s: float = 0.5,
+        max_skip_s: float = GATE_MAX_SKIP_S,
+        scale: int = GATE_SCALE,
+    ):
+        w, h = frame_size
+        self.size = (max(1, w // scale), max(1, h // scale))
+        sw, sh = self.size
+        pts = [np.asarray(getattr(zones, z), np.float64) for z in ("pick", "scan", "bag", "go_back") if getattr(zones, z)]
+        hull = cv2.convexHull((np.concatenate(pts) * (sw, sh)).astype(np.int32))
+        mask = np.zeros((sh, sw), np.uint8)
+        cv2.fillPoly(mask, [hull], 255)
+        if zones.ignore:
+            cv2.fillPoly(mask, [(np.asarray(zones.ignore) * (sw, sh)).astype(np.int32)], 0)
+        self.mask = mask
+        self.min_pixels = max(1, int(np.ceil(min_area_pct / 100 * np.count_nonzero(mask))))
+        self.delta, self.hold_s, self.max_skip_s = int(delta), float(hold_s), float(max_skip_s)
+        self._ref: Optional[np.ndarray] = None
+        self._small: Optional[np.ndarray] = None
+        self._moving = np.empty((sh, sw), np.uint8)
+        self._last_motion = float("-inf")
+        self._last_detect = float("-inf")
+        self.moving_pixels = 0
+
+    def check(self, image: np.ndarray, ts: float) -> bool:
+        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self._small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        if self._ref is None:
+            return True
+        cv2.absdiff(self._small, self._ref, dst=self._moving)
+        cv2.threshold(self._moving, self.delta, 255, cv2.THRESH_BINARY, dst=self._moving)
+        cv2.bitwise_and(self._moving, self.mask, dst=self._moving)
+        self.moving_pixels = cv2.countNonZero(self._moving)
+        if self.moving_pixels >= self.min_pixels:
+            self._last_motion = ts
+            return True
+        return ts - self._last_motion <= self.hold_s or ts - self._last_detect >= self.max_skip_s
+
+    def accept(self, ts: float) -> None:
+        """The detector ran on the frame just checked: it becomes the reference."""
+        self._ref, self._last_detect = self._small, ts
 
 
 @dataclass
@@ -50,7 +143,7 @@ class StageTimes:
 
 
 class Perception:
-    """Detector + hands + trackers + zones for one lane camera."""
+    """Detector + hands + trackers + zones for one lane camera (motion-gated)."""
 
     def __init__(
         self,
@@ -61,6 +154,7 @@ class Perception:
     ):
         resolve = resolve or cfg.resolve
         m = cfg.models
+        self.models_cfg = m
         self.detector = detector or YoloDetector(
             resolve(m.products.path),
             conf=m.products.conf,
@@ -70,6 +164,7 @@ class Perception:
             expected_sha256=m.products.sha256,
             # a model must be in models/manifest.yaml or carry its sha256 in the lane file
             require_manifest=m.products.sha256 is None,
+            session_config=ORT_SESSION_CONFIG,
         )
         self.hands = hands if hands is not None else make_hand_backend(
             m.hands, resolve, provider=m.execution_provider, threads=m.threads
@@ -84,33 +179,78 @@ class Perception:
         self.carry = CarryAssociator()
         self.zones_cfg = cfg.zones
         self.zones: Optional[ZoneMapper] = None
+        self.gate: Optional[MotionGate] = None
         self.times = StageTimes()
         self.frames = 0
+        #: frames the detector ran on, and frames it was skipped on (nothing moved)
+        self.detector_runs = 0
+        self.frames_gated = 0
+        #: stages that ran on the last frame (``times.last`` keeps older values of the others)
+        self.last_stages: set[str] = set()
         self.last_items: list[Track] = []
         self.last_hands: list[Track] = []
+        self._last_dets: Optional[Detections] = None
+        self._last_hand_dets: Optional[Detections] = None
+        self._split = all(hasattr(self.detector, a) for a in ("preprocess", "infer", "decode"))
+
+    def _stage(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.times.add(name, (now - since) * 1000)
+        self.last_stages.add(name)
+        return now
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        t = time.perf_counter()
+        if self._split:
+            x, lb = self.detector.preprocess(image)
+            t = self._stage("preprocess", t)
+            dets = self.detector.decode(self.detector.infer(x), lb)
+        else:
+            dets = self.detector.detect(image)
+        dets = dets.filter(np.isin(dets.class_id, self._product_ids))
+        self._stage("detect", t)
+        return dets
 
     def process(self, image: np.ndarray, ts: float) -> list[ZoneEvent]:
-        if self.zones is None or self.zones.frame_size != (image.shape[1], image.shape[0]):
-            self.zones = ZoneMapper(self.zones_cfg, (image.shape[1], image.shape[0]))
-        t0 = time.perf_counter()
-        dets = self.detector.detect(image)
-        dets = dets.filter(np.isin(dets.class_id, self._product_ids))
-        t1 = time.perf_counter()
-        self.times.add("detect", (t1 - t0) * 1000)
+        size = (image.shape[1], image.shape[0])
+        if self.zones is None or self.zones.frame_size != size:
+            self.zones = ZoneMapper(self.zones_cfg, size)
+            m = self.models_cfg
+            self.gate = (
+                MotionGate(self.zones_cfg, size, delta=m.motion_delta, min_area_pct=m.motion_min_area_pct,
+                           hold_s=m.motion_hold_ms / 1000)
+                if m.motion_gating else None
+            )  # fmt: skip
+            self._last_dets = None
+        self.last_stages = set()
+        t = time.perf_counter()
+        run = True
+        if self.gate is not None:
+            run = self.gate.check(image, ts)
+            t = self._stage("gate", t)
+        if run or self._last_dets is None:
+            dets = self._detect(image)
+            hand_dets: Optional[Detections] = None
+            if self.hands is not None:
+                t = time.perf_counter()
+                hand_dets = hands_to_detections(self.hands.detect(image))
+                self._stage("hands", t)
+            if self.gate is not None:
+                self.gate.accept(ts)
+            self._last_dets, self._last_hand_dets = dets, hand_dets
+            self.detector_runs += 1
+        else:  # nothing moved: the detector would see what it saw last time
+            dets, hand_dets = self._last_dets, self._last_hand_dets
+            self.frames_gated += 1
+        t = time.perf_counter()
         hand_tracks: list[Track] = []
-        if self.hands is not None:
-            hand_dets: Detections = hands_to_detections(self.hands.detect(image))
-            t2 = time.perf_counter()
-            self.times.add("hands", (t2 - t1) * 1000)
+        if self.hands is not None and hand_dets is not None:
             hand_tracks = self.hand_tracker.update(hand_dets, ts)
-            t1 = time.perf_counter()
-        t3 = time.perf_counter()
         item_tracks = self.items.update(dets, ts)
         self.carry.update(item_tracks, hand_tracks)
         lost = self.items.lost_since_last_update() + self.hand_tracker.lost_since_last_update()
         events = self.zones.update(item_tracks + hand_tracks, ts, lost)
-        self.times.add("track", (time.perf_counter() - t3) * 1000)
+        self._stage("track", t)
         self.frames += 1
         self.last_items, self.last_hands = item_tracks, hand_tracks
         return events
-

@@ -259,8 +259,14 @@ def check_file(spec: ModelSpec, path: str | Path, expected_sha256: Optional[str]
     return digest
 
 
-def create_session(path: str | Path, *, provider: str = "cpu", threads: int = 0) -> Any:
-    """An ONNX Runtime session on ``provider``, or on CPU with a warning when it is unavailable."""
+def create_session(
+    path: str | Path, *, provider: str = "cpu", threads: int = 0, session_config: Optional[dict[str, str]] = None
+) -> Any:
+    """An ONNX Runtime session on ``provider``, or on CPU with a warning when it is unavailable.
+
+    ``session_config``: ONNX Runtime session config entries, e.g.
+    ``{"session.intra_op.allow_spinning": "0"}`` (docs/BENCHMARKS.md).
+    """
     import onnxruntime as ort
 
     if provider not in PROVIDERS:
@@ -269,6 +275,8 @@ def create_session(path: str | Path, *, provider: str = "cpu", threads: int = 0)
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = int(threads)
     opts.log_severity_level = 3  # the MediaPipe conversions warn about unused initializers
+    for key, value in (session_config or {}).items():
+        opts.add_session_config_entry(str(key), str(value))
     available = set(ort.get_available_providers())
     wanted = [p for p in PROVIDERS[provider] if p in available]
     if PROVIDERS[provider][0] not in available:
@@ -319,6 +327,7 @@ def open_model(
     manifest: Optional[str | Path] = None,
     require_manifest: bool = False,
     warmup: bool = True,
+    session_config: Optional[dict[str, str]] = None,
 ) -> LoadedModel:
     """Load, verify and warm up one model; raise ModelError with a clear reason if it is wrong."""
     p = Path(path)
@@ -328,7 +337,7 @@ def open_model(
     if spec is None and require_manifest:
         raise ModelError(f"{p}: refused, the model is not listed in models/manifest.yaml")
     digest = check_file(spec, p, expected_sha256) if spec else None
-    session = create_session(p, provider=provider, threads=threads)
+    session = create_session(p, provider=provider, threads=threads, session_config=session_config)
     if spec is None:
         spec = spec_from_onnx(session, p)
         digest = check_file(spec, p, expected_sha256)

@@ -223,6 +223,49 @@ def to_input_tensor(image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", d
     return x
 
 
+class InputBuffer:
+    """``to_input_tensor`` without per-frame allocations, for one frame size.
+
+    The grey canvas is painted once; each frame is resized straight into its
+    place in the canvas, then channel-swapped and divided into a preallocated
+    NCHW float32 tensor. Bit-identical to :func:`to_input_tensor` (division,
+    not multiplication, as there). The returned tensor is reused: it is valid
+    until the next :meth:`fill`.
+
+    >>> lb = Letterbox.plan((64, 48), (32, 32))
+    >>> img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    >>> bool((InputBuffer(lb).fill(img) == to_input_tensor(img, lb)).all())
+    True
+    """
+
+    def __init__(self, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0, fill: int = GREY):
+        self.lb = lb
+        w, h = lb.input_size
+        nw, nh = lb.new_size
+        self.canvas = np.full((h, w, 3), fill, np.uint8)
+        self._roi = self.canvas[lb.top : lb.top + nh, lb.left : lb.left + nw]
+        self.tensor = np.empty((1, 3, h, w), np.float32)
+        self._order = (2, 1, 0) if colour == "rgb" else (0, 1, 2)
+        self._divisor = np.float32(divisor)
+
+    def fill(self, image_bgr: np.ndarray) -> np.ndarray:
+        h0, w0 = image_bgr.shape[:2]
+        if (w0, h0) != self.lb.image_size:
+            raise ValueError(f"planned for {self.lb.image_size}, got an image of {(w0, h0)}")
+        if (w0, h0) == self.lb.new_size:
+            self._roi[...] = image_bgr
+        else:
+            out = cv2.resize(image_bgr, self.lb.new_size, dst=self._roi, interpolation=cv2.INTER_LINEAR)
+            if out is not self._roi and not np.shares_memory(out, self.canvas):  # OpenCV made its own buffer
+                self._roi[...] = out
+        for c, src in enumerate(self._order):
+            if self._divisor != 1.0:
+                np.divide(self.canvas[:, :, src], self._divisor, out=self.tensor[0, c])
+            else:
+                self.tensor[0, c] = self.canvas[:, :, src]
+        return self.tensor
+
+
 # --------------------------------------------------------------------------
 # Pure decoders: tensors in, rows (x1, y1, x2, y2, score, cls, extra…) out
 # --------------------------------------------------------------------------
@@ -389,10 +432,12 @@ class YoloDetector:
         expected_sha256: Optional[str] = None,
         max_det: int = MAX_DET,
         require_manifest: bool = False,
+        session_config: Optional[dict[str, str]] = None,
     ):
         self.model: LoadedModel = open_model(
-            path, provider=provider, threads=threads, expected_sha256=expected_sha256, require_manifest=require_manifest
-        )
+            path, provider=provider, threads=threads, expected_sha256=expected_sha256, require_manifest=require_manifest,
+            session_config=session_config,
+        )  # fmt: skip
         spec = self.model.spec
         if spec.task not in ("detect", "pose"):
             raise ModelError(f"{path}: model {spec.name!r} is a {spec.task!r} model, not a YOLO detector")
@@ -402,6 +447,7 @@ class YoloDetector:
         self.names: tuple[str, ...] = spec.names
         self.task: str = spec.task
         self._yolox = spec.output_format == "yolox"
+        self._buf: Optional[InputBuffer] = None
 
     @property
     def providers(self) -> list[str]:
@@ -410,13 +456,29 @@ class YoloDetector:
     def letterbox_for(self, image_size: tuple[int, int]) -> Letterbox:
         return Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
 
-    def detect(self, frame_bgr: np.ndarray) -> Detections:
+    def _buffer(self, image_size: tuple[int, int]) -> "InputBuffer":
+        buf = self._buf
+        if buf is None or buf.lb.image_size != image_size:
+            buf = self._buf = InputBuffer(self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0)
+        return buf
+
+    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        """Letterbox into this detector's reused input tensor (valid until the next call)."""
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}")
         h, w = frame_bgr.shape[:2]
-        lb = self.letterbox_for((w, h))
-        x = to_input_tensor(frame_bgr, lb, self.spec.colour, 1.0 if self._yolox else 255.0)
-        out = self.model.run(x)[0]
+        buf = self._buffer((w, h))
+        return buf.fill(frame_bgr), buf.lb
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self.model.run(x)[0]
+
+    def decode(self, out: np.ndarray, lb: Letterbox) -> Detections:
         return Detections.from_onnx_yolo(
             out, spec=self.spec, letterbox=lb, conf=self.conf, iou=self.iou, max_det=self.max_det
         )
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        """``preprocess`` → ``infer`` → ``decode``: the whole per-frame path."""
+        x, lb = self.preprocess(frame_bgr)
+        return self.decode(self.infer(x), lb)

@@ -1,0 +1,198 @@
+"""Perception: reused input buffers, motion gating, and decisions unchanged by either."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_app.config import ZonesConfig, load_config
+from edge_app.pipeline import GATE_MAX_SKIP_S, MotionGate, Perception
+from edge_app.vision.yolo import Detections, InputBuffer, Letterbox, to_input_tensor
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "calibration" / "demo" / "lane.yaml"
+SESSION = REPO / "calibration" / "demo" / "session-001"
+
+ZONES = ZonesConfig(
+    pick=[(0.0, 0.3), (0.3, 0.3), (0.3, 1.0), (0.0, 1.0)],
+    scan=[(0.38, 0.42), (0.6, 0.42), (0.6, 1.0), (0.38, 1.0)],
+    bag=[(0.68, 0.3), (1.0, 0.3), (1.0, 1.0), (0.68, 1.0)],
+    ignore=[(0.0, 0.85), (0.2, 0.85), (0.2, 1.0), (0.0, 1.0)],
+)
+
+
+def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
+    return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- buffers
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (320, 320), (300, 200), (479, 641), (33, 17)])
+@pytest.mark.parametrize("colour,divisor", [("rgb", 255.0), ("bgr", 1.0)])
+def test_reused_input_buffer_is_bit_identical_to_the_reference_tensor(size, colour, divisor):
+    rng = np.random.default_rng(sum(size))
+    buf = InputBuffer(Letterbox.plan(size, (320, 320)), colour, divisor)
+    for _ in range(3):  # reused: every frame overwrites the last one completely
+        img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        got = buf.fill(img)
+        want = to_input_tensor(img, buf.lb, colour, divisor)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.array_equal(got, want)
+
+
+def test_input_buffer_refuses_a_frame_of_another_size():
+    buf = InputBuffer(Letterbox.plan((640, 480), (320, 320)))
+    with pytest.raises(ValueError, match="planned for"):
+        buf.fill(np.zeros((240, 320, 3), np.uint8))
+
+
+# ------------------------------------------------------------------- gate
+
+
+def test_gate_ignores_sensor_noise_and_sees_an_item_move():
+    rng = np.random.default_rng(1)
+    base = np.full((480, 640, 3), 120, np.float32)
+    gate = MotionGate(ZONES, (640, 480), hold_s=0.0)
+    assert gate.check(noisy(base, rng), 0.0)  # no reference yet
+    gate.accept(0.0)
+    assert not any(gate.check(noisy(base, rng), t / 30) for t in range(1, 30))
+    moved = base.copy()
+    moved[300:360, 250:290] = 40  # a can over the scanner glass
+    assert gate.check(noisy(moved, rng), 1.0)
+
+
+def test_gate_ignores_motion_outside_the_zones_and_in_the_ignore_zone():
+    rng = np.random.default_rng(2)
+    base = np.full((480, 640, 3), 120, np.float32)
+    gate = MotionGate(ZONES, (640, 480), hold_s=0.0)
+    gate.check(noisy(base, rng), 0.0)
+    gate.accept(0.0)
+    above = base.copy()
+    above[10:100, 200:400] = 250  # a shopper's head above the counter
+    assert not gate.check(noisy(above, rng), 0.1)
+    own_bag = base.copy()
+    own_bag[420:470, 20:110] = 250  # the shopper's own bag, in `ignore`
+    assert not gate.check(noisy(own_bag, rng), 0.2)
+
+
+def test_gate_adds_up_slow_changes_against_the_last_detected_frame():
+    base = np.full((480, 640, 3), 120, np.float32)
+    gate = MotionGate(ZONES, (640, 480), hold_s=0.0, max_skip_s=1e9)
+    gate.check(base.astype(np.uint8), 0.0)
+    gate.accept(0.0)
+    fired = None
+    for i in range(1, 40):  # a box slides in one pixel (of the downscaled frame) per frame
+        img = base.copy()
+        img[300:360, 250 : 250 + 4 * i] = 30
+        if gate.check(img.astype(np.uint8), i / 30):
+            fired = i
+            break
+    assert fired is not None and fired < 40
+
+
+def test_gate_holds_after_motion_and_runs_at_least_every_max_skip():
+    base = np.full((480, 640, 3), 120, np.uint8)
+    moved = base.copy()
+    moved[300:360, 250:290] = 40
+    gate = MotionGate(ZONES, (640, 480), hold_s=0.2)
+    gate.check(base, 0.0)
+    gate.accept(0.0)
+    assert gate.check(moved, 1.0)
+    gate.accept(1.0)
+    assert gate.check(moved, 1.1)  # still within hold_ms of the motion
+    gate.accept(1.1)
+    assert not gate.check(moved, 1.3)
+    assert not gate.check(moved, 1.1 + GATE_MAX_SKIP_S - 0.05)
+    assert gate.check(moved, 1.1 + GATE_MAX_SKIP_S)  # the safety net
+
+
+# ------------------------------------------------------------- perception
+
+
+class FakeDetector:
+    """A detector that returns a still bottle wherever it is and counts its calls."""
+
+    names = ("person", "bottle")
+
+    def __init__(self):
+        self.calls = 0
+
+    def detect(self, image):
+        self.calls += 1
+        ys, xs = np.nonzero(image[:, :, 0] < 60)
+        if not len(xs):
+            return Detections.empty(self.names)
+        return Detections([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [1], self.names)
+
+
+def _perception(gating: bool) -> tuple[Perception, FakeDetector]:
+    cfg = load_config(DEMO)
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"motion_gating": gating})})
+    det = FakeDetector()
+    return Perception(cfg, detector=det), det
+
+
+def test_still_lane_skips_the_detector_and_keeps_its_tracks():
+    p, det = _perception(gating=True)
+    img = np.full((480, 640, 3), 120, np.uint8)
+    img[300:360, 450:490] = 30  # a bottle standing in the bag
+    for i in range(15 * 6):  # six seconds, longer than the tracker's max_lost_s
+        p.process(img, i / 15)
+    assert p.frames == 90
+    assert det.calls == p.detector_runs <= 1 + 6 / GATE_MAX_SKIP_S + 1
+    assert p.frames_gated == 90 - det.calls
+    assert [(t.track_id, t.predicted) for t in p.last_items] == [(1, False)]
+    assert p.zones.inside(1) == ["bag"]
+
+
+def test_moving_item_is_detected_on_every_frame():
+    p, det = _perception(gating=True)
+    for i in range(30):
+        img = np.full((480, 640, 3), 120, np.uint8)
+        x = 100 + 12 * i
+        img[300:360, x : x + 40] = 30
+        p.process(img, i / 15)
+    assert det.calls == 30 and p.frames_gated == 0
+
+
+def test_gating_off_runs_the_detector_on_every_frame():
+    p, det = _perception(gating=False)
+    img = np.full((480, 640, 3), 120, np.uint8)
+    for i in range(20):
+        p.process(img, i / 15)
+    assert det.calls == 20 and p.gate is None
+
+
+# ------------------------------------------------------------- decisions
+
+
+def _journeys(events) -> list[tuple]:
+    rows = []
+    for e in events:
+        if e.type.startswith(("journey.", "alert.")):
+            d = e.data
+            rows.append((e.type, d.get("alert_type"), d.get("gtin"), d.get("over_scanner"),
+                         None if d.get("landed_ts") is None else round(d["landed_ts"], 2)))  # fmt: skip
+    return rows
+
+
+def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
+    from edge_app.bench import lane_config, replay_lane
+    from edge_app.evaluate import score
+
+    out = {}
+    for gating in ("on", "off"):
+        cfg = lane_config(str(DEMO), SESSION, state_dir=str(tmp_path / gating), gating=gating)
+        out[gating] = replay_lane(cfg, SESSION)
+    on, off = out["on"], out["off"]
+    assert on["frames"] == off["frames"] == off["detector_runs"]
+    assert on["detector_runs"] < on["frames"]  # the gate did skip still frames
+    for run in (on, off):
+        s = score(run["scenario"].truth, run["events"])
+        assert (s.tp, s.fp, s.fn) == (2, 0, 0)
+        assert sorted(a.data["alert_type"] for _, a in s.caught) == ["missed_scan.bypass", "missed_scan.pass_over"]
+    assert _journeys(on["events"]) == _journeys(off["events"])
+    assert len([r for r in _journeys(on["events"]) if r[0] == "journey.matched"]) == 3
