@@ -6,7 +6,7 @@ Training needs torch + ultralytics, which never go on a kiosk: ``train`` and
 ``pip install -e .[train]`` in that venv). This module imports neither.
 
     edge-app models list
-    edge-app models train --images 2400 --val-images 300 --time-h 0.44      # the shipped recipe
+    edge-app models train --images 2400 --val-images 300 --time-h 0.35      # the shipped recipe
     edge-app models export --checkpoint /tmp/lane-runs/lane320/weights/best.pt
 """
 
@@ -114,8 +114,8 @@ def register(subparsers) -> None:
     t.add_argument("--project", default="/tmp/lane-runs")
     t.add_argument("--name", default="lane320")
     t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--time-h", type=float, default=0.44, help="training wall-clock budget in hours (0: use --epochs)")
-    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--time-h", type=float, default=0.35, help="training wall-clock budget in hours (0: use --epochs)")
+    t.add_argument("--batch", type=int, default=8)
     t.set_defaults(func=_train)
 
     e = sub.add_parser("export", help="export a checkpoint to ONNX (opset 17, simplify, nms=False) and validate it")

@@ -1,9 +1,10 @@
-"""`edge-app sim generate | dataset | import`: scenarios and training sets.
+"""`edge-app sim generate | dataset | import | sheet`: scenarios and training sets.
 
     edge-app sim generate --out /tmp/scenes --seed 7 --count 5 [--difficulty easy|normal|hard]
     edge-app sim generate --suite --out tests/scenarios/suite        # the standard CI suite
     edge-app sim dataset --out /tmp/lane-ds --seed 1 --images 2400
     edge-app sim import --video V --serial CAPTURE --truth TRUTH.yaml --lane LANE.yaml --out DIR
+    edge-app sim sheet --out /tmp/sheet.png /tmp/scenes/normal-7-000 ...
 
 The formats are in docs/SCENARIOS.md.
 """
@@ -131,3 +132,56 @@ def register(subparsers) -> None:
     i.add_argument("--pos", help="kiosk events, pos.jsonl format, same clock as the capture")
     i.add_argument("--name")
     i.set_defaults(func=_import)
+    _register_sheet(sub)
+
+
+def contact_sheet(folders: list[Path], out: Path, per_scenario: int = 4, width: int = 320, posterize: int = 0) -> Path:
+    """A grid of frames (one row per scenario, at its journeys' key moments) written as a PNG.
+
+    ``posterize`` drops that many low bits per channel (camera noise makes big PNGs).
+    """
+    import cv2
+    import numpy as np
+
+    from edge_app.camera import file_frames
+    from edge_app.sim.scenario import Scenario
+
+    rows = []
+    for folder in folders:
+        sc = Scenario(folder)
+        moments = []
+        for j in sc.truth.journeys:
+            for t in (j.t_over_scan, j.t_land and j.t_land - 0.4, j.t_leave_pick):
+                if t is not None and t not in moments:
+                    moments.append(t)
+        moments = sorted(moments)[:: max(1, len(moments) // per_scenario)][:per_scenario]
+        want = {int(round(t * sc.meta.fps)) for t in moments}
+        tiles = []
+        for fr in file_frames(str(sc.video_path)):
+            if fr.index in want:
+                img = cv2.resize(fr.image, (width, int(width * fr.image.shape[0] / fr.image.shape[1])), interpolation=cv2.INTER_AREA)
+                cv2.putText(img, f"{sc.meta.name} t={fr.ts:.1f}s", (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+                tiles.append(img)
+        while len(tiles) < per_scenario:
+            tiles.append(np.zeros_like(tiles[0]))
+        rows.append(np.hstack(tiles[:per_scenario]))
+    sheet = np.vstack(rows)
+    if posterize:
+        sheet = (sheet >> posterize) << posterize
+    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    return out
+
+
+def _sheet(args) -> int:
+    print(contact_sheet([Path(f) for f in args.scenarios], Path(args.out), args.per_scenario, args.width, args.posterize))
+    return 0
+
+
+def _register_sheet(sub) -> None:
+    s = sub.add_parser("sheet", help="contact sheet PNG of scenario frames (to look at what the generator draws)")
+    s.add_argument("scenarios", nargs="+", help="scenario folders")
+    s.add_argument("--out", required=True, help="PNG to write")
+    s.add_argument("--per-scenario", type=int, default=4)
+    s.add_argument("--width", type=int, default=320, help="tile width in px")
+    s.add_argument("--posterize", type=int, default=0, help="drop N low bits per channel (smaller PNG)")
+    s.set_defaults(func=_sheet)
