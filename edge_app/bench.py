@@ -80,6 +80,20 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds per thread of this process (/proc/self/task), keyed by Python thread name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+                name = names.get(int(tid)) or Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def machine() -> dict:
     model = ""
     with contextlib.suppress(OSError):
@@ -252,8 +266,19 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
 # --------------------------------------------------------------------------
 
 
+def _apply_ort_spin(args) -> None:
+    """``--ort-spin``: try the other ONNX Runtime spinning policy (an experiment knob)."""
+    if getattr(args, "ort_spin", "default") != "default":
+        import edge_app.pipeline as pipeline
+
+        pipeline.ORT_SESSION_CONFIG = {**pipeline.ORT_SESSION_CONFIG,
+                                       "session.intra_op.allow_spinning": "1" if args.ort_spin == "on" else "0"}  # fmt: skip
+
+
 def _child_pipeline(args) -> dict:
     from edge_app.evaluate import score
+
+    _apply_ort_spin(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-"))
     try:
@@ -334,6 +359,7 @@ def _child_idle(args) -> dict:
     from edge_app.config import CameraConfig
     from edge_app.devices.virtual_scanner import VirtualScanner
 
+    _apply_ort_spin(args)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-idle-"))
     scanners: list = []
     try:
@@ -356,8 +382,10 @@ def _child_idle(args) -> dict:
         th.start()
         time.sleep(args.idle_warmup_s)  # the gate opens on the first frames, then closes
         f0, runs0, c0, w0 = lane.perception.frames, getattr(lane.perception, "detector_runs", None), cpu_seconds(), time.monotonic()
+        th0 = thread_cpu()
         time.sleep(args.idle_s)
         f1, runs1, c1, w1 = lane.perception.frames, getattr(lane.perception, "detector_runs", None), cpu_seconds(), time.monotonic()
+        th1 = thread_cpu()
         stop.set()
         th.join(5)
         lane.stop()
@@ -368,7 +396,9 @@ def _child_idle(args) -> dict:
             "detector_runs": None if runs0 is None else runs1 - runs0,
             "seconds": round(w1 - w0, 2),
             "jpeg_decode": bool(args.idle_jpeg),
-        }
+            "per_thread_pct": {k: round(100 * (v - th0.get(k, 0.0)) / (w1 - w0), 1)
+                               for k, v in sorted(th1.items()) if v - th0.get(k, 0.0) > 0},
+        }  # fmt: skip
     finally:
         for vs in scanners:
             vs.close()
@@ -386,6 +416,7 @@ def _spawn_child(args, mode: str, extra: list[str] = ()) -> dict:
         cmd += ["--model", args.model] + (["--model-sha256", args.model_sha256] if args.model_sha256 else [])
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
+    cmd += ["--ort-spin", args.ort_spin]
     env = {**os.environ, T0_ENV: repr(time.time()), "YOLO_OFFLINE": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
     if r.returncode != 0:
@@ -404,6 +435,7 @@ def model_only(args) -> dict:
     from edge_app.pipeline import Perception
     from edge_app.sim.scenario import Scenario
 
+    _apply_ort_spin(args)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-model-"))
     try:
         cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"),
@@ -606,6 +638,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="products model to use instead of the lane's (e.g. an fp32 export)")
     p.add_argument("--model-sha256", help="sha256 of --model when it is not in models/manifest.yaml")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads instead of the lane's")
+    p.add_argument("--ort-spin", choices=["default", "on", "off"], default="default",
+                   help="ONNX Runtime intra-op spinning (default: the lane's, off)")
     p.add_argument("--child", choices=["pipeline", "idle"], help=argparse.SUPPRESS)
     p.add_argument("--idle-jpeg", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)
