@@ -162,6 +162,7 @@ class OutboxConfig(Strict):
 class EvidenceConfig(Strict):
     dir: str = Field("evidence", description="Where clips are kept; relative to the state directory")
     enabled: bool = True
+    fps: float = Field(10.0, gt=0, description="Frames per second kept for clips (fewer than the camera: less CPU)")
     pre_s: float = Field(3.0, ge=0)
     post_s: float = Field(2.0, ge=0)
     quota_mb: int = Field(500, gt=0)

@@ -72,19 +72,24 @@ class _Clip:
 
 
 class EvidenceRecorder:
-    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: float = 15.0):
+    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: Optional[float] = None):
         self.folder = Path(folder)
         self.cfg = cfg
-        self.fps_hint = fps_hint
+        self.fps_hint = fps_hint or cfg.fps
         self._ring: collections.deque = collections.deque()
         self._open: list[_Clip] = []
         self._lock = threading.Lock()
         self._writers: list[threading.Thread] = []
         self.person_boxes: list = []
+        self._last_ts: Optional[float] = None
         self.clips_written = 0
         self.clips_deleted = 0
 
     def add(self, frame: Frame) -> None:
+        # A clip for a person to watch needs ~10 fps, not the camera's 30: encode only those.
+        if self._last_ts is not None and frame.ts - self._last_ts < 1.0 / self.cfg.fps - 1e-6:
+            return
+        self._last_ts = frame.ts
         ok, jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:
             return

@@ -49,3 +49,14 @@ def test_quota_deletes_oldest_clips(tmp_path):
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert total <= 1024 * 1024
     assert rec.clips_deleted > 0 and not (tmp_path / "A000.avi").exists()
+
+
+def test_clips_keep_the_evidence_rate_not_the_camera_rate(tmp_path):
+    rec = EvidenceRecorder(tmp_path, EvidenceConfig(fps=10, pre_s=1.0, post_s=0.0))
+    for f in frames(30, fps=30.0):
+        rec.add(f)
+    rec.trigger("A1", 29 / 30)
+    rec.add(Frame(f.image, 1.1, 31))
+    rec.close()
+    n = int(cv2.VideoCapture(str(tmp_path / "A1.avi")).get(cv2.CAP_PROP_FRAME_COUNT))
+    assert 10 <= n <= 12  # one second at 10 fps, from a 30 fps camera
