@@ -180,7 +180,6 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
     Returns the lane events, the replay result, per-frame stage milliseconds
     (``instrument=True``) and the wall time of the frame loop.
     """
-    import edge_app.replay as replay_mod
     from edge_app.app import Lane
     from edge_app.camera import file_frames
     from edge_app.events import PosEvent
@@ -239,15 +238,12 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
             if ran is None or stage in ran:
                 stages.setdefault(stage, []).append(ms)
 
-    original = replay_mod.file_frames
-    replay_mod.file_frames = frames  # the replay's own loop, with the decode timed
     try:
-        result = replay(lane, scenario, clock, on_frame=on_frame)
+        result = replay(lane, scenario, clock, on_frame=on_frame, frames=frames)  # decode timed by ``frames``
         if lane.engine.tx is not None:
             lane.submit(PosEvent(clock(), "transaction_end", lane.engine.tx.transaction_id))
             lane.drain()
     finally:
-        replay_mod.file_frames = original
         lane.stop()
     loop_s = marks.get("last", 0.0) - marks.get("start", 0.0)
     return {

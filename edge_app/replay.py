@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
-from edge_app.camera import file_frames
+from edge_app.camera import Frame, file_frames
 from edge_app.devices.virtual_scanner import VirtualScanner
 from edge_app.events import Tick
 from edge_app.sim.scenario import Scenario
@@ -55,8 +55,12 @@ def replay(
     settle_s: Optional[float] = None,
     on_frame: Callable[[int, float], None] = lambda i, t: None,
     stop: Optional[threading.Event] = None,
+    frames: Optional[Callable[[str], Iterable[Frame]]] = None,
 ) -> ReplayResult:
-    """Run ``scenario`` through ``lane`` (a started-less ``Lane`` built with ``clock``)."""
+    """Run ``scenario`` through ``lane`` (a started-less ``Lane`` built with ``clock``).
+
+    ``frames`` replaces the video reader (the benchmark times decoding with it).
+    """
     stop = stop or threading.Event()
     result = ReplayResult()
     scanners: dict[str, VirtualScanner] = {}
@@ -97,7 +101,7 @@ def replay(
 
     try:
         t = 0.0
-        for frame in file_frames(str(scenario.video_path)):
+        for frame in (frames or file_frames)(str(scenario.video_path)):
             if stop.is_set():
                 break
             t = frame.ts
