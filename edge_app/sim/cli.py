@@ -16,14 +16,14 @@ from pathlib import Path
 
 #: the standard suite (tests/scenarios/suite): name -> (seed, difficulty, journeys). Every label at least once.
 SUITE = {
-    "suite-scanned": (11, "easy", ["scanned", "no_barcode_item", "scanned"]),
+    "suite-scanned": (11, "easy", ["no_barcode_item", "scanned"]),
     "suite-pass-over": (12, "normal", ["scanned", "missed_scan.pass_over"]),
     "suite-bypass": (13, "normal", ["missed_scan.bypass", "scanned"]),
     "suite-multi-item": (14, "normal", ["multi_item", "scanned"]),
     "suite-mismatch": (15, "normal", ["mismatch", "scanned"]),
     "suite-scan-without-item": (16, "hard", ["scanned", "scan_without_item"]),
 }
-SUITE_SIZE, SUITE_FPS, SUITE_NOISE = (320, 240), 10.0, 1.2
+SUITE_SIZE, SUITE_FPS, SUITE_NOISE = (320, 240), 15.0, 0.8
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -32,7 +32,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def write_suite(out: Path, model: Path | None = None) -> list[Path]:
-    """Regenerate the standard suite from its seeds (small: 320x240, 10 fps, low noise)."""
+    """Regenerate the standard suite from its seeds (small: 320x240, 15 fps, low noise)."""
     import dataclasses
 
     from edge_app.sim.generate import lane_config_for, write_plan

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,8 +39,12 @@ def _recording(tmp: Path) -> dict:
 
 
 def _replay(lane: Path, folder: Path, tmp: Path, tag: str) -> list[dict]:
+    """`edge-app run --config LANE --replay DIR` in its own process, as a technician runs it."""
     out = tmp / f"{tag}.json"
-    assert main(["run", "--config", str(lane), "--replay", str(folder), "--json", str(out), "--state-dir", str(tmp / f"state-{tag}")]) == 0
+    cmd = [sys.executable, "-m", "edge_app", "run", "--config", str(lane), "--replay", str(folder), "--json", str(out),
+           "--state-dir", str(tmp / f"state-{tag}")]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(out.read_text())["events"]
 
 
