@@ -160,7 +160,7 @@ def run_replay(
     mqtt_url: Optional[str] = None,
     state_dir: Optional[str] = None,
     realtime: bool = False,
-    out: TextIO = sys.stdout,
+    out: Optional[TextIO] = None,
     private_broker: bool = True,
     show_mqtt: bool = True,
     json_out: Optional[str] = None,
@@ -171,6 +171,7 @@ def run_replay(
     from edge_app.replay import ScenarioClock, replay
     from edge_app.sim.scenario import Scenario
 
+    out = out or sys.stdout
     printer = _Printer(out)
     scenario = Scenario(scenario_dir)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-demo-"))
@@ -240,11 +241,11 @@ def run_replay(
     return 0
 
 
-def run_live(config_path: Path, mqtt_url: Optional[str] = None, out: TextIO = sys.stdout) -> int:
+def run_live(config_path: Path, mqtt_url: Optional[str] = None, out: Optional[TextIO] = None) -> int:
     """`edge-app run --config`: the lane on its real camera and scanners until SIGTERM."""
     from edge_app.app import Lane
 
-    printer = _Printer(out)
+    printer = _Printer(out or sys.stdout)
     cfg = _with_mqtt(load_config(config_path), mqtt_url, None)
     lane = Lane(cfg, on_lane_event=printer.lane_event, on_status=printer.status, config_path=config_path)
     stop = threading.Event()

@@ -49,7 +49,13 @@ class Score:
 
 def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0) -> Score:
     s = Score(scanned_items=sum(1 for j in truth.journeys if j.label == "scanned"))
-    expected = [j for j in truth.expected_alerts() if j.t_land is not None]
+    def truth_ts(j):  # a barcode sheet never lands: it is placed by its scan
+        return j.t_land if j.t_land is not None else j.t_scan
+
+    def alert_ts(a):
+        return a.data.get("landed_ts") if a.data.get("landed_ts") is not None else a.data.get("scan_ts")
+
+    expected = [j for j in truth.expected_alerts() if truth_ts(j) is not None]
     alerts = [e for e in events if e.type == "alert.raised"]
     first_signal: dict[str, float] = {}
     for e in events:
@@ -57,12 +63,12 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0) -> Sc
             first_signal.setdefault(e.data.get("journey_id", ""), e.ts)
     used: set[int] = set()
     for a in alerts:
-        landed = a.data.get("landed_ts")
+        landed = alert_ts(a)
         best, best_dt = None, tolerance_s
         for i, j in enumerate(expected):
             if i in used or j.label != a.data.get("alert_type") or landed is None:
                 continue
-            dt = abs(landed - j.t_land)  # type: ignore[operator]
+            dt = abs(landed - truth_ts(j))  # type: ignore[operator]
             if dt <= best_dt:
                 best, best_dt = i, dt
         row = s.by_type.setdefault(a.data.get("alert_type"), {"tp": 0, "fp": 0, "fn": 0})
@@ -76,8 +82,8 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0) -> Sc
             row["tp"] += 1
             j = expected[best]
             s.caught.append((j, a))
-            s.alert_latency_s.append(a.ts - j.t_land)  # type: ignore[operator]
-            s.first_signal_latency_s.append(first_signal.get(a.data.get("journey_id", ""), a.ts) - j.t_land)  # type: ignore[operator]
+            s.alert_latency_s.append(a.ts - truth_ts(j))  # type: ignore[operator]
+            s.first_signal_latency_s.append(first_signal.get(a.data.get("journey_id", ""), a.ts) - truth_ts(j))  # type: ignore[operator]
     for i, j in enumerate(expected):
         if i not in used:
             s.fn += 1

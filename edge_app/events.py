@@ -193,6 +193,7 @@ class AlertData(_Vocabulary):
     gtin: str = ""
     after_payment: bool = False
     landed_ts: float | None = None
+    scan_ts: float | None = None  # the scan line involved (scan_without_item, mismatch, multi_item)
     resolution: str = ""
     detail: str = ""
 

@@ -49,3 +49,11 @@ def test_eval_command_writes_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["mode"] == "engine_only" and report["scenarios"] == 1
     assert report["per_scenario"][0]["scenario"] == "demo-session-001"
+
+
+def test_scan_without_item_is_scored_by_its_scan_time():
+    truth = Truth(journeys=[TruthJourney(product="sheet", label="scan_without_item", t_scan=4.0)])
+    a = LaneEvent(ts=5.5, type="alert.raised", data={"alert_type": "scan_without_item", "landed_ts": None,
+                                                     "scan_ts": 4.0, "journey_id": "S0000", "track_id": -1})  # fmt: skip
+    s = score(truth, [a])
+    assert (s.tp, s.fp, s.fn) == (1, 0, 0) and abs(s.alert_latency_s[0] - 1.5) < 1e-9

@@ -506,9 +506,10 @@ class CheckoutEngine:
         return "missed_scan.pass_over" if j.over_scanner else "missed_scan.bypass"
 
     def _alert_data(self, j: Journey, alert_id: str, resolution: str = "", detail: str = "") -> AlertData:
-        gtin = ""
+        gtin, scan_ts = "", None
         if j.scan_index is not None and self.tx:
             gtin = self.tx.scans[j.scan_index].scan.gtin
+            scan_ts = self.tx.scans[j.scan_index].scan.ts
         return AlertData(
             alert_id=alert_id,
             alert_type=j.alert_type or self._alert_type(j),
@@ -518,6 +519,7 @@ class CheckoutEngine:
             gtin=gtin,
             after_payment=j.after_payment or bool(self.tx and self.tx.payment_started),
             landed_ts=j.landed_ts,
+            scan_ts=scan_ts,
             resolution=resolution,
             detail=detail,
         )

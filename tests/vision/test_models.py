@@ -34,7 +34,8 @@ def copy_with_manifest(tmp_path, name="yolo11n-coco-int8-320.onnx", edit=None):
 def test_every_shipped_model_matches_its_entry_and_has_its_licence():
     specs = load_manifest(default_manifest_path())
     assert set(specs) == {
-        "yolo11n-coco-int8-320", "yolov8n-coco-int8-640", "mediapipe-palm-detection-128", "mediapipe-hand-landmark-224",
+        "yolo11n-coco-int8-320", "yolo11n-coco-fp32dq-320", "yolov8n-coco-int8-640", "mediapipe-palm-detection-128",
+        "mediapipe-hand-landmark-224", "lane-products-hands-320",
     }  # fmt: skip
     for spec in specs.values():
         path = MODELS / spec.file

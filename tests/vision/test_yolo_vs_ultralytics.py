@@ -55,7 +55,7 @@ def assert_agrees(ours: list[dict], theirs: list[dict], where: str) -> tuple[flo
 
 def test_fixture_covers_both_models_and_real_photos():
     models = {c["model"] for c in FIXTURE["cases"]}
-    assert models == {"models/yolo11n-coco-int8-320.onnx", "models/yolov8n-coco-int8-640.onnx"}
+    assert models == {"models/yolo11n-coco-int8-320.onnx", "models/yolov8n-coco-int8-640.onnx", "models/yolo11n-coco-fp32dq-320.onnx"}
     assert sum(len(c["detections"]) for c in FIXTURE["cases"]) > 50
     assert FIXTURE["ultralytics"]
 
@@ -79,7 +79,7 @@ def _cli() -> tuple[str, ...]:
 
 
 def test_predict_command_line_matches_ultralytics():
-    cases = [c for c in FIXTURE["cases"] if c["model"].endswith("320.onnx") and "grocery" not in c["image"]]
+    cases = [c for c in FIXTURE["cases"] if c["model"] == "models/yolo11n-coco-int8-320.onnx" and "grocery" not in c["image"]]
     out = subprocess.run(
         list(_cli()) + ["--model", str(ROOT / cases[0]["model"]), "--json"] + [str(ROOT / c["image"]) for c in cases],
         capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
