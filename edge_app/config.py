@@ -56,7 +56,10 @@ class ProductModelConfig(Strict):
 
 
 class HandModelConfig(Strict):
-    backend: Literal["none", "mediapipe", "yolo_pose"] = Field("none", description="Hand-point backend")
+    backend: Literal["none", "detector", "mediapipe", "yolo_pose"] = Field(
+        "none", description="Hand-point backend; 'detector' takes the product model's own hand class (no extra model)"
+    )
+    detector_class: str = Field("hand", description="Class name used by the 'detector' backend")
     palm_path: Optional[str] = None
     landmark_path: Optional[str] = None
     pose_path: Optional[str] = None

@@ -30,6 +30,7 @@ import cv2
 
 from edge_app.config import LaneConfig, ZonesConfig
 from edge_app.events import ZoneEvent
+from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
 from edge_app.vision.yolo import Detections, YoloDetector
@@ -166,11 +167,20 @@ class Perception:
             require_manifest=m.products.sha256 is None,
             session_config=ORT_SESSION_CONFIG,
         )
-        self.hands = hands if hands is not None else make_hand_backend(
-            m.hands, resolve, provider=m.execution_provider, threads=m.threads
-        )
-        wanted = set(m.products.classes)
         names = self.detector.names
+        #: class ids of the product model that are hands ('detector' backend): free hand boxes
+        self._hand_ids = np.array([], np.int32)
+        if hands is None and m.hands.backend == "detector":
+            if m.hands.detector_class not in names:
+                raise ModelError(f"models.hands: the product model has no {m.hands.detector_class!r} class "
+                                 f"(it has {', '.join(names[:8])}…); use another hands backend")  # fmt: skip
+            self._hand_ids = np.array([names.index(m.hands.detector_class)], np.int32)
+            self.hands = None
+        else:
+            self.hands = hands if hands is not None else make_hand_backend(
+                m.hands, resolve, provider=m.execution_provider, threads=m.threads
+            )
+        wanted = set(m.products.classes)
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
         )
@@ -199,7 +209,8 @@ class Perception:
         self.last_stages.add(name)
         return now
 
-    def _detect(self, image: np.ndarray) -> Detections:
+    def _detect(self, image: np.ndarray) -> tuple[Detections, Optional[Detections]]:
+        """Products, and hands when the product model itself detects them."""
         t = time.perf_counter()
         if self._split:
             x, lb = self.detector.preprocess(image)
@@ -207,9 +218,10 @@ class Perception:
             dets = self.detector.decode(self.detector.infer(x), lb)
         else:
             dets = self.detector.detect(image)
+        hands = dets.filter(np.isin(dets.class_id, self._hand_ids)) if len(self._hand_ids) else None
         dets = dets.filter(np.isin(dets.class_id, self._product_ids))
         self._stage("detect", t)
-        return dets
+        return dets, hands
 
     def process(self, image: np.ndarray, ts: float) -> list[ZoneEvent]:
         size = (image.shape[1], image.shape[0])
@@ -229,8 +241,7 @@ class Perception:
             run = self.gate.check(image, ts)
             t = self._stage("gate", t)
         if run or self._last_dets is None:
-            dets = self._detect(image)
-            hand_dets: Optional[Detections] = None
+            dets, hand_dets = self._detect(image)
             if self.hands is not None:
                 t = time.perf_counter()
                 hand_dets = hands_to_detections(self.hands.detect(image))
@@ -244,7 +255,7 @@ class Perception:
             self.frames_gated += 1
         t = time.perf_counter()
         hand_tracks: list[Track] = []
-        if self.hands is not None and hand_dets is not None:
+        if hand_dets is not None:
             hand_tracks = self.hand_tracker.update(hand_dets, ts)
         item_tracks = self.items.update(dets, ts)
         self.carry.update(item_tracks, hand_tracks)

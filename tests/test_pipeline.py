@@ -196,3 +196,36 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
         assert sorted(a.data["alert_type"] for _, a in s.caught) == ["missed_scan.bypass", "missed_scan.pass_over"]
     assert _journeys(on["events"]) == _journeys(off["events"])
     assert len([r for r in _journeys(on["events"]) if r[0] == "journey.matched"]) == 3
+
+
+def test_detector_hand_backend_tracks_the_lane_models_hand_class():
+    """The lane-view model sees hands itself: hand tracks come with no second model."""
+    from edge_app.camera import file_frames
+    from edge_app.config import load_config
+    from edge_app.pipeline import Perception
+
+    suite = Path(__file__).resolve().parent / "scenarios" / "suite"
+    base = load_config(suite / "lane.yaml")
+    hands = base.models.hands.model_copy(update={"backend": "detector"})
+    cfg = base.model_copy(update={"models": base.models.model_copy(update={"hands": hands})})
+    object.__setattr__(cfg, "_base_dir", getattr(base, "_base_dir"))
+    p = Perception(cfg)
+    seen_hand = False
+    for f in file_frames(str(suite / "suite-scanned" / "video.mp4")):
+        events = p.process(f.image, f.ts)
+        seen_hand |= bool(p.last_hands) or any(e.kind == "hand" for e in events)
+        assert all(t.kind == "item" for t in p.last_items)
+    assert seen_hand
+
+
+def test_detector_hand_backend_needs_a_hand_class():
+    from edge_app.config import load_config
+    from edge_app.pipeline import Perception
+    from edge_app.vision.models import ModelError
+
+    base = load_config(Path(__file__).resolve().parent.parent / "calibration" / "demo" / "lane.yaml")
+    hands = base.models.hands.model_copy(update={"backend": "detector"})
+    cfg = base.model_copy(update={"models": base.models.model_copy(update={"hands": hands})})
+    object.__setattr__(cfg, "_base_dir", getattr(base, "_base_dir"))
+    with pytest.raises(ModelError, match="no 'hand' class"):
+        Perception(cfg)

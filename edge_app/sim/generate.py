@@ -168,6 +168,7 @@ def lane_config_for(out: Path, model: Optional[Path] = None) -> dict:
     if model.is_file():
         lane["models"]["products"] = {"path": os.path.relpath(model.resolve(), out.resolve()),
                                       "classes": [c for c in CLASSES if c != "hand"], "conf": 0.1, "iou": 0.7}  # fmt: skip
+        lane["models"]["hands"] = {"backend": "detector"}  # the lane model's own hand class
     else:
         lane["models"]["products"]["path"] = os.path.relpath((REPO / "models" / "yolo11n-coco-int8-320.onnx").resolve(), out.resolve())
     lane["camera"]["source"] = "video.mp4"
