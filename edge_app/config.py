@@ -178,6 +178,7 @@ class CheckoutConfig(Strict):
     match_before_ms: int = Field(1500, ge=0, description="A scan may come this long before the item left the basket")
     match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
     idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
+    flight_max_ms: int = Field(6000, gt=0, description="Longest plausible carry from basket to bag (id-swap hand-over)")
     reacquire_ms: int = Field(2000, ge=0, description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag")
     scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
     scan_without_item_window_ms: int = Field(1500, ge=0, description="How far around a beep to look for an item or hand")

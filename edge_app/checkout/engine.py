@@ -144,6 +144,7 @@ class CheckoutEngine:
         self.tracks: dict[int, _TrackSeen] = {}
         self.down: set[str] = set()
         self.orphans: list[Journey] = []
+        self.superseded: set[int] = set()  # track ids whose journey a newer track took over
         self.void_watch: list[tuple[Journey, float]] = []
         self.unreviewed: dict[str, tuple[AlertData, str]] = {}  # alert id -> (alert, transaction id)
         self.glass: dict[int, list] = {}  # track id -> [entered, exited or None] over the glass
@@ -258,6 +259,11 @@ class CheckoutEngine:
             if ev.zone == "scan" and ev.action == "entered" and self.tx:
                 self.tx.last_activity_ts = ts
             return
+        if ev.track_id in self.superseded:
+            if ev.action == "lost":
+                self.superseded.discard(ev.track_id)
+                self.tracks.pop(ev.track_id, None)
+            return
         is_new = ev.track_id not in self.tracks
         seen = self.tracks.setdefault(ev.track_id, _TrackSeen())
         if is_new and ev.action == "entered" and ev.zone in ("scan", "bag"):
@@ -329,10 +335,27 @@ class CheckoutEngine:
     def _reacquire(self, ev: ZoneEvent, seen: _TrackSeen, ts: float) -> None:
         window = self._ms("reacquire_ms")
         live = [j for j in self.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window]
-        if not live:
+        if live:
+            j = max(live, key=lambda o: o.lost_ts or 0.0)
+            self.orphans.remove(j)
+        elif ev.zone == "bag":
+            # The tracker may swap ids mid-carry before it reports the old id lost:
+            # a new track landing while exactly one item is in flight, not on the
+            # glass, is that item. The old id's later events are ignored.
+            flying = [
+                j for j in (self.tx.journeys if self.tx else [])
+                if j.state == IN_FLIGHT and j.lost_ts is None and ts - j.start_ts <= self._ms("flight_max_ms")
+                and "scan" not in self.tracks.get(j.track_id, _TrackSeen()).zones
+            ]  # fmt: skip
+            if len(flying) != 1:
+                return
+            j = flying[0]
+            self.superseded.add(j.track_id)
+            old = self.tracks.get(j.track_id)
+            if old is not None:
+                old.journey = None
+        else:
             return
-        j = max(live, key=lambda o: o.lost_ts or 0.0)
-        self.orphans.remove(j)
         j.track_id = ev.track_id
         j.lost_ts = None
         seen.journey = j

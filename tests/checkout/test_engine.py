@@ -304,3 +304,19 @@ def test_alerts_of_a_closed_basket_wait_for_staff():
     cleared = eng.step(StaffAction(ts=9.0, resolution="customer_left"))
     assert [e.type for e in cleared] == ["alert.cleared"] and cleared[0].transaction_id.endswith("T00001")
     assert eng.view.mode.value == "idle"
+
+
+def test_tracker_id_swap_mid_carry_keeps_the_journey():
+    # track 1 leaves the basket; the tracker hands the item to id 2 before it reports 1 lost
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(2.0, 2, "bag", "entered"),
+              zone(3.0, 1, "pick", "lost")]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+
+
+def test_bag_flicker_does_not_land_the_item_on_the_glass():
+    inputs = [zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"),
+              zone(0.8, 9, "bag", "entered"),  # a baseline item re-detected under a new id
+              scan(1.0), zone(1.5, 1, "scan", "exited"), zone(2.0, 1, "bag", "entered")]  # fmt: skip
+    _, out = run(inputs)
+    assert not alerts(out) and "journey.pending" not in types(out)
