@@ -96,7 +96,12 @@ class Lane:
     # ------------------------------------------------------------ init_*
 
     def init_engine(self) -> None:
-        self.engine = CheckoutEngine(self.cfg.checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
+        checkout = self.cfg.checkout
+        if checkout.scan_without_item and self.cfg.models.hands.backend == "none":
+            # "no item or hand over the glass" cannot be claimed by a lane that sees no hands
+            log.info("scan_without_item is off: this lane has no hands backend")
+            checkout = checkout.model_copy(update={"scan_without_item": False})
+        self.engine = CheckoutEngine(checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
 
     def init_light(self, light: Optional[ReviewLight]) -> None:
         # Drivers take what they need: the MQTT mirror publishes through the store link.

@@ -137,3 +137,17 @@ def _wait(cond, timeout=10.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_lane_without_hands_never_claims_scan_without_item(lane_factory):
+    lane, clock, _ = lane_factory()
+    assert lane.cfg.models.hands.backend == "none"
+    assert lane.engine.cfg.scan_without_item is False
+    from edge_app.events import PosEvent, Scan
+
+    lane.start(camera=False)
+    lane.submit(PosEvent(ts=0.0, kind="transaction_start"))
+    lane.submit(Scan(ts=0.5, scanner_id="flatbed", gtin="05449000000996"))
+    lane.drain()
+    tick_until(lane, clock, 5.0)
+    assert not [e for e in lane.events_out if e.type == "alert.raised"]
