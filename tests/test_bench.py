@@ -63,7 +63,7 @@ def test_ultralytics_baseline_runs_in_another_interpreter(tmp_path):
     assert out == {"fps": 12.5, "frames": 320}
     argv = record.read_text().split("\n")
     assert argv[0].endswith("scripts/bench_ultralytics.py")
-    assert argv[argv.index("--model") + 1].endswith("models/yolo11n-coco-int8-320.onnx")
+    assert argv[argv.index("--model") + 1] == str(cfg.resolve(cfg.models.products.path))  # the lane's own model
     assert argv[argv.index("--conf") + 1] == "0.1"
     assert argv[argv.index("--classes") + 1] == "39,41,46,47,49,75"  # bottle, cup, banana, apple, orange, vase
 
