@@ -200,6 +200,9 @@ class Perception:
         self.last_items: list[Track] = []
         self.last_hands: list[Track] = []
         self._last_dets: Optional[Detections] = None
+        #: gated frames in a row, and how many of them still go through tracker and zones
+        self._still_frames = 0
+        self._settle_frames = max(cfg.zones.enter_frames, cfg.zones.exit_frames) + 2
         self._last_hand_dets: Optional[Detections] = None
         self._split = all(hasattr(self.detector, a) for a in ("preprocess", "infer", "decode"))
 
@@ -253,6 +256,14 @@ class Perception:
         else:  # nothing moved: the detector would see what it saw last time
             dets, hand_dets = self._last_dets, self._last_hand_dets
             self.frames_gated += 1
+            self._still_frames += 1
+            if self._still_frames > self._settle_frames:
+                # Zone hysteresis has settled on these same boxes: another update
+                # would change nothing, so a still lane costs only the gate.
+                self.frames += 1
+                return []
+        if run:
+            self._still_frames = 0
         t = time.perf_counter()
         hand_tracks: list[Track] = []
         if hand_dets is not None:
