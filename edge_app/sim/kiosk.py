@@ -29,7 +29,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from edge_app.sim.scene import ASSETS, LAYOUT, PRODUCTS, ItemPlan, Product, Scene
+from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, load_sprite
 
 #: class ids of the lane-view detector (models/lane-products-hands-320.md)
 CLASSES = ("hand", "milk", "juice", "oat_drink", "soy_drink", "sour_cream", "soda_bottle", "apple")
@@ -117,14 +117,7 @@ class Look:
 
 @lru_cache(maxsize=64)
 def _rgba(name: str, hue_shift: int = 0, skin: tuple = (), mirror: bool = False) -> np.ndarray:
-    rgba = cv2.imread(str(ASSETS / name), cv2.IMREAD_UNCHANGED)
-    if rgba is None:
-        raise FileNotFoundError(ASSETS / name)
-    bgr, alpha = rgba[..., :3], rgba[..., 3]
-    if hue_shift:
-        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
-        hsv[..., 0] = (hsv[..., 0].astype(int) + hue_shift) % 180
-        bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    bgr, alpha = load_sprite(name, hue_shift)
     if skin:
         bgr = np.clip(bgr.astype(np.float32) * np.array(skin, np.float32), 0, 255).astype(np.uint8)
     out = np.dstack([bgr, alpha])

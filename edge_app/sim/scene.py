@@ -104,8 +104,8 @@ class Scene:
         return max(max(k[-1][0] for k in (i.keys for i in self.items)) + 1.5, self.end_s)
 
 
-@lru_cache(maxsize=32)
-def _sprite(name: str, hue_shift: int, height_px: int) -> np.ndarray:
+def load_sprite(name: str, hue_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(BGR, alpha) of a cut-out in ``assets/``, hue-rotated to make a look-alike product."""
     rgba = cv2.imread(str(ASSETS / name), cv2.IMREAD_UNCHANGED)
     if rgba is None:
         raise FileNotFoundError(ASSETS / name)
@@ -114,9 +114,14 @@ def _sprite(name: str, hue_shift: int, height_px: int) -> np.ndarray:
         hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
         hsv[..., 0] = (hsv[..., 0].astype(int) + hue_shift) % 180
         bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
-    scale = height_px / rgba.shape[0]
-    out = cv2.resize(np.dstack([bgr, alpha]), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return out
+    return bgr, alpha
+
+
+@lru_cache(maxsize=32)
+def _sprite(name: str, hue_shift: int, height_px: int) -> np.ndarray:
+    bgr, alpha = load_sprite(name, hue_shift)
+    scale = height_px / bgr.shape[0]
+    return cv2.resize(np.dstack([bgr, alpha]), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 @lru_cache(maxsize=4)
