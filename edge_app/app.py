@@ -264,6 +264,10 @@ class Lane:
                     self.process_frame(frame)
                 else:
                     self.step(Tick(self.clock()))
+                # A dead camera is reported on status/camera and retried; only a
+                # stalled reader thread or loop should make systemd restart us.
+                if self.watchdog and self.camera is not None and self.camera.alive:
+                    self.watchdog.beat("frames")
                 self._periodic()
             except Exception:  # a bad frame or a bug in one stage must not take the lane down
                 self.loop_errors += 1

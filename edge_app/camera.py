@@ -136,6 +136,11 @@ class FrameSource:
             self._cond.notify_all()
         self._thread.join(timeout=5)
 
+    @property
+    def alive(self) -> bool:
+        """The reader thread runs (reading, or waiting to reconnect a dead camera)."""
+        return self._thread.is_alive()
+
     def latest(self, timeout: float = 1.0) -> Optional[Frame]:
         """The newest frame not handed out yet, or None after ``timeout``."""
         deadline = time.monotonic() + timeout
