@@ -73,6 +73,9 @@ class ZoneEvent(_Vocabulary):
     group_size: int = 1
     #: whether a hand was holding the item when the event happened
     carried: bool = False
+    #: where the track's centre was, normalised 0..1 (-1: unknown)
+    x: float = -1.0
+    y: float = -1.0
 
 
 @dataclass(frozen=True)

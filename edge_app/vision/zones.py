@@ -67,6 +67,7 @@ class _TrackState:
     kind: str
     label: str
     zones: dict[str, _Membership] = field(default_factory=dict)
+    xy: tuple = (-1.0, -1.0)  # last centre, normalised
 
 
 def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed: float = 20.0) -> dict[int, int]:
@@ -145,6 +146,7 @@ class ZoneMapper:
             t = tracks[idx]
             st = self._state.setdefault(t.track_id, _TrackState(t.kind, t.label))
             st.label = t.label or st.label
+            st.xy = self._normalised(t)
             for zone in self.polygons:
                 m = st.zones.setdefault(zone, _Membership())
                 now_inside = bool(raw[zone][idx])
@@ -161,8 +163,13 @@ class ZoneMapper:
                 continue
             where = [z for z, m in st.zones.items() if m.inside] or [""]
             for zone in where:
-                events.append(ZoneEvent(ts=ts, track_id=tid, kind=st.kind, zone=zone, action="lost", label=st.label))
+                events.append(ZoneEvent(ts=ts, track_id=tid, kind=st.kind, zone=zone, action="lost", label=st.label,
+                                        x=st.xy[0], y=st.xy[1]))  # fmt: skip
         return events
+
+    def _normalised(self, t: Track) -> tuple[float, float]:
+        cx, cy = t.center
+        return (round(float(cx) / self.frame_size[0], 4), round(float(cy) / self.frame_size[1], 4))
 
     def _event(self, t: Track, zone: str, action: str, ts: float, groups: dict[int, int]) -> ZoneEvent:
         is_item = t.kind == "item"
@@ -175,4 +182,6 @@ class ZoneMapper:
             label=t.label,
             group_size=groups.get(t.track_id, 1) if is_item else 1,
             carried=is_item and t.carried_by is not None,
+            x=self._normalised(t)[0],
+            y=self._normalised(t)[1],
         )
