@@ -29,7 +29,7 @@ demo: $(VENV)/.installed
 # The tests start their own mosquitto on a free port; this only makes sure the
 # Debian package is there (CI machines and fresh boxes may not have it).
 broker:
-	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+	@{ command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto; } && command -v mosquitto_sub >/dev/null 2>&1 || { \
 	  echo "installing the Debian package mosquitto (tests run a private broker)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto mosquitto-clients; }
