@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8, help="small batches: more optimizer steps in a CPU budget")
     p.add_argument("--optimizer", default="AdamW")
     p.add_argument("--lr0", type=float, default=0.002)
+    p.add_argument("--warmup-epochs", type=float, default=0.3, help="0 when fine-tuning a trained checkpoint")
     p.add_argument("--mosaic", type=float, default=0.0, help="frames are already whole scenes; mosaic slows a short run")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="cpu")
@@ -79,8 +80,10 @@ def main(argv=None) -> int:
         model = YOLO(args.model)
         train_args = dict(
             data=args.data, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, workers=args.workers,
-            device=args.device, project=args.project, name=args.name, exist_ok=True, pretrained=False,
-            amp=False, plots=False, close_mosaic=0, warmup_epochs=0.3, patience=100, seed=0, deterministic=False,
+            device=args.device, project=args.project, name=args.name, exist_ok=True,
+            # a .pt start point must really be loaded (pretrained=False re-initialises it)
+            pretrained=args.model if args.model.endswith(".pt") else False,
+            amp=False, plots=False, close_mosaic=0, warmup_epochs=args.warmup_epochs, patience=100, seed=0, deterministic=False,
             optimizer=args.optimizer, lr0=args.lr0, cos_lr=False, fliplr=0.5, mosaic=args.mosaic, scale=0.3,
             translate=0.1, hsv_v=0.3, verbose=True,
         )  # fmt: skip
