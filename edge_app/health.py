@@ -89,8 +89,6 @@ class Watchdog:
             self._max_age[name] = max_age_s
             self._last[name] = self.clock()
 
-    expect = register  # the name app.py uses
-
     def unregister(self, name: str) -> None:
         with self._lock:
             self._max_age.pop(name, None)
