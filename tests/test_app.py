@@ -151,3 +151,41 @@ def test_lane_without_hands_never_claims_scan_without_item(lane_factory):
     lane.drain()
     tick_until(lane, clock, 5.0)
     assert not [e for e in lane.events_out if e.type == "alert.raised"]
+
+
+def test_dead_camera_is_retried_without_starving_the_watchdog(tmp_path):
+    """A camera that never opens is reported down; the loop and its pings go on."""
+    import threading
+
+    from edge_app.health import Watchdog
+
+    cfg = load_config(DEMO)
+    cam = cfg.camera.model_copy(update={"source": str(tmp_path / "no-camera.mp4"), "reconnect_initial_ms": 50,
+                                        "reconnect_max_ms": 100})  # fmt: skip
+    new = cfg.model_copy(update={"state_dir": str(tmp_path / "state"), "scanners": [], "camera": cam})
+    object.__setattr__(new, "_base_dir", getattr(cfg, "_base_dir"))
+
+    class Notes:
+        def __init__(self):
+            self.sent, self.at = [], []
+
+        def notify(self, text):
+            self.sent.append(text)
+            self.at.append(time.monotonic())
+
+    notes = Notes()
+    lane = Lane(new, light=ConsoleLight(ConsoleLightConfig()), keep_events=True)
+    lane.watchdog = Watchdog(notifier=notes, interval_s=0.05)
+    stop = threading.Event()
+    lane.start()
+    runner = threading.Thread(target=lane.run, args=(stop,))
+    runner.start()
+    t0 = time.monotonic()
+    time.sleep(6.5)  # past the frames heartbeat's 5 s limit
+    stop.set()
+    runner.join(5)
+    lane.stop()
+    assert lane.statuses["camera"].status == "down"
+    late = [t for t, n in zip(notes.at, notes.sent) if n == "WATCHDOG=1" and t - t0 > 5.5]
+    assert late, "pings stopped: a dead camera must be retried, not make systemd restart the lane"
+    assert any(n.startswith("READY=1") for n in notes.sent)
