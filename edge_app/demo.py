@@ -49,8 +49,9 @@ def _with_mqtt(cfg: LaneConfig, url: Optional[str], state_dir: Optional[str]) ->
 class _Printer:
     """What the demo shows as it runs: one line per thing a person cares about."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self, out: TextIO, t0: float = 0.0):
         self.out = out
+        self.t0 = t0  # live lanes show seconds since start, not since boot
         self.lock = threading.Lock()
 
     def line(self, text: str) -> None:
@@ -59,7 +60,7 @@ class _Printer:
 
     def lane_event(self, e: LaneEvent) -> None:
         d = e.data
-        t = f"[{e.ts:6.2f}s]"
+        t = f"[{e.ts - self.t0:6.2f}s]"
         if e.type == "scan.registered":
             self.line(f"{t} SCAN      {d['gtin']} ({d['symbology']}) on {d['scanner_id']}")
         elif e.type == "journey.matched":
@@ -79,7 +80,7 @@ class _Printer:
             self.line(f"{t} {e.type.split('.', 1)[1].upper():9s} transaction {e.transaction_id}")
 
     def status(self, s: DeviceStatus) -> None:
-        self.line(f"[{s.ts:6.2f}s] STATUS    {s.component}: {s.status} {s.detail}")
+        self.line(f"[{s.ts - self.t0:6.2f}s] STATUS    {s.component}: {s.status} {s.detail}")
 
 
 def _private_broker(workdir: Path):
@@ -245,7 +246,7 @@ def run_live(config_path: Path, mqtt_url: Optional[str] = None, out: Optional[Te
     """`edge-app run --config`: the lane on its real camera and scanners until SIGTERM."""
     from edge_app.app import Lane
 
-    printer = _Printer(out or sys.stdout)
+    printer = _Printer(out or sys.stdout, t0=time.monotonic())
     cfg = _with_mqtt(load_config(config_path), mqtt_url, None)
     lane = Lane(cfg, on_lane_event=printer.lane_event, on_status=printer.status, config_path=config_path)
     stop = threading.Event()
