@@ -52,6 +52,9 @@ class ProductModelConfig(Strict):
     )
     conf: float = Field(0.25, ge=0, le=1, description="Score threshold")
     iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold")
+    one_box_per_item: bool = Field(
+        True, description="Class-agnostic NMS across products: one physical item gives one track, whatever its labels"
+    )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 
 

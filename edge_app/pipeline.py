@@ -33,7 +33,7 @@ from edge_app.events import ZoneEvent
 from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
-from edge_app.vision.yolo import Detections, YoloDetector
+from edge_app.vision.yolo import Detections, YoloDetector, nms
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ class Perception:
             self.hands = hands if hands is not None else make_hand_backend(
                 m.hands, resolve, provider=m.execution_provider, threads=m.threads
             )
+        self._one_box_per_item = m.products.one_box_per_item
+        self._agnostic_iou = min(m.products.iou, 0.6)
         wanted = set(m.products.classes)
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
@@ -223,6 +225,10 @@ class Perception:
             dets = self.detector.detect(image)
         hands = dets.filter(np.isin(dets.class_id, self._hand_ids)) if len(self._hand_ids) else None
         dets = dets.filter(np.isin(dets.class_id, self._product_ids))
+        if self._one_box_per_item and len(dets) > 1:
+            # Per-class NMS keeps a "milk" and a "soy_drink" box on one carton: two
+            # tracks, a phantom journey and a false stacking alert. Keep the best label.
+            dets = dets.filter(nms(dets.xyxy, dets.score, self._agnostic_iou))
         self._stage("detect", t)
         return dets, hands
 

@@ -229,3 +229,27 @@ def test_detector_hand_backend_needs_a_hand_class():
     object.__setattr__(cfg, "_base_dir", getattr(base, "_base_dir"))
     with pytest.raises(ModelError, match="no 'hand' class"):
         Perception(cfg)
+
+
+class TwoLabelDetector(FakeDetector):
+    """One carton, two overlapping boxes with different labels (what per-class NMS keeps)."""
+
+    names = ("person", "bottle", "cup")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[100, 100, 160, 260], [102, 98, 161, 262]], [0.8, 0.6], [1, 2], self.names)
+
+
+@pytest.mark.parametrize("one_box, expected", [(True, 1), (False, 2)])
+def test_one_physical_item_gives_one_track(one_box, expected):
+    cfg = load_config(DEMO)
+    products = cfg.models.products.model_copy(update={"one_box_per_item": one_box, "classes": ["bottle", "cup"]})
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
+    p = Perception(cfg, detector=TwoLabelDetector())
+    img = np.full((480, 640, 3), 120, np.uint8)
+    for i in range(6):
+        p.process(img, i / 15)
+    assert len(p.last_items) == expected
+    if one_box:
+        assert p.last_items[0].label == "bottle"  # the better-scored label wins
