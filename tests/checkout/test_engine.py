@@ -320,3 +320,12 @@ def test_bag_flicker_does_not_land_the_item_on_the_glass():
               scan(1.0), zone(1.5, 1, "scan", "exited"), zone(2.0, 1, "bag", "entered")]  # fmt: skip
     _, out = run(inputs)
     assert not alerts(out) and "journey.pending" not in types(out)
+
+
+def test_one_frame_label_flicker_is_not_a_ticket_switch():
+    catalog = Catalog(items={COLA: {"name": "Cola", "label": "bottle"}})
+    flicker = [zone(0.0, 1, "pick", "entered", "bottle"), zone(0.5, 1, "pick", "exited", "bottle"),
+               zone(0.8, 1, "scan", "entered", "cup"), zone(1.6, 1, "scan", "exited", "cup"),
+               zone(2.0, 1, "bag", "entered", "cup")]  # fmt: skip
+    _, out = run(flicker + [scan(1.2)], catalog=catalog)
+    assert not alerts(out)  # the camera also called it the scanned product: no accusation
