@@ -278,9 +278,8 @@ def _line_index(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = k.value
-            out[path + (key,)] = k.start_mark.line + 1
             _line_index(v, path + (key,), out)
-            out[path + (key,)] = k.start_mark.line + 1
+            out[path + (key,)] = k.start_mark.line + 1  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             _line_index(v, path + (i,), out)

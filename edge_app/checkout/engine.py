@@ -212,11 +212,7 @@ class CheckoutEngine:
         tx = self.tx
         if tx is None:
             return
-        # Whatever is still undecided is decided now, as at payment start.
-        self._match(ts, out, final=True)
-        for j in tx.journeys:
-            if j.state in _OPEN:
-                self._raise(j, ts, out)
+        self._decide_open(tx, ts, out)  # whatever is still undecided, as at payment start
         items = sum(1 for j in tx.journeys if j.state not in (CANCELLED, IN_FLIGHT)) + tx.pos_items
         duration = ts - tx.start_ts
         types: dict[str, int] = {}
@@ -378,11 +374,7 @@ class CheckoutEngine:
             tx = self._open_tx(ts, out)
             tx.payment_started = True
             out.append(self._event(ts, "transaction.payment_started", {}))
-            # Payment start decides every open journey.
-            self._match(ts, out, final=True)
-            for j in tx.journeys:
-                if j.state in _OPEN:
-                    self._raise(j, ts, out)
+            self._decide_open(tx, ts, out)
         elif ev.kind == "item_added":
             # A barcode-less line (produce keyed on the kiosk): a scan line without a scanner.
             tx = self._open_tx(ts, out)
@@ -578,7 +570,14 @@ class CheckoutEngine:
             tx.open_alerts.discard(j.alert_id)
         out.append(self._event(ts, "alert.self_corrected", self._alert_data(j, j.alert_id, "self_corrected", how)))
 
-    def _match(self, ts: float, out: list, final: bool = False) -> None:
+    def _decide_open(self, tx: Transaction, ts: float, out: list) -> None:
+        """Payment start (or the end of the basket) decides every journey still waiting."""
+        self._match(ts, out)
+        for j in tx.journeys:
+            if j.state in _OPEN:
+                self._raise(j, ts, out)
+
+    def _match(self, ts: float, out: list) -> None:
         """Global assignment of waiting journeys to scan lines, closest time first.
 
         A scan line of quantity N covers up to N journeys; a journey may be
