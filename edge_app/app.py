@@ -237,9 +237,11 @@ class Lane:
             self.step(item)
 
     def process_frame(self, frame: Frame) -> None:
+        events = self.perception.process(frame.image, frame.ts)
         if self.evidence is not None:
+            self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur in clips
             self.evidence.add(frame)
-        for ev in self.perception.process(frame.image, frame.ts):
+        for ev in events:
             self.step(ev)
         self.step(Tick(frame.ts))
         if self.watchdog:

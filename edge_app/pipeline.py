@@ -135,12 +135,6 @@ class StageTimes:
         if len(h) > self.keep:
             del h[: len(h) - self.keep]
 
-    def percentiles(self) -> dict:
-        return {
-            k: {"p50": round(float(np.percentile(v, 50)), 2), "p95": round(float(np.percentile(v, 95)), 2)}
-            for k, v in self.history.items()
-            if v
-        }
 
 
 class Perception:
@@ -180,6 +174,8 @@ class Perception:
             self.hands = hands if hands is not None else make_hand_backend(
                 m.hands, resolve, provider=m.execution_provider, threads=m.threads
             )
+        self._person_id = names.index("person") if "person" in names else -1
+        self.last_people = np.zeros((0, 4), np.float32)
         self._one_box_per_item = m.products.one_box_per_item
         self._agnostic_iou = min(m.products.iou, 0.6)
         wanted = set(m.products.classes)
@@ -224,6 +220,8 @@ class Perception:
         else:
             dets = self.detector.detect(image)
         hands = dets.filter(np.isin(dets.class_id, self._hand_ids)) if len(self._hand_ids) else None
+        # people (a COCO model's shopper) are no product, but evidence blurs their heads
+        self.last_people = dets.xyxy[dets.class_id == self._person_id] if self._person_id >= 0 else self.last_people
         dets = dets.filter(np.isin(dets.class_id, self._product_ids))
         if self._one_box_per_item and len(dets) > 1:
             # Per-class NMS keeps a "milk" and a "soy_drink" box on one carton: two

@@ -253,3 +253,14 @@ def test_one_physical_item_gives_one_track(one_box, expected):
     assert len(p.last_items) == expected
     if one_box:
         assert p.last_items[0].label == "bottle"  # the better-scored label wins
+
+
+def test_people_are_kept_for_the_evidence_blur_not_tracked():
+    import cv2
+
+    cfg = load_config(DEMO)
+    p = Perception(cfg)
+    img = cv2.imread(str(Path(__file__).resolve().parent / "assets" / "bus.jpg"))
+    p.process(img, 0.0)
+    assert len(p.last_people) >= 3  # the people on bus.jpg
+    assert all(t.label != "person" for t in p.last_items)
