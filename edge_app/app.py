@@ -2,7 +2,10 @@
 
 Frigate-style: ``init_*`` builds objects, ``start_*`` launches threads, and
 one consumer (``drain`` + ``process_frame``) feeds the pure CheckoutEngine
-from a single queue, so decisions never race. Scanner readers, the MQTT
+from a single queue, so decisions never race. ``begin_frame`` /
+``finish_frame`` split a frame so the next frame's detector can run while
+this one is tracked and decided (``models.parallel_frames``); frames finish
+in order, so the engine sees the same sequence either way. Scanner readers, the MQTT
 network thread and the camera thread only ever ``submit``.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 import threading
 import time
 import uuid
@@ -36,7 +40,7 @@ from edge_app.events import (
 )
 from edge_app.evidence import EvidenceRecorder
 from edge_app.health import Watchdog
-from edge_app.pipeline import Perception
+from edge_app.pipeline import FrameWork, Perception
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.outbox import Outbox
 
@@ -236,8 +240,27 @@ class Lane:
                 self.set_status(item)
             self.step(item)
 
+    @property
+    def frames_in_flight(self) -> int:
+        """How many frames ``begin_frame`` may run ahead of ``finish_frame``.
+
+        One more than the detector workers: a worker finishing a frame finds the
+        next one queued instead of waiting for the lane thread to decode it.
+        """
+        p = self.perception.parallel
+        return p + 1 if p > 1 else 1
+
+    def begin_frame(self, frame: Frame) -> tuple[Frame, FrameWork]:
+        """Gate and start the detector on ``frame`` (it may run on a worker thread)."""
+        return frame, self.perception.submit(frame.image, frame.ts)
+
     def process_frame(self, frame: Frame) -> None:
-        events = self.perception.process(frame.image, frame.ts)
+        self.finish_frame(self.begin_frame(frame))
+
+    def finish_frame(self, started: tuple[Frame, FrameWork]) -> None:
+        """Track, decide and record a frame from ``begin_frame``; call in the same order."""
+        frame, work = started
+        events = self.perception.complete(work)
         if self.evidence is not None:
             self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur in clips
             self.evidence.add(frame)
@@ -258,13 +281,17 @@ class Lane:
     def run(self, stop: threading.Event) -> None:
         """The live loop: newest frame, queued inputs, ticks, stats. Never dies on input."""
         self.loop_errors = 0
+        started: deque = deque()
         while not stop.is_set():
             try:
                 self.drain()
-                frame = self.camera.latest(timeout=0.2) if self.camera else None
+                # With frames in flight, look for a newer frame without waiting.
+                frame = self.camera.latest(timeout=0.0 if started else 0.2) if self.camera else None
                 if frame is not None:
-                    self.process_frame(frame)
-                else:
+                    started.append(self.begin_frame(frame))
+                if started and (frame is None or len(started) >= self.frames_in_flight):
+                    self.finish_frame(started.popleft())
+                elif frame is None:
                     self.step(Tick(self.clock()))
                 # A dead camera is reported on status/camera and retried; only a
                 # stalled reader thread or loop should make systemd restart us.
@@ -272,6 +299,7 @@ class Lane:
                     self.watchdog.beat("frames")
                 self._periodic()
             except Exception:  # a bad frame or a bug in one stage must not take the lane down
+                started.clear()  # a frame that failed is dropped, not retried forever
                 self.loop_errors += 1
                 log.exception("lane loop error #%d", self.loop_errors)
                 time.sleep(0.05)
@@ -380,6 +408,7 @@ class Lane:
             self.button.close()
         if self.camera:
             self.camera.stop()
+        self.perception.close()
         self.drain()
         if self.evidence is not None:
             self.evidence.close()

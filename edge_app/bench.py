@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -119,7 +120,7 @@ def machine() -> dict:
 
 def lane_config(config: Optional[str], scenario_dir: Path, *, state_dir: str, gating: str = "config",
                 model: Optional[str] = None, model_sha256: Optional[str] = None, threads: Optional[int] = None,
-                light_none: bool = True, scanners: Optional[bool] = None):  # fmt: skip
+                parallel: Optional[int] = None, light_none: bool = True, scanners: Optional[bool] = None):  # fmt: skip
     """The lane config for a bench run: no broker, a private state folder, optional overrides."""
     from edge_app.config import load_config
     from edge_app.devices.lights.none import NoLightConfig
@@ -135,6 +136,8 @@ def lane_config(config: Optional[str], scenario_dir: Path, *, state_dir: str, ga
         models_update["motion_gating"] = gating == "on"
     if threads is not None:
         models_update["threads"] = threads
+    if parallel is not None:
+        models_update["parallel_frames"] = parallel
     if model:
         models_update["products"] = cfg.models.products.model_copy(
             update={"path": str(Path(model).resolve()), "sha256": model_sha256}
@@ -197,8 +200,11 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
             timer.wrap(lane.link, name, "publish")
         if lane.evidence is not None:
             timer.wrap(lane.evidence, "add", "evidence")
-        timer.wrap(lane.perception, "process", "perception")
-        timer.wrap(lane, "process_frame", "frame")
+        # a frame is split in two (the next frame's detector overlaps this one's tracking)
+        timer.wrap(lane.perception, "submit", "perception")
+        timer.wrap(lane.perception, "complete", "perception")
+        timer.wrap(lane, "begin_frame", "frame")
+        timer.wrap(lane, "finish_frame", "frame")
 
     def frames(path: str) -> Iterator:
         it = file_frames(path)
@@ -209,7 +215,7 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
             frame = next(it, None)
             if frame is None:
                 return
-            timer.acc["decode"] = (time.perf_counter() - t) * 1000
+            timer.acc["decode"] = timer.acc.get("decode", 0.0) + (time.perf_counter() - t) * 1000
             n += 1
             yield frame
 
@@ -279,7 +285,8 @@ def _child_pipeline(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-"))
     try:
         cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"), gating=args.gating,
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads)  # fmt: skip
+                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
+                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
         first: dict[str, float] = {}
 
         def on_first() -> None:
@@ -360,7 +367,8 @@ def _child_idle(args) -> dict:
     scanners: list = []
     try:
         cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"), gating=args.gating,
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads)  # fmt: skip
+                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
+                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
         frames = empty_counter_frames()
         if args.idle_jpeg:
             frames = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1] for f in frames]
@@ -412,6 +420,8 @@ def _spawn_child(args, mode: str, extra: list[str] = ()) -> dict:
         cmd += ["--model", args.model] + (["--model-sha256", args.model_sha256] if args.model_sha256 else [])
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
+    if getattr(args, "parallel_frames", None) is not None:
+        cmd += ["--parallel-frames", str(args.parallel_frames)]
     cmd += ["--ort-spin", args.ort_spin]
     env = {**os.environ, T0_ENV: repr(time.time()), "YOLO_OFFLINE": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
@@ -435,7 +445,8 @@ def model_only(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-model-"))
     try:
         cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"),
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads)  # fmt: skip
+                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
+                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
         perception = Perception(cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -448,14 +459,32 @@ def model_only(args) -> dict:
             break
     for img in images[:5]:  # warm
         det.detect(img)
-    runs = []
-    for _ in range(max(1, args.repeat)):
-        t = time.perf_counter()
-        for img in images:
-            det.detect(img)
-            if hands is not None:
-                hands.detect(img)
-        runs.append(len(images) / (time.perf_counter() - t))
+
+    def models(img) -> None:
+        det.detect(img)
+        if hands is not None:
+            hands.detect(img)
+
+    def back_to_back(workers: int) -> list[float]:
+        runs = []
+        pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        try:
+            for _ in range(max(1, args.repeat)):
+                t = time.perf_counter()
+                if pool is not None:  # as the lane runs them: frames in parallel, each on a core
+                    list(pool.map(models, images))
+                else:
+                    for img in images:
+                        models(img)
+                runs.append(len(images) / (time.perf_counter() - t))
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        return runs
+
+    runs = back_to_back(perception.parallel)
+    sequential = back_to_back(1) if perception.parallel > 1 else runs
+    perception.close()
     # the session alone on one prepared tensor, for reference
     if hasattr(det, "preprocess"):
         x, _ = det.preprocess(images[0])
@@ -471,6 +500,8 @@ def model_only(args) -> dict:
     return {
         "fps": round(statistics.median(runs), 2),
         "fps_runs": [round(r, 2) for r in runs],
+        "parallel_frames": perception.parallel,
+        "fps_one_at_a_time": round(statistics.median(sequential), 2),
         "frames": len(images),
         "session_run_ms": pct(ts),
         "model": det.spec.name,
@@ -634,6 +665,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="products model to use instead of the lane's (e.g. an fp32 export)")
     p.add_argument("--model-sha256", help="sha256 of --model when it is not in models/manifest.yaml")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads instead of the lane's")
+    p.add_argument("--parallel-frames", type=int, help="frames detected at once instead of the lane's (1: one at a time)")
     p.add_argument("--ort-spin", choices=["default", "on", "off"], default="default",
                    help="ONNX Runtime intra-op spinning (default: the lane's, off)")
     p.add_argument("--child", choices=["pipeline", "idle"], help=argparse.SUPPRESS)

@@ -75,7 +75,13 @@ class ModelsConfig(Strict):
     execution_provider: Literal["cpu", "cuda", "tensorrt", "openvino"] = Field(
         "cpu", description="ONNX Runtime provider; falls back to CPU with a warning"
     )
-    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: one per core)")
+    threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in parallel)"
+    )
+    parallel_frames: int = Field(
+        0, ge=0, le=16,
+        description="Frames whose detector runs overlap, each on its own core (0: one per core, at most 4; 1: one at a time)",
+    )  # fmt: skip
     motion_gating: bool = Field(
         True, description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers get the last detections"
     )
@@ -85,7 +91,9 @@ class ModelsConfig(Strict):
     motion_min_area_pct: float = Field(
         0.1, ge=0, le=100, description="Moving pixels needed, in percent of the zones' area, to run the detector"
     )
-    motion_hold_ms: int = Field(200, ge=0, description="Keep detecting on every frame this long after the last motion")
+    motion_hold_ms: int = Field(
+        0, ge=0, description="Keep detecting on every frame this long after the last motion (0: the gate compares with the last detected frame, so none is needed)"
+    )
 
 
 Point = tuple[float, float]

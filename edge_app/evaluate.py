@@ -9,6 +9,7 @@ first signal (pending nudge or alert) for that journey.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from edge_app.events import LaneEvent
 from edge_app.sim.scenario import Truth
@@ -175,8 +176,25 @@ def _pct(values: list, q: float):
     return round(float(np.percentile(values, q)), 3) if values else None
 
 
-def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s: float = 1.0) -> dict:
-    """Score every scenario; aggregate per alert type, false alerts, latencies."""
+def override(cfg, key: str, value):
+    """``cfg`` with the dotted ``key`` (``models.motion_gating``) set to ``value``, validated."""
+    head, _, rest = key.partition(".")
+    if head not in type(cfg).model_fields:
+        raise ValueError(f"--set {key}: {type(cfg).__name__} has no field {head!r}")
+    new = override(getattr(cfg, head), rest, value) if rest else value
+    updated = type(cfg).model_validate({**cfg.model_dump(), head: new.model_dump() if hasattr(new, "model_dump") else new})
+    if hasattr(cfg, "_base_dir"):
+        object.__setattr__(updated, "_base_dir", getattr(cfg, "_base_dir"))
+    return updated
+
+
+def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s: float = 1.0,
+             overrides: Optional[dict] = None) -> dict:  # fmt: skip
+    """Score every scenario; aggregate per alert type, false alerts, latencies.
+
+    ``overrides``: dotted lane-config keys to change for every scenario (an
+    experiment, e.g. ``{"models.motion_gating": False}``).
+    """
     import tempfile
     from pathlib import Path
 
@@ -188,6 +206,8 @@ def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s:
     for d in dirs:
         sc = Scenario(Path(d))
         lane_cfg = load_config(config or sc.lane_config_path)
+        for key, value in (overrides or {}).items():
+            lane_cfg = override(lane_cfg, key, value)
         if engine_only:
             events = run_engine_only(sc, lane_cfg)
         else:
@@ -196,7 +216,9 @@ def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s:
         s = score(sc.truth, events, tolerance_s)
         corrected = sum(1 for e in events if e.type == "alert.self_corrected")
         self_corrected += corrected
-        rows.append({"scenario": sc.meta.name, "path": str(d), **s.to_dict(), "self_corrected": corrected})
+        raised = [{"alert_type": e.data.get("alert_type"), "ts": round(e.ts, 3)} for e in events if e.type == "alert.raised"]
+        rows.append({"scenario": sc.meta.name, "path": str(d), **s.to_dict(), "self_corrected": corrected,
+                     "alerts_raised": raised})  # fmt: skip
         totals.tp += s.tp
         totals.fp += s.fp
         totals.fn += s.fn
@@ -242,7 +264,20 @@ def _eval_command(args) -> int:
     if not dirs:
         print("edge-app eval: no scenario folders found", flush=True)
         return 2
-    report = evaluate(dirs, engine_only=args.engine_only, config=args.config)
+    import yaml
+
+    overrides = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"edge-app eval: --set wants KEY=VALUE, got {item!r}", flush=True)
+            return 2
+        overrides[key.strip()] = yaml.safe_load(value)
+    try:
+        report = evaluate(dirs, engine_only=args.engine_only, config=args.config, overrides=overrides)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        print(f"edge-app eval: {exc}", flush=True)
+        return 2
     text = json.dumps(report, indent=2)
     if args.json:
         Path(args.json).write_text(text + "\n")
@@ -256,4 +291,6 @@ def register(subparsers) -> None:
     p.add_argument("--engine-only", action="store_true", help="feed ground-truth tracks to the engine (no vision)")
     p.add_argument("--config", help="lane YAML to use instead of each scenario's own")
     p.add_argument("--json", metavar="OUT", help="also write the report here")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change a lane setting for every scenario, e.g. models.motion_gating=false (repeatable)")
     p.set_defaults(func=_eval_command)

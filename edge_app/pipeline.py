@@ -14,12 +14,23 @@ again -- exactly what the detector would return for an unchanged image, so
 tracks keep their ids, coast and age as usual. Items standing still in the
 bag are the baseline anyway. ``tests/test_pipeline.py`` replays the demo
 with gating on and off and checks the same alerts and journeys come out.
+
+Parallel frames (``models.parallel_frames``, one per core by default): the
+detector of frame *n+1* runs on a worker thread while the lane thread
+tracks frame *n* and feeds the engine. ``submit`` starts a frame and
+``complete`` finishes frames strictly in order, so trackers, zones and the
+engine see exactly the sequence a one-frame-at-a-time loop would; only the
+ONNX Runtime calls overlap (each on one core: on this 2-core box two
+one-thread runs give more frames per second than one two-thread run,
+docs/BENCHMARKS.md). ``process`` is ``complete(submit(...))``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -137,8 +148,42 @@ class StageTimes:
 
 
 
+def parallel_frames(configured: int, cpus: Optional[int] = None) -> int:
+    """Frames detected at once: the configured number, or one per core (at most 4).
+
+    >>> parallel_frames(0, 2), parallel_frames(0, 16), parallel_frames(1, 8), parallel_frames(3, 2)
+    (2, 4, 1, 3)
+    """
+    if configured:
+        return int(configured)
+    return max(1, min(4, cpus if cpus is not None else (os.cpu_count() or 1)))
+
+
+@dataclass
+class FrameWork:
+    """One frame between ``Perception.submit`` and ``Perception.complete``."""
+
+    ts: float
+    image: np.ndarray
+    #: the detector's (products, detector hands, people) for this frame, or None when gated
+    detection: Optional[Future] = None
+    #: a gated frame: the frame whose detections it reuses
+    source: Optional["FrameWork"] = None
+    #: a still lane whose zones have settled: nothing to update
+    settled: bool = False
+    stages: dict = field(default_factory=dict)
+    hand_dets: Optional[Detections] = None
+    dets: Optional[Detections] = None
+
+
+def _done(value) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
+
+
 class Perception:
-    """Detector + hands + trackers + zones for one lane camera (motion-gated)."""
+    """Detector + hands + trackers + zones for one lane camera (motion-gated, frames in parallel)."""
 
     def __init__(
         self,
@@ -150,12 +195,15 @@ class Perception:
         resolve = resolve or cfg.resolve
         m = cfg.models
         self.models_cfg = m
+        self.parallel = parallel_frames(m.parallel_frames)
+        # Parallel frames: each run gets one core unless the lane says otherwise.
+        threads = m.threads or (1 if self.parallel > 1 else 0)
         self.detector = detector or YoloDetector(
             resolve(m.products.path),
             conf=m.products.conf,
             iou=m.products.iou,
             provider=m.execution_provider,
-            threads=m.threads,
+            threads=threads,
             expected_sha256=m.products.sha256,
             # a model must be in models/manifest.yaml or carry its sha256 in the lane file
             require_manifest=m.products.sha256 is None,
@@ -197,12 +245,18 @@ class Perception:
         self.last_stages: set[str] = set()
         self.last_items: list[Track] = []
         self.last_hands: list[Track] = []
-        self._last_dets: Optional[Detections] = None
         #: gated frames in a row, and how many of them still go through tracker and zones
         self._still_frames = 0
         self._settle_frames = max(cfg.zones.enter_frames, cfg.zones.exit_frames) + 2
-        self._last_hand_dets: Optional[Detections] = None
         self._split = all(hasattr(self.detector, a) for a in ("preprocess", "infer", "decode"))
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="detector") if self.parallel > 1 else None
+        )
+        self._last_work: Optional[FrameWork] = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def _stage(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -210,27 +264,34 @@ class Perception:
         self.last_stages.add(name)
         return now
 
-    def _detect(self, image: np.ndarray) -> tuple[Detections, Optional[Detections]]:
-        """Products, and hands when the product model itself detects them."""
-        t = time.perf_counter()
+    def _detect(self, image: np.ndarray) -> tuple[Detections, Optional[Detections], np.ndarray, dict]:
+        """Products, hands when the product model itself detects them, people, and stage ms.
+
+        Runs on a worker thread when frames run in parallel: touches no lane state.
+        """
+        stages = {}
+        t0 = t = time.perf_counter()
         if self._split:
             x, lb = self.detector.preprocess(image)
-            t = self._stage("preprocess", t)
+            now = time.perf_counter()
+            stages["preprocess"], t = (now - t) * 1000, now
             dets = self.detector.decode(self.detector.infer(x), lb)
         else:
             dets = self.detector.detect(image)
         hands = dets.filter(np.isin(dets.class_id, self._hand_ids)) if len(self._hand_ids) else None
         # people (a COCO model's shopper) are no product, but evidence blurs their heads
-        self.last_people = dets.xyxy[dets.class_id == self._person_id] if self._person_id >= 0 else self.last_people
+        people = dets.xyxy[dets.class_id == self._person_id] if self._person_id >= 0 else None
         dets = dets.filter(np.isin(dets.class_id, self._product_ids))
         if self._one_box_per_item and len(dets) > 1:
             # Per-class NMS keeps a "milk" and a "soy_drink" box on one carton: two
             # tracks, a phantom journey and a false stacking alert. Keep the best label.
             dets = dets.filter(nms(dets.xyxy, dets.score, self._agnostic_iou))
-        self._stage("detect", t)
-        return dets, hands
+        stages["detect"] = (time.perf_counter() - t) * 1000
+        stages["detect_total"] = (time.perf_counter() - t0) * 1000
+        return dets, hands, people, stages
 
-    def process(self, image: np.ndarray, ts: float) -> list[ZoneEvent]:
+    def submit(self, image: np.ndarray, ts: float) -> FrameWork:
+        """Start a frame: the gate decides, the detector starts (on a worker when parallel)."""
         size = (image.shape[1], image.shape[0])
         if self.zones is None or self.zones.frame_size != size:
             self.zones = ZoneMapper(self.zones_cfg, size)
@@ -240,43 +301,75 @@ class Perception:
                            hold_s=m.motion_hold_ms / 1000)
                 if m.motion_gating else None
             )  # fmt: skip
-            self._last_dets = None
-        self.last_stages = set()
-        t = time.perf_counter()
+            self._last_work = None
+        work = FrameWork(ts, image)
         run = True
         if self.gate is not None:
+            t = time.perf_counter()
             run = self.gate.check(image, ts)
-            t = self._stage("gate", t)
-        if run or self._last_dets is None:
-            dets, hand_dets = self._detect(image)
-            if self.hands is not None:
-                t = time.perf_counter()
-                hand_dets = hands_to_detections(self.hands.detect(image))
-                self._stage("hands", t)
+            work.stages["gate"] = (time.perf_counter() - t) * 1000
+        if run or self._last_work is None:
+            if self._pool is not None:
+                work.detection = self._pool.submit(self._detect, image)
+            else:
+                work.detection = _done(self._detect(image))
             if self.gate is not None:
                 self.gate.accept(ts)
-            self._last_dets, self._last_hand_dets = dets, hand_dets
+            self._last_work = work
+            self._still_frames = 0
             self.detector_runs += 1
         else:  # nothing moved: the detector would see what it saw last time
-            dets, hand_dets = self._last_dets, self._last_hand_dets
+            work.source = self._last_work
             self.frames_gated += 1
             self._still_frames += 1
-            if self._still_frames > self._settle_frames:
-                # Zone hysteresis has settled on these same boxes: another update
-                # would change nothing, so a still lane costs only the gate.
-                self.frames += 1
-                return []
-        if run:
-            self._still_frames = 0
+            # Zone hysteresis has settled on these same boxes: another update
+            # would change nothing, so a still lane costs only the gate.
+            work.settled = self._still_frames > self._settle_frames
+        return work
+
+    def complete(self, work: FrameWork) -> list[ZoneEvent]:
+        """Finish a submitted frame (call in submit order): trackers, carry, zones."""
+        self.last_stages = set()
+        for name, ms in work.stages.items():
+            self.times.add(name, ms)
+            self.last_stages.add(name)
+        if work.detection is not None:
+            dets, hand_dets, people, stages = work.detection.result()
+            work.detection = None  # the worker's result is ours now; free the future
+            for name in ("preprocess", "detect"):
+                if name in stages:
+                    self.times.add(name, stages[name])
+                    self.last_stages.add(name)
+            if people is not None:
+                self.last_people = people
+            if self.hands is not None:
+                # A separate hand model keeps its own frame-to-frame state: run it
+                # here, in frame order (it overlaps the next frame's detector).
+                t = time.perf_counter()
+                hand_dets = hands_to_detections(self.hands.detect(work.image))
+                self._stage("hands", t)
+            work.dets, work.hand_dets = dets, hand_dets
+        else:
+            src = work.source
+            dets, hand_dets = src.dets, src.hand_dets
+            work.source = None  # do not chain every gated frame back to the first
+        work.image = None
+        if work.settled:
+            self.frames += 1
+            return []
         t = time.perf_counter()
         hand_tracks: list[Track] = []
         if hand_dets is not None:
-            hand_tracks = self.hand_tracker.update(hand_dets, ts)
-        item_tracks = self.items.update(dets, ts)
+            hand_tracks = self.hand_tracker.update(hand_dets, work.ts)
+        item_tracks = self.items.update(dets, work.ts)
         self.carry.update(item_tracks, hand_tracks)
         lost = self.items.lost_since_last_update() + self.hand_tracker.lost_since_last_update()
-        events = self.zones.update(item_tracks + hand_tracks, ts, lost)
+        events = self.zones.update(item_tracks + hand_tracks, work.ts, lost)
         self._stage("track", t)
         self.frames += 1
         self.last_items, self.last_hands = item_tracks, hand_tracks
         return events
+
+    def process(self, image: np.ndarray, ts: float) -> list[ZoneEvent]:
+        """One frame, start to finish."""
+        return self.complete(self.submit(image, ts))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
@@ -99,6 +100,21 @@ def replay(
             lane.submit(ev)
             lane.drain()
 
+    started: deque = deque()
+    # Real time is the live loop: a frame finishes at once unless it is behind.
+    depth = 1 if realtime else max(1, getattr(lane, "frames_in_flight", 1))
+
+    def finish_oldest() -> None:
+        # Everything up to the frame's time reaches the engine before the frame,
+        # exactly as in a one-frame-at-a-time loop: only the detectors run ahead.
+        frame = started[0][0]
+        feed_until(frame.ts)
+        clock.set(frame.ts)
+        lane.drain()
+        lane.finish_frame(started.popleft())
+        result.frames += 1
+        on_frame(frame.index, frame.ts)
+
     try:
         t = 0.0
         for frame in (frames or file_frames)(str(scenario.video_path)):
@@ -109,12 +125,11 @@ def replay(
                 lag = t - (time.monotonic() - wall0)
                 if lag > 0:
                     time.sleep(lag)
-            feed_until(t)
-            clock.set(t)
-            lane.drain()
-            lane.process_frame(frame)
-            result.frames += 1
-            on_frame(frame.index, t)
+            started.append(lane.begin_frame(frame))
+            while len(started) >= depth:
+                finish_oldest()
+        while started:
+            finish_oldest()
         result.video_s = t
         # Let the decision windows close after the last frame (escalations, late beeps).
         cfg = lane.cfg.checkout

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from edge_app.evaluate import evaluate, score
 from edge_app.events import LaneEvent
 from edge_app.sim.scenario import Truth, TruthJourney
@@ -57,3 +59,18 @@ def test_scan_without_item_is_scored_by_its_scan_time():
                                                      "scan_ts": 4.0, "journey_id": "S0000", "track_id": -1})  # fmt: skip
     s = score(truth, [a])
     assert (s.tp, s.fp, s.fn) == (1, 0, 0) and abs(s.alert_latency_s[0] - 1.5) < 1e-9
+
+
+def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
+    from edge_app.config import load_config
+    from edge_app.evaluate import override
+
+    cfg = load_config(REPO / "calibration" / "demo" / "lane.yaml")
+    off = override(cfg, "models.motion_gating", False)
+    assert off.models.motion_gating is False and cfg.models.motion_gating is True
+    assert off.resolve("x") == cfg.resolve("x")  # paths still resolve beside the lane file
+    with pytest.raises(ValueError, match="no field 'motion_gate'"):
+        override(cfg, "models.motion_gate", False)
+    r = subprocess.run([sys.executable, "-m", "edge_app", "eval", "--engine-only", str(SESSION),
+                        "--set", "checkout.grace_ms=nonsense"], capture_output=True, text=True, cwd=REPO, timeout=120)  # fmt: skip
+    assert r.returncode == 2 and "grace_ms" in r.stdout

@@ -264,3 +264,48 @@ def test_people_are_kept_for_the_evidence_blur_not_tracked():
     p.process(img, 0.0)
     assert len(p.last_people) >= 3  # the people on bus.jpg
     assert all(t.label != "person" for t in p.last_items)
+
+
+# ---------------------------------------------------------------- parallel frames
+
+
+def test_parallel_frames_decide_exactly_as_one_frame_at_a_time(tmp_path):
+    """Only the detectors overlap: the engine sees the same frames, scans and ticks in the same order."""
+    from edge_app.bench import lane_config, replay_lane
+
+    out = {}
+    for n in (1, 2, 3):
+        cfg = lane_config(str(DEMO), SESSION, state_dir=str(tmp_path / str(n)), parallel=n)
+        out[n] = replay_lane(cfg, SESSION)
+    assert out[1]["frames"] == out[2]["frames"] == out[3]["frames"] == 320
+    assert out[1]["detector_runs"] == out[2]["detector_runs"] == out[3]["detector_runs"]
+    one = [(e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id")) for e in out[1]["events"]]
+    for n in (2, 3):
+        assert [(e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id"))
+                for e in out[n]["events"]] == one  # fmt: skip
+    assert sum(1 for e in out[2]["events"] if e.type == "alert.raised") == 2
+
+
+def test_detector_buffers_are_per_thread():
+    """Two frames detected at once on one session give what each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edge_app.camera import file_frames
+    from edge_app.vision.yolo import YoloDetector
+
+    det = YoloDetector(REPO / "models" / "yolo11n-coco-fp32dq-320.onnx", conf=0.1, threads=1)
+    images = [f.image for i, f in zip(range(40), file_frames(str(SESSION / "video.mp4"))) if i % 4 == 0]
+    alone = [det.detect(img) for img in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(det.detect, images))
+    for a, b in zip(alone, together):
+        assert np.array_equal(a.class_id, b.class_id)
+        assert np.allclose(a.xyxy, b.xyxy, atol=1e-3) and np.allclose(a.score, b.score, atol=1e-5)
+    assert sum(len(a) for a in alone) > 0
+
+
+def test_parallel_frames_default_is_one_per_core():
+    from edge_app.pipeline import parallel_frames
+
+    assert parallel_frames(0, 1) == 1 and parallel_frames(0, 2) == 2 and parallel_frames(0, 64) == 4
+    assert parallel_frames(1, 64) == 1

@@ -22,6 +22,7 @@ What "exactly" means here:
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -447,7 +448,8 @@ class YoloDetector:
         self.names: tuple[str, ...] = spec.names
         self.task: str = spec.task
         self._yolox = spec.output_format == "yolox"
-        self._buf: Optional[InputBuffer] = None
+        #: one reused input buffer per calling thread: frames may be detected in parallel
+        self._local = threading.local()
 
     @property
     def providers(self) -> list[str]:
@@ -457,9 +459,9 @@ class YoloDetector:
         return Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
 
     def _buffer(self, image_size: tuple[int, int]) -> "InputBuffer":
-        buf = self._buf
+        buf = getattr(self._local, "buf", None)
         if buf is None or buf.lb.image_size != image_size:
-            buf = self._buf = InputBuffer(self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0)
+            buf = self._local.buf = InputBuffer(self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0)
         return buf
 
     def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
