@@ -190,6 +190,12 @@ class CheckoutConfig(Strict):
     match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
     idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
     flight_max_ms: int = Field(6000, gt=0, description="Longest plausible carry from basket to bag (id-swap hand-over)")
+    stack_window_ms: int = Field(
+        500, ge=0, description="An unscanned item that left the basket and landed this close to a scanned one travelled stacked with it: multi_item, not a missed scan"
+    )
+    same_spot: float = Field(
+        0.07, ge=0, le=1, description="A new box this close (fraction of the frame) to an item already in the bag is that item found again, not a new landing"
+    )
     reacquire_ms: int = Field(2000, ge=0, description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag")
     scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
     scan_without_item_window_ms: int = Field(1500, ge=0, description="How far around a beep to look for an item or hand")

@@ -58,7 +58,8 @@ def test_scan_without_item_is_scored_by_its_scan_time():
     a = LaneEvent(ts=5.5, type="alert.raised", data={"alert_type": "scan_without_item", "landed_ts": None,
                                                      "scan_ts": 4.0, "journey_id": "S0000", "track_id": -1})  # fmt: skip
     s = score(truth, [a])
-    assert (s.tp, s.fp, s.fn) == (1, 0, 0) and abs(s.alert_latency_s[0] - 1.5) < 1e-9
+    assert (s.tp, s.fp, s.fn) == (1, 0, 0) and abs(s.alert_after_scan_s[0] - 1.5) < 1e-9
+    assert s.alert_latency_s == [] and s.first_signal_latency_s == []  # no landing: not "after the bag"
 
 
 def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
@@ -74,3 +75,15 @@ def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
     r = subprocess.run([sys.executable, "-m", "edge_app", "eval", "--engine-only", str(SESSION),
                         "--set", "checkout.grace_ms=nonsense"], capture_output=True, text=True, cwd=REPO, timeout=120)  # fmt: skip
     assert r.returncode == 2 and "grace_ms" in r.stdout
+
+
+def test_staff_alert_is_late_after_escalation_or_payment_start():
+    truth = Truth(journeys=[TruthJourney(product="b", label="missed_scan.bypass", t_land=5.0)])
+    pending = LaneEvent(ts=5.6, type="journey.pending", data={"journey_id": "J2", "alert_type": "missed_scan.bypass"})
+    raised = alert(8.6, "missed_scan.bypass", 5.2, "J2")
+    assert score(truth, [pending, raised], escalation_s=3.0).late_alerts == []
+    assert len(score(truth, [pending, raised], escalation_s=2.0).late_alerts) == 1
+    paid = LaneEvent(ts=6.0, type="transaction.payment_started", data={})
+    assert len(score(truth, [pending, paid, raised], escalation_s=3.0).late_alerts) == 1
+    on_time = alert(6.05, "missed_scan.bypass", 5.2, "J2")
+    assert score(truth, [pending, paid, on_time], escalation_s=3.0).late_alerts == []

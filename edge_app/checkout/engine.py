@@ -148,6 +148,10 @@ class CheckoutEngine:
         self.void_watch: list[tuple[Journey, float]] = []
         self.unreviewed: dict[str, tuple[AlertData, str]] = {}  # alert id -> (alert, transaction id)
         self.glass: dict[int, list] = {}  # track id -> [entered, exited or None] over the glass
+        #: where each item sits in the bag: track id -> (x, y, lost at or None)
+        self.bag_spots: dict[int, tuple[float, float, Optional[float]]] = {}
+        #: item tracks lost in the basket area: (lost at, label); a carry the camera lost at once
+        self.pick_lost: list[tuple[float, str]] = []
         self._n_tx = 0
         self._n_journey = 0
         self._n_alert = 0
@@ -235,6 +239,8 @@ class CheckoutEngine:
         for aid in sorted(tx.open_alerts):
             self.unreviewed[aid] = (tx.alerts[aid], tx.transaction_id)
         self.tx = None
+        self.pick_lost = []
+        self.bag_spots = {tid: spot for tid, spot in self.bag_spots.items() if spot[2] is None}
         # Tracks stay (baseline for the next shopper), journeys go.
         for seen in self.tracks.values():
             seen.journey = None
@@ -262,13 +268,23 @@ class CheckoutEngine:
             return
         is_new = ev.track_id not in self.tracks
         seen = self.tracks.setdefault(ev.track_id, _TrackSeen())
+        if is_new and ev.action == "entered" and ev.zone == "bag" and self._found_again(ev, ts):
+            self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
+            return  # a second box on an item already in the bag: the same item, baseline
         if is_new and ev.action == "entered" and ev.zone in ("scan", "bag"):
-            self._reacquire(ev, seen, ts)
+            self._reacquire(ev, seen, ts, out)
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
             seen.last_label = max(seen.labels, key=seen.labels.get)
         if ev.action == "lost":
             j = seen.journey
+            if ev.track_id in self.bag_spots:
+                x, y, _ = self.bag_spots[ev.track_id]
+                self.bag_spots[ev.track_id] = (x, y, ts)
+            if ev.zone == "pick" and j is None and not self._carry_began_since(ts - self._ms("reacquire_ms")):
+                # (A carry that just began elsewhere makes this the tracker's
+                # ghost of that item coasting in the basket, not a lost carry.)
+                self.pick_lost.append((ts, seen.last_label))
             if j is not None and j.state == IN_FLIGHT:
                 # Vanished before landing (occluded, motion blur): an item track
                 # that appears over the glass or in the bag soon after picks it up.
@@ -310,6 +326,8 @@ class CheckoutEngine:
             if self.tx:
                 self.tx.last_activity_ts = ts
         elif ev.zone == "bag":
+            if ev.x >= 0:
+                self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
             if j is None and not seen.seen_outside_bag:
                 return  # already in the bag when we first saw it: baseline
             j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
@@ -328,12 +346,38 @@ class CheckoutEngine:
                 self.tx.last_activity_ts = ts
             self._match(ts, out)
 
-    def _reacquire(self, ev: ZoneEvent, seen: _TrackSeen, ts: float) -> None:
+    def _carry_began_since(self, since: float) -> bool:
+        return self.tx is not None and any(j.start_ts >= since for j in self.tx.journeys if j.state != CANCELLED)
+
+    def _found_again(self, ev: ZoneEvent, ts: float) -> bool:
+        """Is this new bag box on the spot of an item in the bag (alive, or lost just now)?"""
+        r, window = self.cfg.same_spot, self._ms("reacquire_ms")
+        if r <= 0 or ev.x < 0:
+            return False
+        return any(
+            tid != ev.track_id and (gone is None or ts - gone <= window) and (x - ev.x) ** 2 + (y - ev.y) ** 2 <= r * r
+            for tid, (x, y, gone) in self.bag_spots.items()
+        )  # fmt: skip
+
+    def _reacquire(self, ev: ZoneEvent, seen: _TrackSeen, ts: float, out: list) -> None:
         window = self._ms("reacquire_ms")
         live = [j for j in self.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window]
+        self.pick_lost = [p for p in self.pick_lost if ts - p[0] <= window]
         if live:
             j = max(live, key=lambda o: o.lost_ts or 0.0)
             self.orphans.remove(j)
+        elif self.pick_lost:
+            # Lost in the basket and a new item appears over the glass or in the
+            # bag soon after: the camera lost a fast carry (a bypass, often).
+            lost_ts, label = self.pick_lost.pop()
+            seen.last_label = seen.last_label or label
+            tx = self._open_tx(ts, out)
+            self._n_journey += 1
+            seen.journey = Journey(f"J{self._n_journey:05d}", ev.track_id, seen.last_label, lost_ts,
+                                   after_payment=tx.payment_started)  # fmt: skip
+            tx.journeys.append(seen.journey)
+            seen.seen_outside_bag = True
+            return
         elif ev.zone == "bag":
             # The tracker may swap ids mid-carry before it reports the old id lost:
             # a new track landing while exactly one item is in flight, not on the
@@ -518,7 +562,24 @@ class CheckoutEngine:
                     return
 
     def _alert_type(self, j: Journey) -> str:
+        if j.scan_index is None and self._stacked_with_scanned(j):
+            return "multi_item"
         return "missed_scan.pass_over" if j.over_scanner else "missed_scan.bypass"
+
+    def _stacked_with_scanned(self, j: Journey) -> bool:
+        """Did ``j`` leave the basket and land together with an item that was scanned?
+
+        One beep for two items carried as one (a stack): the unpaid one is the
+        stacking alert, not a missed scan of its own.
+        """
+        tx, w = self.tx, self._ms("stack_window_ms")
+        if tx is None or w <= 0 or j.landed_ts is None:
+            return False
+        return any(
+            k is not j and k.state == MATCHED and k.landed_ts is not None
+            and abs(k.start_ts - j.start_ts) <= w and abs(k.landed_ts - j.landed_ts) <= w
+            for k in tx.journeys
+        )  # fmt: skip
 
     def _alert_data(self, j: Journey, alert_id: str, resolution: str = "", detail: str = "") -> AlertData:
         gtin, scan_ts = "", None
@@ -553,8 +614,8 @@ class CheckoutEngine:
         self._n_alert += 1
         j.alert_id = f"{tx.transaction_id}-A{self._n_alert:03d}"
         j.alert_type = alert_type
-        if alert_type.startswith("missed_scan"):
-            j.state = ALERTED
+        if alert_type.startswith("missed_scan") or (alert_type == "multi_item" and j.scan_index is None):
+            j.state = ALERTED  # an item that went unpaid (the stacked one included)
         data = self._alert_data(j, j.alert_id)
         tx.alerts[j.alert_id] = data
         tx.open_alerts.add(j.alert_id)
@@ -605,8 +666,10 @@ class CheckoutEngine:
         for a, j in enumerate(waiting):
             lo = min(j.start_ts, j.ref_ts) - before
             hi = (j.landed_ts if j.landed_ts is not None else ts) + after
-            if j.state in (PENDING, ALERTED):
-                hi = max(hi, ts)  # taken out and scanned later: a fix, not a new item
+            if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
+                # Taken out of the bag and held over the glass again: a later beep
+                # is the fix. A beep alone (a barcode sheet) must not clear an alert.
+                hi = max(hi, ts)
             # An item seen over the glass is the likelier owner of a beep.
             penalty = 0.0 if j.over_scanner else BYPASS_PENALTY_S
             for b, i in enumerate(slots):

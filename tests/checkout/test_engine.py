@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -329,3 +331,81 @@ def test_one_frame_label_flicker_is_not_a_ticket_switch():
                zone(2.0, 1, "bag", "entered", "cup")]  # fmt: skip
     _, out = run(flicker + [scan(1.2)], catalog=catalog)
     assert not alerts(out)  # the camera also called it the scanned product: no accusation
+
+
+def test_two_items_carried_as_one_with_one_beep_is_multi_item_not_a_missed_scan():
+    """A stack seen as two boxes moving together: the unpaid one is the stacking alert."""
+    stack = over_glass(1, 0.0) + [
+        zone(0.05, 2, "pick", "entered"), zone(0.55, 2, "pick", "exited"), zone(0.85, 2, "scan", "entered"),
+        zone(1.65, 2, "scan", "exited"), zone(2.05, 2, "bag", "entered"),
+    ]  # fmt: skip
+    eng, out = run(stack + [scan(1.2)])
+    assert alerts(out) == ["multi_item"]
+    assert eng.view.open_alerts == 1
+    _, honest = run(stack + [scan(1.2, qty=2)])  # quantity keyed on the kiosk
+    assert not alerts(honest)
+    _, two_beeps = run(stack + [scan(1.2), scan(1.4)])
+    assert not alerts(two_beeps)
+
+
+def test_an_item_carried_alone_soon_after_a_scanned_one_is_a_missed_scan():
+    inputs = over_glass(1, 0.0) + [scan(1.2)] + over_glass(2, 1.5)
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.pass_over"]
+
+
+def test_a_beep_alone_does_not_clear_a_bypass_alert():
+    """A late scan with nothing back over the glass (a barcode sheet) fixes nothing."""
+    eng, out = run(around_glass(1, 0.0) + [scan(7.5, LEMON)])
+    assert alerts(out) == ["missed_scan.bypass", "scan_without_item"]
+    assert "alert.self_corrected" not in types(out)
+    assert eng.view.open_alerts == 2
+
+
+def at(ev, x, y):
+    return dataclasses.replace(ev, x=x, y=y)
+
+
+def test_a_second_box_on_a_bagged_item_is_not_a_second_landing():
+    """The tracker coasts the old id over the glass while a new id carries the item: one item, one alert."""
+    inputs = [
+        zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(0.6, 1, "scan", "entered"),
+        zone(0.7, 2, "scan", "entered"), zone(1.5, 2, "scan", "exited"), at(zone(1.6, 2, "bag", "entered"), 0.72, 0.57),
+        zone(2.2, 1, "scan", "lost"),  # the coasting ghost gives up
+        at(zone(2.4, 3, "bag", "entered"), 0.76, 0.52),  # a second box on the same item
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.pass_over"]
+    far = inputs[:-1] + [at(zone(2.4, 3, "bag", "entered"), 0.95, 0.95)]  # somewhere else: the lost carry landing
+    _, out = run(far)
+    assert alerts(out) == ["missed_scan.pass_over", "missed_scan.pass_over"]
+
+
+def test_a_carry_lost_in_the_basket_that_lands_in_the_bag_is_a_bypass():
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.9, 1, "pick", "lost"), at(zone(1.8, 2, "bag", "entered"), 0.85, 0.3)]
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+    _, scanned = run(inputs + [scan(1.5)])
+    assert not alerts(scanned)
+    late = inputs[:-1] + [at(zone(4.5, 2, "bag", "entered"), 0.85, 0.3)]  # too long after: an item found in the bag
+    _, out = run(late)
+    assert not alerts(out)
+
+
+def test_a_track_lost_in_the_basket_then_scanned_over_the_glass_is_honest():
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.9, 1, "pick", "lost"),
+              zone(1.2, 2, "scan", "entered"), scan(1.4), zone(1.9, 2, "scan", "exited"),
+              at(zone(2.2, 2, "bag", "entered"), 0.8, 0.4)]  # fmt: skip
+    _, out = run(inputs)
+    assert not alerts(out) and "journey.matched" in types(out)
+
+
+def test_a_ghost_track_left_in_the_basket_by_a_carry_is_not_a_lost_carry():
+    """The tracker coasts the old id in the basket while a new id carries the item over the glass."""
+    inputs = [
+        zone(0.0, 1, "pick", "entered"), zone(1.0, 5, "scan", "entered"), scan(1.4), zone(1.9, 1, "pick", "lost"),
+        zone(2.0, 5, "scan", "exited"), at(zone(2.1, 5, "bag", "entered"), 0.75, 0.57),
+        at(zone(2.3, 6, "bag", "entered"), 0.91, 0.52),  # a second box on the landing bottle
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert not alerts(out)
