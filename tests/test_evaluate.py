@@ -87,3 +87,12 @@ def test_staff_alert_is_late_after_escalation_or_payment_start():
     assert len(score(truth, [pending, paid, raised], escalation_s=3.0).late_alerts) == 1
     on_time = alert(6.05, "missed_scan.bypass", 5.2, "J2")
     assert score(truth, [pending, paid, on_time], escalation_s=3.0).late_alerts == []
+
+
+def test_a_missed_scan_of_the_other_kind_on_the_right_item_counts_for_the_family():
+    truth = Truth(journeys=[TruthJourney(product="c", label="missed_scan.pass_over", t_land=9.0)])
+    s = score(truth, [alert(12.6, "missed_scan.bypass", 9.1, "J3")])
+    assert (s.tp, s.fp, s.fn) == (0, 1, 1)  # per kind: wrong kind
+    assert s.missed_family == {"tp": 1, "fp": 0, "fn": 0}  # the unpaid item was caught
+    far = score(truth, [alert(12.6, "missed_scan.bypass", 5.0, "J3")])
+    assert far.missed_family == {"tp": 0, "fp": 1, "fn": 1}
