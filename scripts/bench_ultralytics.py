@@ -9,7 +9,11 @@ kiosk runtime); the bench starts it as a subprocess:
     YOLO_OFFLINE=1 /tmp/ulvenv/bin/python scripts/bench_ultralytics.py \\
         --model models/yolo11n-coco-int8-320.onnx --video calibration/demo/session-001/video.mp4
 
-Nothing is downloaded (YOLO_OFFLINE=1; ``bytetrack.yaml`` ships with Ultralytics).
+Nothing is downloaded (YOLO_OFFLINE=1; ``bytetrack.yaml`` ships with Ultralytics),
+so the interpreter needs onnxruntime itself (Ultralytics would try to pip it):
+
+    python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 \
+        ultralytics lap onnx onnxslim onnxruntime==1.32.0
 """
 
 from __future__ import annotations
