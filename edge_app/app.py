@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections import deque
 import threading
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Callable, Optional
 

@@ -564,14 +564,20 @@ def _stages_median(runs: list[dict]) -> dict:
     return out
 
 
+def _pipeline_runs(args, what: str, log: Callable[[str], None]) -> list[dict]:
+    """``args.repeat`` pipeline children, one after another, each logged."""
+    runs = []
+    for i in range(args.repeat):
+        runs.append(_spawn_child(args, "pipeline"))
+        log(f"bench: {what} {i + 1}/{args.repeat}: {runs[-1]['fps']} fps, startup {runs[-1]['startup_s']} s")
+    return runs
+
+
 def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> dict:
     args.scenario = str(Path(args.scenario).resolve())
     report: dict[str, Any] = {"machine": machine(), "scenario": args.scenario, "config": args.config, "repeat": args.repeat}
     log(f"bench: load average {report['machine']['loadavg_1_5_15']} on {report['machine']['nproc']} cores")
-    runs = []
-    for i in range(args.repeat):
-        runs.append(_spawn_child(args, "pipeline"))
-        log(f"bench: pipeline run {i + 1}/{args.repeat}: {runs[-1]['fps']} fps, startup {runs[-1]['startup_s']} s")
+    runs = _pipeline_runs(args, "pipeline run", log)
     report["fps_pipeline"] = _median_of(runs, "fps")
     report["fps_pipeline_runs"] = [r["fps"] for r in runs]
     report["frames"] = runs[0]["frames"]
@@ -587,10 +593,7 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
 
         a2 = copy.copy(args)
         a2.gating = "off"
-        uruns = []
-        for i in range(args.repeat):
-            uruns.append(_spawn_child(a2, "pipeline"))
-            log(f"bench: pipeline run without motion gating {i + 1}/{args.repeat}: {uruns[-1]['fps']} fps")
+        uruns = _pipeline_runs(a2, "pipeline run without motion gating", log)
         report["fps_pipeline_ungated"] = _median_of(uruns, "fps")
         report["fps_pipeline_ungated_runs"] = [r["fps"] for r in uruns]
         report["stages_ms_ungated"] = _stages_median(uruns)

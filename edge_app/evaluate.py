@@ -110,7 +110,7 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0,
             row["tp"] += 1
             j = expected[best]
             s.caught.append((j, a))
-            first = first_signal.get(a.data.get("journey_id", ""), a.ts)
+            first = first_signal.get(jid, a.ts)
             if j.t_land is not None:
                 s.alert_latency_s.append(a.ts - j.t_land)
                 s.first_signal_latency_s.append(first - j.t_land)
@@ -289,18 +289,14 @@ def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s:
                 agg[m] += v[m]
     by_type = {}
     for k, v in sorted(totals.by_type.items()):
-        p = v["tp"] / (v["tp"] + v["fp"]) if v["tp"] + v["fp"] else None
-        r = v["tp"] / (v["tp"] + v["fn"]) if v["tp"] + v["fn"] else None
-        by_type[k] = {**v, "precision": None if p is None else round(p, 4), "recall": None if r is None else round(r, 4)}
+        by_type[k] = {**v, "precision": _ratio(v["tp"], v["fp"]), "recall": _ratio(v["tp"], v["fn"])}
     ms = {m: sum(by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass")) for m in ("tp", "fp", "fn")}
     return {
         "mode": "engine_only" if engine_only else "pipeline",
         "scenarios": len(rows),
         "alerts": {"tp": totals.tp, "fp": totals.fp, "fn": totals.fn,
                    "precision": round(totals.precision, 4), "recall": round(totals.recall, 4)},
-        "missed_scan": {**ms,
-                        "precision": round(ms["tp"] / (ms["tp"] + ms["fp"]), 4) if ms["tp"] + ms["fp"] else None,
-                        "recall": round(ms["tp"] / (ms["tp"] + ms["fn"]), 4) if ms["tp"] + ms["fn"] else None},
+        "missed_scan": {**ms, "precision": _ratio(ms["tp"], ms["fp"]), "recall": _ratio(ms["tp"], ms["fn"])},
         # the same, counting an alert of the other missed-scan kind on the right item as caught
         "missed_scan_any_kind": {**totals.missed_family,
                                  "precision": _ratio(totals.missed_family["tp"], totals.missed_family["fp"]),

@@ -270,7 +270,7 @@ class Perception:
         Runs on a worker thread when frames run in parallel: touches no lane state.
         """
         stages = {}
-        t0 = t = time.perf_counter()
+        t = time.perf_counter()
         if self._split:
             x, lb = self.detector.preprocess(image)
             now = time.perf_counter()
@@ -287,7 +287,6 @@ class Perception:
             # tracks, a phantom journey and a false stacking alert. Keep the best label.
             dets = dets.filter(nms(dets.xyxy, dets.score, self._agnostic_iou))
         stages["detect"] = (time.perf_counter() - t) * 1000
-        stages["detect_total"] = (time.perf_counter() - t0) * 1000
         return dets, hands, people, stages
 
     def submit(self, image: np.ndarray, ts: float) -> FrameWork:

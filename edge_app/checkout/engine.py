@@ -371,11 +371,7 @@ class CheckoutEngine:
             # bag soon after: the camera lost a fast carry (a bypass, often).
             lost_ts, label = self.pick_lost.pop()
             seen.last_label = seen.last_label or label
-            tx = self._open_tx(ts, out)
-            self._n_journey += 1
-            seen.journey = Journey(f"J{self._n_journey:05d}", ev.track_id, seen.last_label, lost_ts,
-                                   after_payment=tx.payment_started)  # fmt: skip
-            tx.journeys.append(seen.journey)
+            self._journey_for(ev.track_id, seen, ts, out, seen.last_label).start_ts = lost_ts
             seen.seen_outside_bag = True
             return
         elif ev.zone == "bag":
