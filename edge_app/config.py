@@ -91,6 +91,14 @@ class ModelsConfig(Strict):
     motion_min_area_pct: float = Field(
         0.1, ge=0, le=100, description="Moving pixels needed, in percent of the zones' area, to run the detector"
     )
+    motion_regions: bool = Field(
+        True,
+        description="Detect only the part of the frame that moved (plus the boxes it touches), when the model takes any "
+        "input size; everything else keeps its last detections",
+    )
+    region_refresh_ms: int = Field(
+        1000, ge=0, description="Detect the whole frame at least this often while regions are in use (0: every frame)"
+    )
     motion_hold_ms: int = Field(
         0, ge=0, description="Keep detecting on every frame this long after the last motion (0: the gate compares with the last detected frame, so none is needed)"
     )

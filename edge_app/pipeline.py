@@ -44,7 +44,7 @@ from edge_app.events import ZoneEvent
 from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
-from edge_app.vision.yolo import Detections, YoloDetector, nms
+from edge_app.vision.yolo import Detections, YoloDetector, boxes_outside, nms
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ ORT_SESSION_CONFIG = {"session.intra_op.allow_spinning": "0"}
 #: the detector runs at least this often on a still scene (a safety net; slow
 #: changes already add up against the last detected frame)
 GATE_MAX_SKIP_S = 2.0
+#: a region is planned around the boxes seen this many detector runs ago: a
+#: run that old is complete whatever the number of frames in flight (at most
+#: 4 + 1), so parallel lanes plan exactly what a one-at-a-time lane plans
+REGION_HINT_RUNS = 5
 #: the gate looks at the frame downscaled by this factor (area average: less noise)
 GATE_SCALE = 4
 
@@ -111,10 +115,14 @@ class MotionGate:
         self._last_motion = float("-inf")
         self._last_detect = float("-inf")
         self.moving_pixels = 0
+        self._to_frame = (w / sw, h / sh)
+        #: where the last checked frame moved (x0, y0, x1, y1 in frame pixels), None if it did not
+        self.motion_box: Optional[tuple[float, float, float, float]] = None
 
     def check(self, image: np.ndarray, ts: float) -> bool:
         small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         self._small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        self.motion_box = None
         if self._ref is None:
             return True
         cv2.absdiff(self._small, self._ref, dst=self._moving)
@@ -123,6 +131,9 @@ class MotionGate:
         self.moving_pixels = cv2.countNonZero(self._moving)
         if self.moving_pixels >= self.min_pixels:
             self._last_motion = ts
+            x, y, bw, bh = cv2.boundingRect(self._moving)
+            fx, fy = self._to_frame
+            self.motion_box = (x * fx, y * fy, (x + bw) * fx, (y + bh) * fy)
             return True
         return ts - self._last_motion <= self.hold_s or ts - self._last_detect >= self.max_skip_s
 
@@ -171,6 +182,12 @@ class FrameWork:
     source: Optional["FrameWork"] = None
     #: a still lane whose zones have settled: nothing to update
     settled: bool = False
+    #: detected in this part of the frame only (x0, y0, x1, y1); None: the whole frame
+    region: Optional[tuple[float, float, float, float]] = None
+    #: which detector run this frame is (gated frames: the run they reuse)
+    run: int = -1
+    #: the frame's number in submit order
+    index: int = 0
     stages: dict = field(default_factory=dict)
     hand_dets: Optional[Detections] = None
     dets: Optional[Detections] = None
@@ -253,6 +270,23 @@ class Perception:
             ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="detector") if self.parallel > 1 else None
         )
         self._last_work: Optional[FrameWork] = None
+        # Motion regions: detect where the lane moved; the rest keeps its last boxes.
+        self._regions = bool(m.motion_gating and m.motion_regions and self._split and getattr(self.detector, "dynamic", False))
+        self._refresh_s = m.region_refresh_ms / 1000
+        self._last_full = float("-inf")
+        #: the last completed frame's (products, detector hands, people): what a region leaves alone
+        self._last_seen: Optional[tuple[Detections, Optional[Detections], Optional[np.ndarray]]] = None
+        self._known_boxes = np.zeros((0, 4), np.float32)
+        #: known boxes by detector run, for planning regions (REGION_HINT_RUNS back)
+        self._known_by_run: dict[int, np.ndarray] = {}
+        #: detector runs on a region, and the input area detected (1.0 per whole frame)
+        self.region_runs = 0
+        self.detected_area = 0.0
+        #: regions detected a second time, grown around an item they cut
+        self.regrown = 0
+        #: set to a list to record every detector call as (frame number, input rect or None)
+        self.call_log: Optional[list] = None
+        self._submitted = 0
 
     def close(self) -> None:
         if self._pool is not None:
@@ -264,7 +298,52 @@ class Perception:
         self.last_stages.add(name)
         return now
 
-    def _detect(self, image: np.ndarray) -> tuple[Detections, Optional[Detections], np.ndarray, dict]:
+    def _plan_region(self, size: tuple[int, int], ts: float):
+        """(input rectangle, its image extent) to detect, or (None, None) for the whole frame.
+
+        Planned from this frame's motion and the boxes of an older run
+        (``REGION_HINT_RUNS``), so frames detected in parallel plan exactly
+        what one at a time would; ``complete`` grows a region that still cuts
+        a box seen on the frame before. A whole frame at least every
+        ``region_refresh_ms`` catches what changed too slowly to count.
+        """
+        box = self.gate.motion_box if self.gate is not None else None
+        if box is not None and self._last_seen is not None and ts - self._last_full < self._refresh_s:
+            rect = self.detector.region_rect(size, box)
+            if rect is not None:
+                ext = self.detector.rect_to_image(size, rect)
+                hint = self._known_by_run.get(self.detector_runs - REGION_HINT_RUNS)
+                if hint is None:
+                    return rect, ext
+                grown_rect, grown = self._grow_region(size, ext, hint)
+                if grown is not None:
+                    return grown_rect or rect, grown
+        self._last_full = ts
+        return None, None
+
+    def _grow_region(self, size: tuple[int, int], ext, known: np.ndarray):
+        """Grow a region until every known box it touches lies inside it.
+
+        Returns (rect, extent) of the grown region, the given extent with
+        rect None when nothing was cut, or (None, None) for the whole frame.
+        """
+        rect = None
+        for _ in range(4):
+            touch = known[~boxes_outside(known, ext)]
+            inside = (touch[:, 0] >= ext[0]) & (touch[:, 1] >= ext[1]) & (touch[:, 2] <= ext[2]) & (touch[:, 3] <= ext[3])
+            if inside.all():
+                return rect, ext
+            region = (min(ext[0], touch[:, 0].min()), min(ext[1], touch[:, 1].min()),
+                      max(ext[2], touch[:, 2].max()), max(ext[3], touch[:, 3].max()))  # fmt: skip
+            rect = self.detector.region_rect(size, region)
+            if rect is None:
+                return None, None
+            ext = self.detector.rect_to_image(size, rect)
+        return None, None
+
+    def _detect(
+        self, image: np.ndarray, rect: Optional[tuple[int, int, int, int]] = None
+    ) -> tuple[Detections, Optional[Detections], np.ndarray, dict]:
         """Products, hands when the product model itself detects them, people, and stage ms.
 
         Runs on a worker thread when frames run in parallel: touches no lane state.
@@ -272,7 +351,7 @@ class Perception:
         stages = {}
         t = time.perf_counter()
         if self._split:
-            x, lb = self.detector.preprocess(image)
+            x, lb = self.detector.preprocess(image, rect)
             now = time.perf_counter()
             stages["preprocess"], t = (now - t) * 1000, now
             dets = self.detector.decode(self.detector.infer(x), lb)
@@ -295,23 +374,38 @@ class Perception:
         if self.zones is None or self.zones.frame_size != size:
             self.zones = ZoneMapper(self.zones_cfg, size)
             m = self.models_cfg
+            self._last_seen, self._known_boxes = None, np.zeros((0, 4), np.float32)
+            self._known_by_run.clear()
             self.gate = (
                 MotionGate(self.zones_cfg, size, delta=m.motion_delta, min_area_pct=m.motion_min_area_pct,
                            hold_s=m.motion_hold_ms / 1000)
                 if m.motion_gating else None
             )  # fmt: skip
             self._last_work = None
-        work = FrameWork(ts, image)
+        work = FrameWork(ts, image, index=self._submitted)
+        self._submitted += 1
         run = True
         if self.gate is not None:
             t = time.perf_counter()
             run = self.gate.check(image, ts)
             work.stages["gate"] = (time.perf_counter() - t) * 1000
         if run or self._last_work is None:
+            rect = None
+            work.run = self.detector_runs
+            if self._regions:
+                rect, work.region = self._plan_region(size, ts)
+                if rect is not None:
+                    W, H = self.detector.letterbox_for(size).input_size
+                    self.region_runs += 1
+                    self.detected_area += (rect[2] - rect[0]) * (rect[3] - rect[1]) / (W * H)
+                else:
+                    self.detected_area += 1.0
+            if self.call_log is not None:
+                self.call_log.append((work.index, rect))
             if self._pool is not None:
-                work.detection = self._pool.submit(self._detect, image)
+                work.detection = self._pool.submit(self._detect, image, rect)
             else:
-                work.detection = _done(self._detect(image))
+                work.detection = _done(self._detect(image, rect))
             if self.gate is not None:
                 self.gate.accept(ts)
             self._last_work = work
@@ -335,6 +429,38 @@ class Perception:
         if work.detection is not None:
             dets, hand_dets, people, stages = work.detection.result()
             work.detection = None  # the worker's result is ours now; free the future
+            if work.region is not None and self._last_seen is not None:
+                size = (work.image.shape[1], work.image.shape[0])
+                rect, grown = self._grow_region(size, work.region, self._known_boxes)
+                if rect is not None or grown is None:
+                    # the motion cut an item seen last frame: detect again, around it too
+                    dets, hand_dets, people, again = self._detect(work.image, rect)
+                    if self.call_log is not None:
+                        self.call_log.append((work.index, rect))
+                    stages["detect"] = stages.get("detect", 0.0) + again["detect"]
+                    self.regrown += 1
+                    work.region = grown
+            if work.region is not None and self._last_seen is not None:
+                # a region: everything outside it is where it was last seen
+                was_dets, was_hands, was_people = self._last_seen
+                dets = dets.merge(was_dets.outside(work.region))
+                if hand_dets is not None and was_hands is not None:
+                    hand_dets = hand_dets.merge(was_hands.outside(work.region))
+                if people is not None and was_people is not None:
+                    # people are only blurred: keep every earlier box not wholly inside the
+                    # region (blurring a stale one costs nothing; a cut-off head would show)
+                    x0, y0, x1, y1 = work.region
+                    b = was_people.reshape(-1, 4)
+                    inside = (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
+                    people = np.concatenate([people, b[~inside]])
+            if self._regions:
+                self._last_seen = (dets, hand_dets, people)
+                # what a region must not cut: the tracked items and hands (people are only blurred)
+                self._known_boxes = np.concatenate(
+                    [dets.xyxy] + ([hand_dets.xyxy] if hand_dets is not None else [])
+                ).astype(np.float32).reshape(-1, 4)
+                self._known_by_run[work.run] = self._known_boxes
+                self._known_by_run.pop(work.run - REGION_HINT_RUNS - 1, None)
             for name in ("preprocess", "detect"):
                 if name in stages:
                     self.times.add(name, stages[name])

@@ -77,6 +77,11 @@ class ModelSpec:
     licence_file: str = ""
     notes: str = ""
 
+    @property
+    def dynamic(self) -> bool:
+        """The graph takes any input height and width (an Ultralytics ``dynamic=True`` export)."""
+        return len(self.input_shape) == 4 and any(int(d) < 0 for d in self.input_shape[2:])
+
 
 def default_manifest_path() -> Path:
     """The manifest shipped in the repository's ``models/`` folder."""

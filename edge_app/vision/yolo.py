@@ -38,6 +38,8 @@ MAX_DET = 300
 MAX_NMS = 30000
 MAX_WH = 7680  # Ultralytics' per-class box offset for class-aware NMS
 GREY = 114
+#: the coarsest YOLO stride: a dynamic input's sides are multiples of it
+STRIDE = 32
 
 
 # --------------------------------------------------------------------------
@@ -87,6 +89,22 @@ class Detections:
             idx = idx.astype(np.int64).reshape(-1)
         kp = None if self.keypoints is None else self.keypoints[idx]
         return Detections(self.xyxy[idx], self.score[idx], self.class_id[idx], self.names, kp)
+
+    def merge(self, other: "Detections") -> "Detections":
+        """These rows, then ``other``'s (same model, same names)."""
+        if not len(other):
+            return self
+        if not len(self):
+            return other
+        kp = None
+        if self.keypoints is not None and other.keypoints is not None:
+            kp = np.concatenate([self.keypoints, other.keypoints])
+        return Detections(np.concatenate([self.xyxy, other.xyxy]), np.concatenate([self.score, other.score]),
+                          np.concatenate([self.class_id, other.class_id]), self.names, kp)  # fmt: skip
+
+    def outside(self, region: Sequence[float]) -> "Detections":
+        """Rows whose boxes do not touch ``region`` (x0, y0, x1, y1)."""
+        return self.filter(boxes_outside(self.xyxy, region))
 
     @property
     def centers(self) -> np.ndarray:
@@ -248,8 +266,38 @@ class InputBuffer:
         self.tensor = np.empty((1, 3, h, w), np.float32)
         self._order = (2, 1, 0) if colour == "rgb" else (0, 1, 2)
         self._divisor = np.float32(divisor)
+        #: region tensors by shape (a handful: region sides are stride multiples)
+        self._crops: dict[tuple, np.ndarray] = {}
 
     def fill(self, image_bgr: np.ndarray) -> np.ndarray:
+        self._paint(image_bgr)
+        self._to_tensor(self.canvas, self.tensor)
+        return self.tensor
+
+    def fill_region(self, image_bgr: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[np.ndarray, "Letterbox"]:
+        """Only ``rect`` (x0, y0, x1, y1 in input pixels) of the letterboxed frame, and how to map it back.
+
+        The crop is cut from the same canvas as :meth:`fill`, so a region sees
+        exactly the pixels (and scale) the whole-frame input has there.
+        """
+        x0, y0, x1, y1 = rect
+        self._paint(image_bgr)
+        shape = (1, 3, y1 - y0, x1 - x0)
+        t = self._crops.get(shape)
+        if t is None:
+            t = self._crops[shape] = np.empty(shape, np.float32)
+        self._to_tensor(self.canvas[y0:y1, x0:x1], t)
+        lb = self.lb
+        return t, Letterbox(lb.image_size, (x1 - x0, y1 - y0), lb.new_size, lb.left - x0, lb.top - y0)
+
+    def _to_tensor(self, pixels: np.ndarray, out: np.ndarray) -> None:
+        for c, src in enumerate(self._order):
+            if self._divisor != 1.0:
+                np.divide(pixels[:, :, src], self._divisor, out=out[0, c])
+            else:
+                out[0, c] = pixels[:, :, src]
+
+    def _paint(self, image_bgr: np.ndarray) -> None:
         h0, w0 = image_bgr.shape[:2]
         if (w0, h0) != self.lb.image_size:
             raise ValueError(f"planned for {self.lb.image_size}, got an image of {(w0, h0)}")
@@ -259,17 +307,22 @@ class InputBuffer:
             out = cv2.resize(image_bgr, self.lb.new_size, dst=self._roi, interpolation=cv2.INTER_LINEAR)
             if out is not self._roi and not np.shares_memory(out, self.canvas):  # OpenCV made its own buffer
                 self._roi[...] = out
-        for c, src in enumerate(self._order):
-            if self._divisor != 1.0:
-                np.divide(self.canvas[:, :, src], self._divisor, out=self.tensor[0, c])
-            else:
-                self.tensor[0, c] = self.canvas[:, :, src]
-        return self.tensor
 
 
 # --------------------------------------------------------------------------
 # Pure decoders: tensors in, rows (x1, y1, x2, y2, score, cls, extra…) out
 # --------------------------------------------------------------------------
+
+
+def boxes_outside(xyxy: np.ndarray, region: Sequence[float]) -> np.ndarray:
+    """Mask of xyxy boxes that do not touch ``region`` (x0, y0, x1, y1).
+
+    >>> boxes_outside(np.array([[0, 0, 5, 5], [8, 8, 20, 20]]), (10, 10, 30, 30)).tolist()
+    [True, False]
+    """
+    x0, y0, x1, y1 = region
+    b = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    return (b[:, 2] <= x0) | (b[:, 0] >= x1) | (b[:, 3] <= y0) | (b[:, 1] >= y1)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -448,6 +501,9 @@ class YoloDetector:
         self.names: tuple[str, ...] = spec.names
         self.task: str = spec.task
         self._yolox = spec.output_format == "yolox"
+        #: the graph takes any size: letterbox to the smallest stride multiple
+        #: that holds the frame (Ultralytics' ``auto``), and detect regions
+        self.dynamic = spec.dynamic and not self._yolox
         #: one reused input buffer per calling thread: frames may be detected in parallel
         self._local = threading.local()
 
@@ -456,7 +512,46 @@ class YoloDetector:
         return self.model.providers
 
     def letterbox_for(self, image_size: tuple[int, int]) -> Letterbox:
-        return Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
+        lb = Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
+        if self.dynamic:  # a 4:3 camera at 320 wide needs 320x256, not 320x320
+            nw, nh = lb.new_size
+            lb = Letterbox.plan(image_size, (-(-nw // STRIDE) * STRIDE, -(-nh // STRIDE) * STRIDE))
+        return lb
+
+    def region_rect(
+        self, image_size: tuple[int, int], region: Sequence[float], *, pad: int = 32, min_side: int = 128,
+        max_area: float = 0.6,
+    ) -> Optional[tuple[int, int, int, int]]:
+        """The input rectangle to detect an image region in, or None for the whole frame.
+
+        ``region`` is x0, y0, x1, y1 in image pixels. The rectangle is padded by
+        ``pad`` input pixels, its sides rounded up to stride multiples (at least
+        ``min_side``) and kept inside the input; None when the model takes one
+        size only or when the rectangle would be over ``max_area`` of the input.
+        """
+        if not self.dynamic:
+            return None
+        lb = self.letterbox_for(image_size)
+        gx, gy = lb.gain
+        W, H = lb.input_size
+        x0, y0, x1, y1 = region
+        cx0, cx1 = x0 * gx + lb.left - pad, x1 * gx + lb.left + pad
+        cy0, cy1 = y0 * gy + lb.top - pad, y1 * gy + lb.top + pad
+        rect = []
+        for lo, hi, side in ((cx0, cx1, W), (cy0, cy1, H)):
+            n = min(side, max(min_side, -(-int(np.ceil(hi - lo)) // STRIDE) * STRIDE))
+            start = int(round((lo + hi - n) / 2))
+            start = min(max(start, 0), side - n)
+            rect.append((start, start + n))
+        (rx0, rx1), (ry0, ry1) = rect
+        if (rx1 - rx0) * (ry1 - ry0) > max_area * W * H:
+            return None
+        return rx0, ry0, rx1, ry1
+
+    def rect_to_image(self, image_size: tuple[int, int], rect: Sequence[int]) -> tuple[float, float, float, float]:
+        """An input rectangle's extent in image pixels (clipped to the image)."""
+        b = self.letterbox_for(image_size).boxes_to_image(np.asarray(rect, np.float32))[0]
+        return float(b[0]), float(b[1]), float(b[2]), float(b[3])
 
     def _buffer(self, image_size: tuple[int, int]) -> "InputBuffer":
         buf = getattr(self._local, "buf", None)
@@ -464,12 +559,19 @@ class YoloDetector:
             buf = self._local.buf = InputBuffer(self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0)
         return buf
 
-    def preprocess(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, Letterbox]:
-        """Letterbox into this detector's reused input tensor (valid until the next call)."""
+    def preprocess(
+        self, frame_bgr: np.ndarray, rect: Optional[tuple[int, int, int, int]] = None
+    ) -> tuple[np.ndarray, Letterbox]:
+        """Letterbox into this detector's reused input tensor (valid until the next call).
+
+        With ``rect`` (from :meth:`region_rect`) only that part of the input.
+        """
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}")
         h, w = frame_bgr.shape[:2]
         buf = self._buffer((w, h))
+        if rect is not None:
+            return buf.fill_region(frame_bgr, rect)
         return buf.fill(frame_bgr), buf.lb
 
     def infer(self, x: np.ndarray) -> np.ndarray:

@@ -173,3 +173,45 @@ def test_detector_accepts_only_bgr_frames():
     det = YoloDetector(YOLO11)
     with pytest.raises(ValueError, match="HxWx3"):
         det.detect(cv2.cvtColor(read_image("bus.jpg"), cv2.COLOR_BGR2GRAY))
+
+
+# ---------------------------------------------------------------- regions (dynamic-input models)
+
+
+def test_a_dynamic_model_letterboxes_to_the_smallest_stride_multiple():
+    det = YoloDetector(ROOT / "models/yolo11n-coco-fp32dq-320.onnx")
+    assert det.dynamic
+    assert det.letterbox_for((640, 480)).input_size == (320, 256)
+    fixed = YoloDetector(ROOT / "models/yolo11n-coco-int8-320.onnx")
+    assert not fixed.dynamic and fixed.letterbox_for((640, 480)).input_size == (320, 320)
+    assert fixed.region_rect((640, 480), (0, 0, 10, 10)) is None
+
+
+def test_a_region_sees_what_the_whole_frame_sees_there():
+    import cv2
+
+    det = YoloDetector(ROOT / "models/yolo11n-coco-fp32dq-320.onnx")
+    img = cv2.imread(str(ROOT / "tests/assets/bus.jpg"))
+    whole = det.detect(img)
+    best = int(np.argmax(whole.score))
+    box = whole.xyxy[best]
+    rect = det.region_rect((img.shape[1], img.shape[0]), box, max_area=1.0)
+    x0, y0, x1, y1 = rect
+    assert (x1 - x0) % 32 == 0 and (y1 - y0) % 32 == 0
+    ext = det.rect_to_image((img.shape[1], img.shape[0]), rect)
+    assert ext[0] <= box[0] and ext[1] <= box[1] and ext[2] >= box[2] and ext[3] >= box[3]
+    x, lb = det.preprocess(img, rect)
+    assert x.shape[2:] == (y1 - y0, x1 - x0)
+    part = det.decode(det.infer(x), lb)
+    same = part.filter(part.class_id == whole.class_id[best])
+    assert len(same)
+    iou = box_iou(box[None], same.xyxy).max()
+    assert iou > 0.8, iou  # the same object, mapped back to frame pixels
+
+
+def test_region_rect_grows_to_the_minimum_and_stays_inside():
+    det = YoloDetector(ROOT / "models/yolo11n-coco-fp32dq-320.onnx")
+    rect = det.region_rect((640, 480), (630, 470, 640, 480), pad=8, min_side=96)
+    x0, y0, x1, y1 = rect
+    assert (x1 - x0, y1 - y0) == (96, 96) and x1 <= 320 and y1 <= 256
+    assert det.region_rect((640, 480), (0, 0, 640, 480)) is None  # most of the frame: detect it whole
