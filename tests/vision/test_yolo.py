@@ -8,13 +8,14 @@ from edge_app.vision.yolo import (
     Detections,
     Letterbox,
     YoloDetector,
+    box_iou,
     decode_end2end,
     decode_raw,
     decode_yolox,
     nms,
     yolox_grid,
 )
-from tests.vision.conftest import YOLO11, read_image
+from tests.vision.conftest import ROOT, YOLO11, read_image
 from tests.vision.onnx_graphs import constant_model
 
 # (image w, h) -> input (w, h) -> (new w, new h, left, top): Ultralytics LetterBox(center=True)
