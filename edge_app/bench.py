@@ -517,7 +517,11 @@ def model_only(args, calls: Optional[list] = None) -> dict:
             fps = []
             for _ in range(max(1, args.repeat)):
                 t = time.perf_counter()
-                list(pool.map(call, work)) if pool is not None else [call(w) for w in work]
+                if pool is not None:
+                    list(pool.map(call, work))
+                else:
+                    for w in work:
+                        call(w)
                 fps.append(len(images) / (time.perf_counter() - t))
             same_work = {"fps": round(statistics.median(fps), 2), "calls": len(work),
                          "region_calls": sum(1 for _, r in work if r)}  # fmt: skip
