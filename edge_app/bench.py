@@ -477,22 +477,30 @@ def model_only(args, calls: Optional[list] = None) -> dict:
     for img in images[:5]:  # warm
         det.detect(img)
 
-    def models(img) -> None:
-        det.detect(img)
+    def models(item) -> None:
+        img, rect = item
+        if rect is None:
+            det.detect(img)
+        else:
+            x, lb = det.preprocess(img, rect)
+            det.decode(det.infer(x), lb)
         if hands is not None:
             hands.detect(img)
 
-    def back_to_back(workers: int) -> list[float]:
+    whole = [(img, None) for img in images]
+
+    def back_to_back(workers: int, work: list = whole) -> list[float]:
+        """Frames of the video per second while ``work`` (image, rect) runs back-to-back."""
         runs = []
         pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
         try:
             for _ in range(max(1, args.repeat)):
                 t = time.perf_counter()
                 if pool is not None:  # as the lane runs them: frames in parallel, each on a core
-                    list(pool.map(models, images))
+                    list(pool.map(models, work))
                 else:
-                    for img in images:
-                        models(img)
+                    for item in work:
+                        models(item)
                 runs.append(len(images) / (time.perf_counter() - t))
         finally:
             if pool is not None:
@@ -504,30 +512,9 @@ def model_only(args, calls: Optional[list] = None) -> dict:
     same_work = None
     if calls and hasattr(det, "preprocess"):
         work = [(images[i], tuple(r) if r else None) for i, r in calls if i < len(images)]
-
-        def call(item) -> None:
-            img, rect = item
-            x, lb = det.preprocess(img, rect)
-            det.decode(det.infer(x), lb)
-            if hands is not None:
-                hands.detect(img)
-
-        pool = ThreadPoolExecutor(max_workers=perception.parallel) if perception.parallel > 1 else None
-        try:
-            fps = []
-            for _ in range(max(1, args.repeat)):
-                t = time.perf_counter()
-                if pool is not None:
-                    list(pool.map(call, work))
-                else:
-                    for w in work:
-                        call(w)
-                fps.append(len(images) / (time.perf_counter() - t))
-            same_work = {"fps": round(statistics.median(fps), 2), "calls": len(work),
-                         "region_calls": sum(1 for _, r in work if r)}  # fmt: skip
-        finally:
-            if pool is not None:
-                pool.shutdown()
+        fps = back_to_back(perception.parallel, work)
+        same_work = {"fps": round(statistics.median(fps), 2), "calls": len(work),
+                     "region_calls": sum(1 for _, r in work if r)}  # fmt: skip
     perception.close()
     # the session alone on one prepared tensor, for reference
     if hasattr(det, "preprocess"):

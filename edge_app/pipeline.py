@@ -44,7 +44,7 @@ from edge_app.events import ZoneEvent
 from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
-from edge_app.vision.yolo import Detections, YoloDetector, boxes_outside, nms
+from edge_app.vision.yolo import Detections, YoloDetector, boxes_inside, boxes_outside, nms
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -330,8 +330,7 @@ class Perception:
         rect = None
         for _ in range(4):
             touch = known[~boxes_outside(known, ext)]
-            inside = (touch[:, 0] >= ext[0]) & (touch[:, 1] >= ext[1]) & (touch[:, 2] <= ext[2]) & (touch[:, 3] <= ext[3])
-            if inside.all():
+            if boxes_inside(touch, ext).all():
                 return rect, ext
             region = (min(ext[0], touch[:, 0].min()), min(ext[1], touch[:, 1].min()),
                       max(ext[2], touch[:, 2].max()), max(ext[3], touch[:, 3].max()))  # fmt: skip
@@ -449,10 +448,8 @@ class Perception:
                 if people is not None and was_people is not None:
                     # people are only blurred: keep every earlier box not wholly inside the
                     # region (blurring a stale one costs nothing; a cut-off head would show)
-                    x0, y0, x1, y1 = work.region
                     b = was_people.reshape(-1, 4)
-                    inside = (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
-                    people = np.concatenate([people, b[~inside]])
+                    people = np.concatenate([people, b[~boxes_inside(b, work.region)]])
             if self._regions:
                 self._last_seen = (dets, hand_dets, people)
                 # what a region must not cut: the tracked items and hands (people are only blurred)

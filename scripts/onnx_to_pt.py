@@ -5,9 +5,9 @@ Why: the product ships ONNX files whose training checkpoints were not kept
 lived in /tmp). Re-exporting with other shapes (a dynamic input for motion
 regions) or fine-tuning needs a ``.pt``. An Ultralytics ONNX export is the
 fused network: every Conv+BatchNorm became one Conv with a bias. This script
-builds the same architecture from its yaml, walks its Conv2d layers in
-execution order next to the ONNX Conv nodes (same order: the exporter traces
-forward), copies each weight and bias, and sets every BatchNorm to identity
+builds the same architecture from its yaml, finds each ONNX Conv's layer by
+module name (from the weight's initializer name or the node's scope; export
+order is not forward order), copies each weight and bias, and sets every BatchNorm to identity
 (weight 1, bias = the conv bias, mean 0, var 1 - eps) so the checkpoint is
 exact *and* trainable. It then checks the rebuilt model against ONNX Runtime
 on real images and refuses to write a checkpoint that disagrees.
@@ -70,30 +70,27 @@ def onnx_convs(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray | Non
             if len(nxt) == 1 and nxt[0].op_type == "Add":
                 other = [i for i in nxt[0].input if i != n.output[0]]
                 if other and other[0] in const:
-                    b = const[other[0]].reshape(-1)
-                    # this Add is part of the conv: the module's bias
+                    b = const[other[0]].reshape(-1)  # the fused conv's bias, added after it
         convs[module_name(n, n.input[1])] = (w, b)
     meta = {p.key: p.value for p in model.metadata_props}
     return convs, meta
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("onnx", type=Path)
     ap.add_argument("out", type=Path, help="checkpoint to write (.pt)")
     ap.add_argument("--yaml", default="yolo11n.yaml", help="the architecture the ONNX was exported from")
-    ap.add_argument("--images", nargs="*", default=[], help="images to compare on (default: synthetic noise + shared photos)")
+    ap.add_argument("--images", nargs="*", default=[], help="photos to compare on, besides one of random noise")
     args = ap.parse_args(argv)
 
     import torch
     from torch import nn
-    from ultralytics import YOLO
+    from ultralytics.nn.tasks import DetectionModel
 
     convs, meta = onnx_convs(args.onnx)
     names = ast.literal_eval(meta["names"])
     imgsz = ast.literal_eval(meta.get("imgsz", "[640, 640]"))
-    yolo = YOLO(args.yaml)
-    from ultralytics.nn.tasks import DetectionModel
-
     net = DetectionModel(args.yaml, ch=3, nc=len(names), verbose=False)
     net.names = names
     net.eval()
@@ -103,16 +100,15 @@ def main(argv=None) -> int:
     if missing or len(convs) != sum(isinstance(m, nn.Conv2d) for m in modules.values()):
         print(f"{args.yaml} is not the network of {args.onnx}: {missing[:5]}", file=sys.stderr)
         return 2
-    calls = [modules[k] for k in convs]
-    convs = list(convs.values())
     bn_of = {}
     for mod in net.modules():
         if hasattr(mod, "conv") and hasattr(mod, "bn") and isinstance(mod.conv, nn.Conv2d):
             bn_of[id(mod.conv)] = mod.bn
     with torch.no_grad():
-        for i, (m, (w, b)) in enumerate(zip(calls, convs)):
+        for name, (w, b) in convs.items():
+            m = modules[name]
             if tuple(m.weight.shape) != w.shape:
-                print(f"conv {i}: {tuple(m.weight.shape)} in the yaml, {w.shape} in the ONNX", file=sys.stderr)
+                print(f"{name}: {tuple(m.weight.shape)} in the yaml, {w.shape} in the ONNX", file=sys.stderr)
                 return 2
             m.weight.copy_(torch.from_numpy(w))
             bias = torch.from_numpy(b) if b is not None else torch.zeros(w.shape[0])
@@ -125,7 +121,7 @@ def main(argv=None) -> int:
             elif m.bias is not None:
                 m.bias.copy_(bias)
             elif b is not None and np.abs(b).max() > 0:
-                print(f"conv {i}: the ONNX has a bias the yaml's layer cannot hold", file=sys.stderr)
+                print(f"{name}: the ONNX has a bias the yaml's layer cannot hold", file=sys.stderr)
                 return 2
 
     # check against ONNX Runtime on real pixels
@@ -149,7 +145,6 @@ def main(argv=None) -> int:
     if worst > 1e-2:
         print("the rebuilt model disagrees with the ONNX file: not written", file=sys.stderr)
         return 1
-    yolo.model = net
     ckpt = {
         "model": net,
         "train_args": {"imgsz": imgsz[0], "task": "detect"},

@@ -325,6 +325,17 @@ def boxes_outside(xyxy: np.ndarray, region: Sequence[float]) -> np.ndarray:
     return (b[:, 2] <= x0) | (b[:, 0] >= x1) | (b[:, 3] <= y0) | (b[:, 1] >= y1)
 
 
+def boxes_inside(xyxy: np.ndarray, region: Sequence[float]) -> np.ndarray:
+    """Mask of xyxy boxes wholly inside ``region`` (x0, y0, x1, y1).
+
+    >>> boxes_inside(np.array([[12, 12, 15, 15], [8, 8, 20, 20]]), (10, 10, 30, 30)).tolist()
+    [True, False]
+    """
+    x0, y0, x1, y1 = region
+    b = np.asarray(xyxy, np.float32).reshape(-1, 4)
+    return (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of xyxy boxes."""
     a = np.asarray(a, np.float32).reshape(-1, 4)
@@ -506,16 +517,21 @@ class YoloDetector:
         self.dynamic = spec.dynamic and not self._yolox
         #: one reused input buffer per calling thread: frames may be detected in parallel
         self._local = threading.local()
+        #: letterbox plans by image size (immutable, so threads may share them)
+        self._plans: dict[tuple[int, int], Letterbox] = {}
 
     @property
     def providers(self) -> list[str]:
         return self.model.providers
 
     def letterbox_for(self, image_size: tuple[int, int]) -> Letterbox:
-        lb = Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
-        if self.dynamic:  # a 4:3 camera at 320 wide needs 320x256, not 320x320
-            nw, nh = lb.new_size
-            lb = Letterbox.plan(image_size, (-(-nw // STRIDE) * STRIDE, -(-nh // STRIDE) * STRIDE))
+        lb = self._plans.get(image_size)  # region planning asks several times a frame
+        if lb is None:
+            lb = Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
+            if self.dynamic:  # a 4:3 camera at 320 wide needs 320x256, not 320x320
+                nw, nh = lb.new_size
+                lb = Letterbox.plan(image_size, (-(-nw // STRIDE) * STRIDE, -(-nh // STRIDE) * STRIDE))
+            self._plans[tuple(image_size)] = lb
         return lb
 
     def region_rect(
