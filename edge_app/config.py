@@ -53,7 +53,9 @@ class ProductModelConfig(Strict):
     conf: float = Field(0.25, ge=0, le=1, description="Score threshold")
     iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold")
     one_box_per_item: bool = Field(
-        True, description="Class-agnostic NMS across products: one physical item gives one track, whatever its labels"
+        True,
+        description="NMS across product classes: one physical item gives one track, whatever its labels "
+        "(two boxes of one class stay two items: a stack)",
     )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 
@@ -189,6 +191,11 @@ class EvidenceConfig(Strict):
     post_s: float = Field(2.0, ge=0)
     quota_mb: int = Field(500, gt=0)
     blur_faces: bool = True
+    raw_ring_mb: int = Field(
+        64, ge=0,
+        description="Keep clip frames unencoded while pre_s + post_s of them fit in this much memory (no JPEG "
+        "encode per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
+    )  # fmt: skip
 
 
 class CheckoutConfig(Strict):

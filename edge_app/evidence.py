@@ -1,7 +1,11 @@
 """Evidence clips: a few seconds before and after each alert, faces blurred, disk-bounded.
 
-Frames are kept JPEG-encoded in a ring buffer (a 640x480 frame is ~30 kB
-instead of 900 kB raw), so ``pre_s`` seconds cost little memory. An alert
+Frames are kept in a ring buffer, as they came while ``pre_s + post_s``
+seconds of them fit in ``raw_ring_mb`` (640x480 at 10 fps: 46 MB), else
+JPEG-encoded (a 640x480 frame is ~30 kB instead of 900 kB raw). Raw is the
+default because almost every frame leaves the ring unwatched: encoding each
+one cost the lane thread more than anything but decoding the video, and
+only a clip's frames need encoding, once, by the writer. An alert
 freezes the buffer, keeps collecting ``post_s`` seconds, then a writer
 thread blurs and writes an MJPG clip and a thumbnail. The oldest clips are
 deleted while the folder is over ``quota_mb``.
@@ -90,10 +94,15 @@ class EvidenceRecorder:
         if self._last_ts is not None and frame.ts - self._last_ts < 1.0 / self.cfg.fps - 1e-6:
             return
         self._last_ts = frame.ts
-        ok, jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if not ok:
-            return
-        item = (frame.ts, jpg, tuple(map(tuple, self.person_boxes)))
+        # frames are never drawn on or reused after the lane has them, so the ring may hold them as they are
+        kept = frame.image.nbytes * (self.cfg.pre_s + self.cfg.post_s + 0.5) * self.cfg.fps
+        if kept <= self.cfg.raw_ring_mb * 1024 * 1024:
+            picture = frame.image
+        else:
+            ok, picture = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if not ok:
+                return
+        item = (frame.ts, picture, tuple(map(tuple, self.person_boxes)))
         with self._lock:
             self._ring.append(item)
             while self._ring and frame.ts - self._ring[0][0] > self.cfg.pre_s:
@@ -122,8 +131,8 @@ class EvidenceRecorder:
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
             path = self.folder / f"{safe}.avi"
             writer = None
-            for i, (_, jpg, boxes) in enumerate(clip.frames):
-                img = cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+            for i, (_, picture, boxes) in enumerate(clip.frames):
+                img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
                 if self.cfg.blur_faces:
                     img = blur_regions(img, person_boxes=boxes)
                 if writer is None:

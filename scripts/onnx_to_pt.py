@@ -9,7 +9,14 @@ builds the same architecture from its yaml, finds each ONNX Conv's layer by
 module name (from the weight's initializer name or the node's scope; export
 order is not forward order), copies each weight and bias, and sets every BatchNorm to identity
 (weight 1, bias = the conv bias, mean 0, var 1 - eps) so the checkpoint is
-exact *and* trainable. It then checks the rebuilt model against ONNX Runtime
+exact *and* trainable. With ``--calibrate`` images it goes one step further
+for fine-tuning: an identity BatchNorm still normalises by the *batch*
+statistics in training mode, which would rescale every fused activation at
+the first step and throw away what the network knew; so each BatchNorm gets
+the mean and variance of its conv's output on those images as running
+statistics and as scale and shift (weight = sqrt(var + eps), bias = mean +
+conv bias). Evaluation stays exact, and a training batch like the images
+passes through almost unchanged. It then checks the rebuilt model against ONNX Runtime
 on real images and refuses to write a checkpoint that disagrees.
 
 Runs in the ``train`` venv (torch + ultralytics), never in the edge process:
@@ -82,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("out", type=Path, help="checkpoint to write (.pt)")
     ap.add_argument("--yaml", default="yolo11n.yaml", help="the architecture the ONNX was exported from")
     ap.add_argument("--images", nargs="*", default=[], help="photos to compare on, besides one of random noise")
+    ap.add_argument("--calibrate", nargs="*", default=[],
+                    help="training images whose activation statistics become each BatchNorm's (for fine-tuning)")
     args = ap.parse_args(argv)
 
     import torch
@@ -124,17 +133,22 @@ def main(argv=None) -> int:
                 print(f"{name}: the ONNX has a bias the yaml's layer cannot hold", file=sys.stderr)
                 return 2
 
-    # check against ONNX Runtime on real pixels
     import cv2
     import onnxruntime as ort
 
+    def load(p):
+        im = cv2.resize(cv2.imread(p), (imgsz[1], imgsz[0]))[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
+        return np.ascontiguousarray(im)
+
+    if args.calibrate:
+        calibrate_batchnorm(net, bn_of, modules, convs, [load(p) for p in args.calibrate])
+        print(f"BatchNorm statistics from {len(args.calibrate)} images")
+
+    # check against ONNX Runtime on real pixels
     sess = ort.InferenceSession(str(args.onnx), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     samples = [rng.random((1, 3, imgsz[0], imgsz[1]), dtype=np.float32)]
-    for p in args.images:
-        im = cv2.imread(p)
-        im = cv2.resize(im, (imgsz[1], imgsz[0]))[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
-        samples.append(np.ascontiguousarray(im))
+    samples += [load(p) for p in args.images]
     worst = 0.0
     with torch.no_grad():
         for x in samples:
@@ -157,6 +171,38 @@ def main(argv=None) -> int:
     torch.save(ckpt, args.out)
     print(f"wrote {args.out}")
     return 0
+
+
+def calibrate_batchnorm(net, bn_of, modules, convs, images) -> None:
+    """Give every BatchNorm its conv's output statistics, keeping the fused network exact in eval mode."""
+    import torch
+
+    sums: dict = {}
+
+    def hook(name):
+        def record(_mod, _inp, out):
+            x = out.detach().double().transpose(0, 1).reshape(out.shape[1], -1)
+            s0, s1, s2 = sums.get(name, (0, 0.0, 0.0))
+            sums[name] = (s0 + x.shape[1], s1 + x.sum(1), s2 + (x * x).sum(1))
+
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in convs if id(modules[n]) in bn_of]
+    with torch.no_grad():
+        for x in images:
+            net(torch.from_numpy(x))
+    for h in handles:
+        h.remove()
+    with torch.no_grad():
+        for name, (n, s1, s2) in sums.items():
+            bn = bn_of[id(modules[name])]
+            mean = s1 / n
+            var = (s2 / n - mean * mean).clamp_min(1e-6)
+            bias = bn.bias.detach().double().clone()  # the fused conv bias, set above
+            bn.running_mean.copy_(mean.float())
+            bn.running_var.copy_(var.float())
+            bn.weight.copy_(torch.sqrt(var + bn.eps).float())
+            bn.bias.copy_((mean + bias).float())
 
 
 if __name__ == "__main__":

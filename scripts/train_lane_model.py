@@ -11,7 +11,8 @@ YAML (``yolo11n.yaml``), so ``YOLO_OFFLINE=1`` is enough.
         --onnx models/lane-products-hands-320.onnx --metrics /tmp/lane-runs/metrics.json
 
 Steps: train (CPU, imgsz 320) -> export ONNX (opset 17, simplify, fp32,
-``nms=False`` so the edge's raw decoder applies) -> validate the exported
+``nms=False`` so the edge's raw decoder applies, dynamic input unless
+``--static``) -> validate the exported
 ONNX on the fresh validation set -> write mAP50 per class, products and hands
 to ``--metrics``.
 """
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--onnx", help="copy the exported ONNX here")
     p.add_argument("--metrics", help="write the validation numbers here (JSON)")
+    p.add_argument("--static", action="store_true",
+                   help="export a fixed 320x320 input (default: dynamic, so the lane can letterbox 4:3 to 320x256 and detect regions)")
     p.add_argument("--skip-train", metavar="PT", help="do not train; export/validate this checkpoint")
     args = p.parse_args(argv)
 
@@ -95,7 +98,8 @@ def main(argv=None) -> int:
 
     model = YOLO(str(best))
     names = model.names
-    onnx_path = Path(model.export(format="onnx", imgsz=args.imgsz, opset=17, simplify=True, nms=False, half=False, dynamic=False, device="cpu"))
+    onnx_path = Path(model.export(format="onnx", imgsz=args.imgsz, opset=17, simplify=True, nms=False, half=False,
+                                        dynamic=not args.static, device="cpu"))  # fmt: skip
     if args.onnx:
         Path(args.onnx).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx_path, args.onnx)

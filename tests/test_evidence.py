@@ -60,3 +60,22 @@ def test_clips_keep_the_evidence_rate_not_the_camera_rate(tmp_path):
     rec.close()
     n = int(cv2.VideoCapture(str(tmp_path / "A1.avi")).get(cv2.CAP_PROP_FRAME_COUNT))
     assert 10 <= n <= 12  # one second at 10 fps, from a 30 fps camera
+
+
+def test_small_frames_stay_raw_large_ones_are_jpeg_and_both_make_the_same_clip(tmp_path):
+    """The ring keeps frames unencoded only while a clip's worth fits in raw_ring_mb."""
+    clips = {}
+    for budget in (64, 0):
+        rec = EvidenceRecorder(tmp_path / str(budget), EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget))
+        for f in frames(20):
+            rec.add(f)
+            if f.index == 12:
+                rec.trigger("A1", f.ts)
+        kept = [item[1] for item in rec._ring]
+        assert all(p.ndim == (3 if budget else 1) for p in kept)
+        if budget:  # raw: the very frame the camera gave, not a copy
+            assert kept[-1] is f.image
+        rec.close()
+        cap = cv2.VideoCapture(str(tmp_path / str(budget) / "A1.avi"))
+        clips[budget] = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    assert clips[64] == clips[0] >= 12

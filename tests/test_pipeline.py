@@ -260,6 +260,28 @@ def test_one_physical_item_gives_one_track(one_box, expected):
         assert p.last_items[0].label == "bottle"  # the better-scored label wins
 
 
+class StackDetector(FakeDetector):
+    """Two cartons of one kind stacked in a hand: same class, boxes at 0.68 IoU (past the 0.6 across classes, within per-class NMS 0.7)."""
+
+    names = ("person", "bottle", "cup")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[100, 100, 160, 260], [106, 84, 166, 244]], [0.8, 0.5], [1, 1], self.names)
+
+
+def test_a_stack_of_one_kind_stays_two_items():
+    cfg = load_config(DEMO)
+    products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"]})
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
+    assert cfg.models.products.one_box_per_item
+    p = Perception(cfg, detector=StackDetector())
+    img = np.full((480, 640, 3), 120, np.uint8)
+    for i in range(6):
+        p.process(img, i / 15)
+    assert len(p.last_items) == 2
+
+
 def test_people_are_kept_for_the_evidence_blur_not_tracked():
     import cv2
 

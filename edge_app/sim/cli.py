@@ -73,7 +73,8 @@ def _generate(args) -> int:
 def _dataset(args) -> int:
     from edge_app.sim.dataset import write_dataset
 
-    data = write_dataset(Path(args.out), args.seed, args.images, args.val_fraction, _size(args.size), args.classic_fraction)
+    data = write_dataset(Path(args.out), args.seed, args.images, args.val_fraction, _size(args.size), args.classic_fraction,
+                         args.stack_fraction)
     print(data)
     return 0
 
@@ -117,6 +118,8 @@ def register(subparsers) -> None:
     d.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the val split (1.0: a validation-only set)")
     d.add_argument("--size", default="320x240")
     d.add_argument("--classic-fraction", type=float, default=0.15, help="share of frames in the classic demo look")
+    d.add_argument("--stack-fraction", type=float, default=0.0,
+                   help="share of frames with two items stacked in one hand (multi_item)")
     d.set_defaults(func=_dataset)
 
     i = sub.add_parser("import", help="convert a real recording (video + serial capture + truth) into a scenario")

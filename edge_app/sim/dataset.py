@@ -3,8 +3,11 @@
 Each image is one frame of a freshly planned kiosk transaction (new look,
 new items, new shopper) at a random moment, most of them while a hand carries
 an item; a share are frames in the classic demo look (bottles on the plain
-counter), so a model trained here also sees the bundled demo's items. The
-labels are the renderer's own boxes, so they are exact.
+counter), so a model trained here also sees the bundled demo's items, and a
+share (``stack_fraction``) are frames of two items stacked in one hand, the
+``multi_item`` case, which a plain mix shows in about one frame in twelve and
+where the occluded second item is the one the lane must not lose. The labels
+are the renderer's own boxes, so they are exact.
 
 ```
 DIR/data.yaml                 path, train, val, names (CLASSES)
@@ -21,15 +24,18 @@ import cv2
 import numpy as np
 import yaml
 
-from edge_app.sim.kiosk import CLASSES, plan_kiosk_session
+from edge_app.sim.kiosk import CLASSES, LABEL_MIX, plan_kiosk_session
 from edge_app.sim.scene import PRODUCTS, Scene, render
 
 DIFFICULTIES = ("easy", "normal", "normal", "hard")
 
 
-def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), classic_fraction: float = 0.15):
+def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), classic_fraction: float = 0.15,
+                 stack_fraction: float = 0.0):  # fmt: skip
     """One training frame and its boxes ``[(class_id, x0, y0, x1, y1)]``, reproducible from (seed, index)."""
     rng = np.random.default_rng([seed, index])
+    if stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction:
+        return _stacked_frame(rng, size)
     w, h = size
     if rng.random() < classic_fraction:
         from edge_app.sim.generate import random_plans
@@ -57,6 +63,23 @@ def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), clas
     return frame, out
 
 
+def _stacked_frame(rng: np.random.Generator, size: tuple[int, int]):
+    """A frame while a hand carries two stacked items (``multi_item``), from pick to landing."""
+    w, h = size
+    difficulty = DIFFICULTIES[int(rng.integers(len(DIFFICULTIES)))]
+    mix = [lab for lab in LABEL_MIX[difficulty] if lab != "scan_without_item"]
+    labels = [mix[int(rng.integers(len(mix)))] for _ in range(int(rng.integers(0, 3)))]
+    labels.insert(int(rng.integers(len(labels) + 1)), "multi_item")
+    session = plan_kiosk_session(int(rng.integers(1 << 30)), len(labels), difficulty, labels=labels)
+    scene = Scene(width=w, height=h, fps=15.0, items=session.items, look=session.look, end_s=session.end_s)
+    extras = [p for p in session.items if p.carrier is not None]
+    p = extras[int(rng.integers(len(extras)))]
+    t = float(rng.uniform(p.t_pick, p.carried_until + 0.3))
+    frame, boxes = render(scene, t, rng)
+    out = [(CLASSES.index(b["cls"]), *b["xyxy"]) for b in boxes]
+    return frame, [b for b in out if b[3] - b[1] >= 3 and b[4] - b[2] >= 3]
+
+
 def yolo_lines(boxes, size: tuple[int, int]) -> str:
     w, h = size
     return "".join(
@@ -66,7 +89,7 @@ def yolo_lines(boxes, size: tuple[int, int]) -> str:
 
 
 def write_dataset(out: Path, seed: int, images: int, val_fraction: float = 0.15, size: tuple[int, int] = (320, 240),
-                  classic_fraction: float = 0.15) -> Path:  # fmt: skip
+                  classic_fraction: float = 0.15, stack_fraction: float = 0.0) -> Path:  # fmt: skip
     """Write ``images`` frames (the last ``val_fraction`` of them as the val split) and ``data.yaml``."""
     out = Path(out)
     n_val = int(round(images * val_fraction))
@@ -76,7 +99,7 @@ def write_dataset(out: Path, seed: int, images: int, val_fraction: float = 0.15,
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     for i in range(images):
         split = "val" if i >= images - n_val else "train"
-        frame, boxes = sample_frame(seed, i, size, classic_fraction)
+        frame, boxes = sample_frame(seed, i, size, classic_fraction, stack_fraction)
         q = int(np.random.default_rng([seed, i, 7]).integers(70, 96))
         name = f"s{seed}_{i:06d}"
         cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, q])
@@ -88,7 +111,7 @@ def write_dataset(out: Path, seed: int, images: int, val_fraction: float = 0.15,
         "val": "images/val",
         "names": dict(enumerate(CLASSES)),
         "generator": {"seed": seed, "images": images, "val_fraction": val_fraction, "size": list(size),
-                      "classic_fraction": classic_fraction, "counts": counts},  # fmt: skip
+                      "classic_fraction": classic_fraction, "stack_fraction": stack_fraction, "counts": counts},  # fmt: skip
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return out / "data.yaml"

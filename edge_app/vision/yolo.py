@@ -373,6 +373,31 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
+def cross_class_nms(boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_thres: float) -> np.ndarray:
+    """Greedy NMS that suppresses only boxes of *another* class: indices kept, highest score first.
+
+    Per-class NMS has already judged two same-class boxes to be two objects
+    (two cartons of one kind stacked in a hand); what is left to remove is a
+    second label on one object (a "milk" and a "soy_drink" box on one carton).
+
+    >>> b = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 9]])
+    >>> cross_class_nms(b, np.array([0.9, 0.8, 0.7]), np.array([1, 1, 2]), 0.6).tolist()
+    [0, 1]
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    class_id = np.asarray(class_id).reshape(-1)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    iou = box_iou(boxes, boxes)
+    alive = np.ones(len(boxes), bool)
+    keep: list[int] = []
+    for i in order:
+        if not alive[i]:
+            continue
+        keep.append(int(i))
+        alive &= ~((iou[i] > iou_thres) & (class_id != class_id[i]))
+    return np.asarray(keep, np.int64)
+
+
 def xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     out = np.empty_like(b)
     half_w, half_h = b[..., 2] / 2, b[..., 3] / 2
