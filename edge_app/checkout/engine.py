@@ -568,14 +568,20 @@ class CheckoutEngine:
         One beep for two items carried as one (a stack): the unpaid one is the
         stacking alert, not a missed scan of its own.
         """
-        tx, w = self.tx, self._ms("stack_window_ms")
-        if tx is None or w <= 0 or j.landed_ts is None:
+        if j.landed_ts is None:
             return False
-        return any(
-            k is not j and k.state == MATCHED and k.landed_ts is not None
-            and abs(k.start_ts - j.start_ts) <= w and abs(k.landed_ts - j.landed_ts) <= w
-            for k in tx.journeys
-        )  # fmt: skip
+        return any(k.state == MATCHED and k.landed_ts is not None for k in self._stack_companions(j))
+
+    def _stack_companions(self, j: Journey) -> list:
+        """The other journeys that left the basket and landed (or fly) together with ``j``: its stack."""
+        tx, w = self.tx, self._ms("stack_window_ms")
+        if tx is None or w <= 0:
+            return []
+        return [
+            k for k in tx.journeys
+            if k is not j and abs(k.start_ts - j.start_ts) <= w
+            and (k.landed_ts is None or j.landed_ts is None or abs(k.landed_ts - j.landed_ts) <= w)
+        ]  # fmt: skip
 
     def _alert_data(self, j: Journey, alert_id: str, resolution: str = "", detail: str = "") -> AlertData:
         gtin, scan_ts = "", None
@@ -699,7 +705,10 @@ class CheckoutEngine:
     def _check_match_quality(self, j: Journey, line: ScanLine, ts: float, out: list) -> None:
         """Stacking and ticket switching, once a journey is paired with its line."""
         remaining = line.quantity - line.used + 1
-        if j.group_size > max(1, remaining):
+        if j.group_size > max(1, remaining) and not self._stack_companions(j):
+            # The stack is one box to the camera: this journey is the only place to say so.
+            # With its companions tracked each is decided on its own (the unpaid one is the
+            # alert, after the grace in which a second beep may still come): one alert a stack.
             self._raise(j, ts, out, "multi_item")
         expected = self.catalog.items.get(line.scan.gtin, {}).get("label")
         if expected and j.label and expected != j.label and self._label_is_sure(j, expected):

@@ -348,6 +348,23 @@ def test_two_items_carried_as_one_with_one_beep_is_multi_item_not_a_missed_scan(
     assert not alerts(two_beeps)
 
 
+def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
+    """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
+    stack = [
+        zone(0.0, 1, "pick", "exited", group=2), zone(0.05, 2, "pick", "exited", group=2),
+        zone(0.3, 1, "scan", "entered", group=2), zone(0.35, 2, "scan", "entered", group=2),
+        zone(1.5, 1, "scan", "exited", group=2), zone(1.55, 2, "scan", "exited", group=2),
+        zone(2.0, 1, "bag", "entered", group=2), zone(2.05, 2, "bag", "entered", group=2),
+    ]  # fmt: skip
+    eng, out = run(stack + [scan(1.2)])
+    raised = [e for e in out if e.type == "alert.raised"]
+    assert [e.data["alert_type"] for e in raised] == ["multi_item"]
+    assert raised[0].data["gtin"] == ""  # the unscanned item is the one accused
+    assert eng.view.open_alerts == 1
+    _, late_beep = run(stack + [scan(1.2), scan(2.6)])  # the second item scanned just after landing
+    assert not alerts(late_beep)
+
+
 def test_an_item_carried_alone_soon_after_a_scanned_one_is_a_missed_scan():
     inputs = over_glass(1, 0.0) + [scan(1.2)] + over_glass(2, 1.5)
     _, out = run(inputs)
