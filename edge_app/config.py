@@ -54,8 +54,12 @@ class ProductModelConfig(Strict):
     iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold")
     one_box_per_item: bool = Field(
         True,
-        description="NMS across product classes: one physical item gives one track, whatever its labels "
-        "(two boxes of one class stay two items: a stack)",
+        description="NMS across product classes: one physical item gives one track, whatever its labels",
+    )
+    keep_stacks: bool = Field(
+        True,
+        description="one_box_per_item never merges two boxes of one class: per-class NMS judged them two "
+        "items (two of a kind stacked in a hand, multi_item)",
     )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 

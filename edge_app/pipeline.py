@@ -44,7 +44,7 @@ from edge_app.events import ZoneEvent
 from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
-from edge_app.vision.yolo import Detections, YoloDetector, boxes_inside, boxes_outside, cross_class_nms
+from edge_app.vision.yolo import Detections, YoloDetector, boxes_inside, boxes_outside, cross_class_nms, nms
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -244,6 +244,7 @@ class Perception:
         self.last_people = np.zeros((0, 4), np.float32)
         self._one_box_per_item = m.products.one_box_per_item
         self._agnostic_iou = min(m.products.iou, 0.6)
+        self._keep_stacks = m.products.keep_stacks
         wanted = set(m.products.classes)
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
@@ -366,7 +367,11 @@ class Perception:
             # tracks, a phantom journey and a false stacking alert. Keep the best label,
             # but never merge two boxes of one class: per-class NMS has judged those two
             # items (a stack of two cartons of a kind, the multi_item case).
-            dets = dets.filter(cross_class_nms(dets.xyxy, dets.score, dets.class_id, self._agnostic_iou))
+            keep = (
+                cross_class_nms(dets.xyxy, dets.score, dets.class_id, self._agnostic_iou)
+                if self._keep_stacks else nms(dets.xyxy, dets.score, self._agnostic_iou)
+            )  # fmt: skip
+            dets = dets.filter(keep)
         stages["detect"] = (time.perf_counter() - t) * 1000
         return dets, hands, people, stages
 

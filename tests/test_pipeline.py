@@ -270,16 +270,17 @@ class StackDetector(FakeDetector):
         return Detections([[100, 100, 160, 260], [106, 84, 166, 244]], [0.8, 0.5], [1, 1], self.names)
 
 
-def test_a_stack_of_one_kind_stays_two_items():
+@pytest.mark.parametrize("keep_stacks, expected", [(True, 2), (False, 1)])
+def test_a_stack_of_one_kind_stays_two_items(keep_stacks, expected):
     cfg = load_config(DEMO)
-    products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"]})
+    products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"], "keep_stacks": keep_stacks})
     cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
     assert cfg.models.products.one_box_per_item
     p = Perception(cfg, detector=StackDetector())
     img = np.full((480, 640, 3), 120, np.uint8)
     for i in range(6):
         p.process(img, i / 15)
-    assert len(p.last_items) == 2
+    assert len(p.last_items) == expected
 
 
 def test_people_are_kept_for_the_evidence_blur_not_tracked():
