@@ -196,9 +196,9 @@ class EvidenceConfig(Strict):
     quota_mb: int = Field(500, gt=0)
     blur_faces: bool = True
     raw_ring_mb: int = Field(
-        64, ge=0,
-        description="Keep clip frames unencoded while pre_s + post_s of them fit in this much memory (no JPEG "
-        "encode per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
+        48, ge=0,
+        description="Keep the pre_s ring of frames unencoded while it fits in this much memory (no JPEG encode "
+        "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
     )  # fmt: skip
 
 

@@ -1,13 +1,14 @@
 """Evidence clips: a few seconds before and after each alert, faces blurred, disk-bounded.
 
-Frames are kept in a ring buffer, as they came while ``pre_s + post_s``
-seconds of them fit in ``raw_ring_mb`` (640x480 at 10 fps: 46 MB), else
+Frames are kept in a ring buffer, as they came while ``pre_s`` seconds of
+them fit in ``raw_ring_mb`` (640x480 at 10 fps: 32 MB), else
 JPEG-encoded (a 640x480 frame is ~30 kB instead of 900 kB raw). Raw is the
 default because almost every frame leaves the ring unwatched: encoding each
 one cost the lane thread more than anything but decoding the video, and
-only a clip's frames need encoding, once, by the writer. An alert
-freezes the buffer, keeps collecting ``post_s`` seconds, then a writer
-thread blurs and writes an MJPG clip and a thumbnail. The oldest clips are
+only a clip's frames need encoding, once, by the writer. An alert starts a
+writer thread that takes the ring, then each frame for ``post_s`` seconds as
+it comes, and blurs and writes an MJPG clip and a thumbnail (the frame of
+the alert); the frames leave memory as they are written. The oldest clips are
 deleted while the folder is over ``quota_mb``.
 
 Privacy: no licensed face-detection model ships offline, so blurring is by
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,14 +70,25 @@ def blur_regions(
     return out
 
 
+_END = None  # a clip's last frame has been queued
+
+
 @dataclass
 class _Clip:
     alert_id: str
+    alert_ts: float
     until_ts: float
-    frames: list = field(default_factory=list)
+    frames: "queue.Queue" = field(default_factory=queue.Queue)
+    drained: bool = False  # the writer has taken the last frame
 
 
 class EvidenceRecorder:
+    """Ring of recent frames; an alert streams ring + ``post_s`` to a writer thread.
+
+    The writer takes each frame as it is queued, so a raw frame leaves memory
+    once it is in the clip and a clip costs no more than the ring itself.
+    """
+
     def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: Optional[float] = None):
         self.folder = Path(folder)
         self.cfg = cfg
@@ -90,12 +103,12 @@ class EvidenceRecorder:
         self.clips_deleted = 0
 
     def add(self, frame: Frame) -> None:
-        # A clip for a person to watch needs ~10 fps, not the camera's 30: encode only those.
+        # A clip for a person to watch needs ~10 fps, not the camera's 30: keep only those.
         if self._last_ts is not None and frame.ts - self._last_ts < 1.0 / self.cfg.fps - 1e-6:
             return
         self._last_ts = frame.ts
         # frames are never drawn on or reused after the lane has them, so the ring may hold them as they are
-        kept = frame.image.nbytes * (self.cfg.pre_s + self.cfg.post_s + 0.5) * self.cfg.fps
+        kept = frame.image.nbytes * (self.cfg.pre_s + 0.5) * self.cfg.fps
         if kept <= self.cfg.raw_ring_mb * 1024 * 1024:
             picture = frame.image
         else:
@@ -107,31 +120,32 @@ class EvidenceRecorder:
             self._ring.append(item)
             while self._ring and frame.ts - self._ring[0][0] > self.cfg.pre_s:
                 self._ring.popleft()
-            done = []
-            for clip in self._open:
-                clip.frames.append(item)
+            for clip in list(self._open):
+                clip.frames.put(item)
                 if frame.ts >= clip.until_ts:
-                    done.append(clip)
-            for clip in done:
-                self._open.remove(clip)
-                self._write_async(clip)
+                    clip.frames.put(_END)
+                    self._open.remove(clip)
 
     def trigger(self, alert_id: str, ts: float) -> None:
+        clip = _Clip(alert_id or f"alert-{ts:.2f}", ts, ts + self.cfg.post_s)
         with self._lock:
-            self._open.append(_Clip(alert_id or f"alert-{ts:.2f}", ts + self.cfg.post_s, list(self._ring)))
-
-    def _write_async(self, clip: _Clip) -> None:
+            for item in self._ring:
+                clip.frames.put(item)
+            self._open.append(clip)
         t = threading.Thread(target=self._write, args=(clip,), name="evidence", daemon=True)
         self._writers.append(t)
         t.start()
 
     def _write(self, clip: _Clip) -> Optional[Path]:
+        path = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
             path = self.folder / f"{safe}.avi"
             writer = None
-            for i, (_, picture, boxes) in enumerate(clip.frames):
+            thumb_gap = float("inf")
+            while (item := clip.frames.get()) is not _END:
+                ts, picture, boxes = item
                 img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
                 if self.cfg.blur_faces:
                     img = blur_regions(img, person_boxes=boxes)
@@ -139,8 +153,10 @@ class EvidenceRecorder:
                     h, w = img.shape[:2]
                     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h))
                 writer.write(img)
-                if i == len(clip.frames) // 2:
+                if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
+                    thumb_gap = abs(ts - clip.alert_ts)
                     cv2.imwrite(str(path.with_suffix(".jpg")), img)
+            clip.drained = True
             if writer is not None:
                 writer.release()
             self.clips_written += 1
@@ -148,6 +164,8 @@ class EvidenceRecorder:
             return path
         except Exception:  # evidence is best effort; the lane goes on
             log.exception("could not write evidence clip %s", clip.alert_id)
+            while not clip.drained and clip.frames.get() is not _END:  # let the frames go
+                pass
             return None
 
     def _enforce_quota(self) -> None:
@@ -164,6 +182,6 @@ class EvidenceRecorder:
         with self._lock:
             pending, self._open = self._open, []
         for clip in pending:
-            self._write_async(clip)
+            clip.frames.put(_END)
         for t in self._writers:
             t.join(timeout_s)

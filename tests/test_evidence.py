@@ -79,3 +79,14 @@ def test_small_frames_stay_raw_large_ones_are_jpeg_and_both_make_the_same_clip(t
         cap = cv2.VideoCapture(str(tmp_path / str(budget) / "A1.avi"))
         clips[budget] = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     assert clips[64] == clips[0] >= 12
+
+
+def test_the_thumbnail_is_the_frame_of_the_alert(tmp_path):
+    rec = EvidenceRecorder(tmp_path, EvidenceConfig(fps=10, pre_s=1.0, post_s=0.5))
+    for i in range(20):
+        rec.add(Frame(np.full((120, 160, 3), 10 * i, np.uint8), i / 10, i))
+        if i == 12:
+            rec.trigger("A1", i / 10)
+    rec.close()
+    thumb = cv2.imread(str(tmp_path / "A1.jpg"))
+    assert abs(float(thumb.mean()) - 120) < 3
