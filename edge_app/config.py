@@ -57,9 +57,10 @@ class ProductModelConfig(Strict):
         description="NMS across product classes: one physical item gives one track, whatever its labels",
     )
     keep_stacks: bool = Field(
-        True,
+        False,
         description="one_box_per_item never merges two boxes of one class: per-class NMS judged them two "
-        "items (two of a kind stacked in a hand, multi_item)",
+        "items (two of a kind stacked in a hand, multi_item). Off: with the shipped lane model it finds more "
+        "stacks but more phantom second boxes on one carton (docs/MODELS.md)",
     )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 

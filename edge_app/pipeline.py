@@ -364,9 +364,9 @@ class Perception:
         dets = dets.filter(np.isin(dets.class_id, self._product_ids))
         if self._one_box_per_item and len(dets) > 1:
             # Per-class NMS keeps a "milk" and a "soy_drink" box on one carton: two
-            # tracks, a phantom journey and a false stacking alert. Keep the best label,
-            # but never merge two boxes of one class: per-class NMS has judged those two
-            # items (a stack of two cartons of a kind, the multi_item case).
+            # tracks, a phantom journey and a false stacking alert. Keep the best label.
+            # keep_stacks: never merge two boxes of one class, which per-class NMS judged
+            # two items (two cartons of a kind stacked, the multi_item case).
             keep = (
                 cross_class_nms(dets.xyxy, dets.score, dets.class_id, self._agnostic_iou)
                 if self._keep_stacks else nms(dets.xyxy, dets.score, self._agnostic_iou)
