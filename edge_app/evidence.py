@@ -79,7 +79,6 @@ class _Clip:
     alert_ts: float
     until_ts: float
     frames: "queue.Queue" = field(default_factory=queue.Queue)
-    drained: bool = False  # the writer has taken the last frame
 
 
 class EvidenceRecorder:
@@ -137,7 +136,8 @@ class EvidenceRecorder:
         t.start()
 
     def _write(self, clip: _Clip) -> Optional[Path]:
-        path = None
+        # On an error the queue is dropped with the clip once ``add`` has closed it
+        # (``post_s`` later): nothing to drain here.
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
@@ -156,7 +156,6 @@ class EvidenceRecorder:
                 if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
                     thumb_gap = abs(ts - clip.alert_ts)
                     cv2.imwrite(str(path.with_suffix(".jpg")), img)
-            clip.drained = True
             if writer is not None:
                 writer.release()
             self.clips_written += 1
@@ -164,8 +163,6 @@ class EvidenceRecorder:
             return path
         except Exception:  # evidence is best effort; the lane goes on
             log.exception("could not write evidence clip %s", clip.alert_id)
-            while not clip.drained and clip.frames.get() is not _END:  # let the frames go
-                pass
             return None
 
     def _enforce_quota(self) -> None:

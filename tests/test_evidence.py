@@ -63,7 +63,7 @@ def test_clips_keep_the_evidence_rate_not_the_camera_rate(tmp_path):
 
 
 def test_small_frames_stay_raw_large_ones_are_jpeg_and_both_make_the_same_clip(tmp_path):
-    """The ring keeps frames unencoded only while a clip's worth fits in raw_ring_mb."""
+    """The ring keeps frames unencoded only while pre_s of them fit in raw_ring_mb."""
     clips = {}
     for budget in (64, 0):
         rec = EvidenceRecorder(tmp_path / str(budget), EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget))

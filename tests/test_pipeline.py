@@ -246,15 +246,21 @@ class TwoLabelDetector(FakeDetector):
         return Detections([[100, 100, 160, 260], [102, 98, 161, 262]], [0.8, 0.6], [1, 2], self.names)
 
 
-@pytest.mark.parametrize("one_box, expected", [(True, 1), (False, 2)])
-def test_one_physical_item_gives_one_track(one_box, expected):
+def _items_after_six_frames(detector, **products) -> Perception:
+    """The demo lane with bottles and cups as products, gating off, fed six frames of ``detector``."""
     cfg = load_config(DEMO)
-    products = cfg.models.products.model_copy(update={"one_box_per_item": one_box, "classes": ["bottle", "cup"]})
+    products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"], **products})
     cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
-    p = Perception(cfg, detector=TwoLabelDetector())
+    p = Perception(cfg, detector=detector)
     img = np.full((480, 640, 3), 120, np.uint8)
     for i in range(6):
         p.process(img, i / 15)
+    return p
+
+
+@pytest.mark.parametrize("one_box, expected", [(True, 1), (False, 2)])
+def test_one_physical_item_gives_one_track(one_box, expected):
+    p = _items_after_six_frames(TwoLabelDetector(), one_box_per_item=one_box)
     assert len(p.last_items) == expected
     if one_box:
         assert p.last_items[0].label == "bottle"  # the better-scored label wins
@@ -272,14 +278,8 @@ class StackDetector(FakeDetector):
 
 @pytest.mark.parametrize("keep_stacks, expected", [(True, 2), (False, 1)])
 def test_a_stack_of_one_kind_stays_two_items(keep_stacks, expected):
-    cfg = load_config(DEMO)
-    products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"], "keep_stacks": keep_stacks})
-    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
-    assert cfg.models.products.one_box_per_item
-    p = Perception(cfg, detector=StackDetector())
-    img = np.full((480, 640, 3), 120, np.uint8)
-    for i in range(6):
-        p.process(img, i / 15)
+    p = _items_after_six_frames(StackDetector(), keep_stacks=keep_stacks)
+    assert p.models_cfg.products.one_box_per_item
     assert len(p.last_items) == expected
 
 

@@ -34,10 +34,9 @@ def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), clas
                  stack_fraction: float = 0.0):  # fmt: skip
     """One training frame and its boxes ``[(class_id, x0, y0, x1, y1)]``, reproducible from (seed, index)."""
     rng = np.random.default_rng([seed, index])
-    if stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction:
-        return _stacked_frame(rng, size)
+    stacked = stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction
     w, h = size
-    if rng.random() < classic_fraction:
+    if not stacked and rng.random() < classic_fraction:
         from edge_app.sim.generate import random_plans
 
         plans = random_plans(int(rng.integers(1 << 30)), int(rng.integers(1, 4)), PRODUCTS)
@@ -48,36 +47,35 @@ def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), clas
         # the classic drawn arm sits under the bottle: only the bottles are labelled
         out = [(CLASSES.index("soda_bottle"), *b["xyxy"]) for b in boxes]
     else:
-        difficulty = DIFFICULTIES[int(rng.integers(len(DIFFICULTIES)))]
-        session = plan_kiosk_session(int(rng.integers(1 << 30)), int(rng.integers(1, 5)), difficulty)
+        session, t = _stacked_moment(rng) if stacked else _kiosk_moment(rng)
         scene = Scene(width=w, height=h, fps=15.0, items=session.items, look=session.look, end_s=session.end_s)
-        carried = [p for p in session.items if p.t_pick is not None and p.carrier is None]
-        if carried and rng.random() < 0.8:
-            p = carried[int(rng.integers(len(carried)))]
-            t = float(rng.uniform(p.t_pick - 0.5, p.carried_until + 0.5))
-        else:
-            t = float(rng.uniform(0.0, session.end_s))
         frame, boxes = render(scene, t, rng)
         out = [(CLASSES.index(b["cls"]), *b["xyxy"]) for b in boxes]
     out = [b for b in out if b[3] - b[1] >= 3 and b[4] - b[2] >= 3]
     return frame, out
 
 
-def _stacked_frame(rng: np.random.Generator, size: tuple[int, int]):
-    """A frame while a hand carries two stacked items (``multi_item``), from pick to landing."""
-    w, h = size
+def _kiosk_moment(rng: np.random.Generator):
+    """A random kiosk transaction and a moment in it, mostly while a hand carries an item."""
+    difficulty = DIFFICULTIES[int(rng.integers(len(DIFFICULTIES)))]
+    session = plan_kiosk_session(int(rng.integers(1 << 30)), int(rng.integers(1, 5)), difficulty)
+    carried = [p for p in session.items if p.t_pick is not None and p.carrier is None]
+    if carried and rng.random() < 0.8:
+        p = carried[int(rng.integers(len(carried)))]
+        return session, float(rng.uniform(p.t_pick - 0.5, p.carried_until + 0.5))
+    return session, float(rng.uniform(0.0, session.end_s))
+
+
+def _stacked_moment(rng: np.random.Generator):
+    """A transaction with a ``multi_item`` stack and a moment while the hand carries it, pick to landing."""
     difficulty = DIFFICULTIES[int(rng.integers(len(DIFFICULTIES)))]
     mix = [lab for lab in LABEL_MIX[difficulty] if lab != "scan_without_item"]
     labels = [mix[int(rng.integers(len(mix)))] for _ in range(int(rng.integers(0, 3)))]
     labels.insert(int(rng.integers(len(labels) + 1)), "multi_item")
     session = plan_kiosk_session(int(rng.integers(1 << 30)), len(labels), difficulty, labels=labels)
-    scene = Scene(width=w, height=h, fps=15.0, items=session.items, look=session.look, end_s=session.end_s)
     extras = [p for p in session.items if p.carrier is not None]
     p = extras[int(rng.integers(len(extras)))]
-    t = float(rng.uniform(p.t_pick, p.carried_until + 0.3))
-    frame, boxes = render(scene, t, rng)
-    out = [(CLASSES.index(b["cls"]), *b["xyxy"]) for b in boxes]
-    return frame, [b for b in out if b[3] - b[1] >= 3 and b[4] - b[2] >= 3]
+    return session, float(rng.uniform(p.t_pick, p.carried_until + 0.3))
 
 
 def yolo_lines(boxes, size: tuple[int, int]) -> str:
