@@ -62,6 +62,21 @@ class ProductModelConfig(Strict):
         "items (two of a kind stacked in a hand, multi_item). Off: with the shipped lane model it finds more "
         "stacks but more phantom second boxes on one carton (docs/MODELS.md)",
     )
+    nested_ios: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="one_box_per_item also drops a box that lies this much inside a much bigger one "
+        "(intersection over the smaller box): a sub-box on one carton, not a second item. 0: off. "
+        "The price: a small item held flat on a big one is one item to the camera (docs/MODELS.md)",
+    )
+    label_half_life_ms: int = Field(
+        500, ge=0, description="an item track's label is its score-weighted vote, each vote fading by half in "
+        "this time: what the item looks like now, in the hand, not in the basket. 0: the lifetime's vote",
+    )
+    nested_area_ratio: float = Field(
+        0.6, gt=0, le=1, description="a nested box is at most this fraction of the container's area"
+    )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 
 

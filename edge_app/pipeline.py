@@ -44,7 +44,9 @@ from edge_app.events import ZoneEvent
 from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
-from edge_app.vision.yolo import Detections, YoloDetector, boxes_inside, boxes_outside, cross_class_nms, nms
+from edge_app.vision.yolo import (
+    Detections, YoloDetector, boxes_inside, boxes_outside, cross_class_nms, nested_boxes, nms,
+)
 from edge_app.vision.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -245,11 +247,13 @@ class Perception:
         self._one_box_per_item = m.products.one_box_per_item
         self._agnostic_iou = min(m.products.iou, 0.6)
         self._keep_stacks = m.products.keep_stacks
+        self._nested = (m.products.nested_ios, m.products.nested_area_ratio)
         wanted = set(m.products.classes)
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
         )
-        self.items = Tracker(kind="item", high_thresh=max(0.3, m.products.conf + 0.15), low_thresh=0.05)
+        self.items = Tracker(kind="item", high_thresh=max(0.3, m.products.conf + 0.15), low_thresh=0.05,
+                             label_half_life_s=m.products.label_half_life_ms / 1000)  # fmt: skip
         self.hand_tracker = Tracker(kind="hand", high_thresh=0.5, low_thresh=0.2)
         self.carry = CarryAssociator()
         self.zones_cfg = cfg.zones
@@ -372,6 +376,9 @@ class Perception:
                 if self._keep_stacks else nms(dets.xyxy, dets.score, self._agnostic_iou)
             )  # fmt: skip
             dets = dets.filter(keep)
+            if self._nested[0] > 0 and len(dets) > 1:
+                # a box inside a much bigger one is part of that item (IoU cannot see it)
+                dets = dets.filter(~nested_boxes(dets.xyxy, *self._nested))
         stages["detect"] = (time.perf_counter() - t) * 1000
         return dets, hands, people, stages
 

@@ -283,6 +283,38 @@ def test_a_stack_of_one_kind_stays_two_items(keep_stacks, expected):
     assert len(p.last_items) == expected
 
 
+class SubBoxDetector(FakeDetector):
+    """A carton lying on its side: its whole box, and a second box on its right half
+    (another label, IoU 0.35 with the whole: past NMS), as kset3 normal-4242-004 showed."""
+
+    names = ("person", "bottle", "cup")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[77, 172, 220, 242], [131, 175, 203, 224]], [0.56, 0.8], [1, 2], self.names)
+
+
+class OffsetStackDetector(FakeDetector):
+    """Two cartons of one kind in one hand, offset as the scene generator stacks them: IoU 0.42, same size."""
+
+    names = ("person", "bottle", "cup")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[100, 100, 177, 228], [119, 72, 196, 200]], [0.8, 0.6], [1, 1], self.names)
+
+
+@pytest.mark.parametrize("nested_ios, expected", [(0.85, ["bottle"]), (0.0, ["bottle", "cup"])])
+def test_a_box_inside_a_much_bigger_one_is_part_of_that_item(nested_ios, expected):
+    p = _items_after_six_frames(SubBoxDetector(), nested_ios=nested_ios)
+    assert sorted(t.label for t in p.last_items) == expected  # the whole carton stays, better score or not
+
+
+def test_two_stacked_items_of_one_size_are_not_nested():
+    p = _items_after_six_frames(OffsetStackDetector())
+    assert len(p.last_items) == 2
+
+
 def test_people_are_kept_for_the_evidence_blur_not_tracked():
     import cv2
 

@@ -78,6 +78,8 @@ class Journey:
     group_size: int = 1
     after_payment: bool = False
     lost_ts: Optional[float] = None
+    #: start_ts is a guess (a track lost in the basket, or first seen over the glass), not a seen pick-up
+    start_guessed: bool = False
 
     @property
     def ref_ts(self) -> float:
@@ -319,7 +321,9 @@ class CheckoutEngine:
                 seen.journey = None
         elif ev.zone == "scan":
             seen.seen_outside_bag = True
+            guessed = j is None and "pick" not in seen.zones  # first seen over the glass
             j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
+            j.start_guessed = j.start_guessed or guessed
             j.over_scanner = True
             if j.scan_zone_ts is None or j.state in (PENDING, ALERTED):
                 j.scan_zone_ts = ts
@@ -371,7 +375,8 @@ class CheckoutEngine:
             # bag soon after: the camera lost a fast carry (a bypass, often).
             lost_ts, label = self.pick_lost.pop()
             seen.last_label = seen.last_label or label
-            self._journey_for(ev.track_id, seen, ts, out, seen.last_label).start_ts = lost_ts
+            j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
+            j.start_ts, j.start_guessed = lost_ts, True
             seen.seen_outside_bag = True
             return
         elif ev.zone == "bag":
@@ -573,13 +578,19 @@ class CheckoutEngine:
         return any(k.state == MATCHED and k.landed_ts is not None for k in self._stack_companions(j))
 
     def _stack_companions(self, j: Journey) -> list:
-        """The other journeys that left the basket and landed (or fly) together with ``j``: its stack."""
+        """The other journeys that left the basket and landed (or fly) together with ``j``: its stack.
+
+        Where either pick-up was not seen (its start is a guess) the landing
+        alone decides: two items set down in the bag within the window.
+        """
         tx, w = self.tx, self._ms("stack_window_ms")
         if tx is None or w <= 0:
             return []
         return [
             k for k in tx.journeys
-            if k is not j and abs(k.start_ts - j.start_ts) <= w
+            if k is not j and k.state != CANCELLED
+            and (abs(k.start_ts - j.start_ts) <= w or
+                 ((k.start_guessed or j.start_guessed) and k.landed_ts is not None and j.landed_ts is not None))
             and (k.landed_ts is None or j.landed_ts is None or abs(k.landed_ts - j.landed_ts) <= w)
         ]  # fmt: skip
 
@@ -655,7 +666,11 @@ class CheckoutEngine:
             return
         # Items still over the glass compete for the scans too, so a bypassed
         # item that lands first cannot steal the beep of the item being scanned.
-        waiting = landed + [j for j in tx.journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None]
+        # Not once their track is lost: a second box on the item that landed
+        # would keep its beep from it (kset4 normal-9001-030: loose apples on the scale).
+        waiting = landed + [
+            j for j in tx.journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
+        ]
         slots = []
         for i, line in enumerate(tx.scans):
             for _ in range(line.quantity - line.used if not line.voided else 0):

@@ -166,12 +166,15 @@ class Tracker:
         coast_s: float = 0.25,
         frame_s: float = 1 / 15,
         id_base: Optional[int] = None,
+        label_half_life_s: float = 0.0,
     ):
         if not 0 <= low_thresh <= high_thresh <= 1:
             raise ValueError(f"need 0 <= low_thresh ({low_thresh}) <= high_thresh ({high_thresh}) <= 1")
         self.kind = kind
         self.high_thresh, self.low_thresh = high_thresh, low_thresh
         self.match_iou = match_iou
+        #: votes for a label fade by half in this time (0: a track's label is its lifetime's vote)
+        self.label_half_life_s = label_half_life_s
         self.max_lost_s, self.min_hits, self.coast_s = max_lost_s, min_hits, coast_s
         self._frame_s = frame_s  # nominal frame period; refined from the timestamps seen
         self._tracks: list[_State] = []
@@ -194,6 +197,10 @@ class Tracker:
         st.kf.update(box)
         st.score = score
         st.hits += 1
+        if self.label_half_life_s and ts > st.last_seen:
+            fade = 0.5 ** ((ts - st.last_seen) / self.label_half_life_s)
+            for k in st.label_votes:
+                st.label_votes[k] *= fade
         st.last_seen = ts
         st.lost = False
         st.points = pts

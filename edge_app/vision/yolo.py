@@ -398,6 +398,34 @@ def cross_class_nms(boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray,
     return np.asarray(keep, np.int64)
 
 
+def nested_boxes(boxes: np.ndarray, ios: float, area_ratio: float) -> np.ndarray:
+    """Which boxes lie inside a much bigger one: a bool mask, True for the nested box.
+
+    A box is nested when at least ``ios`` of it lies inside another box (the
+    intersection over the smaller box, supervision's ``OverlapMetric.IOS``)
+    that is at least ``1 / area_ratio`` times its size. IoU cannot see this
+    case: a sub-box on one carton lying on its side has an IoU of about 0.35
+    with the whole carton, yet it is the same item (a phantom second journey,
+    a false stacking alert). Two items stacked in a hand have boxes of about
+    one size, so the area condition leaves them alone.
+
+    >>> b = np.array([[0, 0, 100, 50], [50, 5, 95, 45], [10, 10, 110, 60]])
+    >>> nested_boxes(b, 0.85, 0.6).tolist()
+    [False, True, False]
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if len(boxes) < 2 or ios <= 0:
+        return np.zeros(len(boxes), bool)
+    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)  # [small, big]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    inside = inter >= ios * np.maximum(area[:, None], 1e-12)
+    much_bigger = area[:, None] <= area_ratio * area[None, :]
+    np.fill_diagonal(inside, False)
+    return (inside & much_bigger).any(axis=1)
+
+
 def xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     out = np.empty_like(b)
     half_w, half_h = b[..., 2] / 2, b[..., 3] / 2

@@ -74,9 +74,12 @@ def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed:
     """Group size per item track: items sharing a carrier hand, or close and moving alike.
 
     Two moving items (centre speed ≥ ``min_speed`` px/s) belong together when
-    the gap between their boxes is at most ``group_gap`` × the smaller box
-    side and their velocities differ by less than half the faster speed.
-    Groups are the connected components of that relation.
+    they share a carrier hand, or when the gap between their boxes is at most
+    ``group_gap`` × the smaller box side and their velocities differ by less
+    than half the faster speed. Groups are the connected components of that
+    relation. Both must move even with one carrier: a hand putting an item
+    down is also near the items already standing in the bag (kset4
+    normal-9001-016: a false stacking alert on an honest item).
     """
     items = [t for t in tracks if t.kind == "item"]
     n = len(items)
@@ -91,11 +94,13 @@ def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed:
     for i in range(n):
         for j in range(i + 1, n):
             a, b = items[i], items[j]
+            va, vb = np.asarray(a.velocity, float), np.asarray(b.velocity, float)
+            sa, sb = float(np.hypot(*va)), float(np.hypot(*vb))
+            if sa < min_speed or sb < min_speed:
+                continue
             together = a.carried_by is not None and a.carried_by == b.carried_by
             if not together:
-                va, vb = np.asarray(a.velocity, float), np.asarray(b.velocity, float)
-                sa, sb = float(np.hypot(*va)), float(np.hypot(*vb))
-                if sa >= min_speed and sb >= min_speed and float(np.hypot(*(va - vb))) < 0.5 * max(sa, sb):
+                if float(np.hypot(*(va - vb))) < 0.5 * max(sa, sb):
                     gap_x = max(a.xyxy[0] - b.xyxy[2], b.xyxy[0] - a.xyxy[2], 0)
                     gap_y = max(a.xyxy[1] - b.xyxy[3], b.xyxy[1] - a.xyxy[3], 0)
                     side = min(a.xyxy[2] - a.xyxy[0], a.xyxy[3] - a.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1])

@@ -103,7 +103,9 @@ GROUPS = [
     ("side by side but one still", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(0, 0))], 1),
     ("close but opposite directions", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(-200, 0))], 1),
     ("far apart, same motion", [track(1, 100, velocity=(200, 0)), track(2, 600, velocity=(200, 0))], 1),
-    ("same carrier hand", [track(1, 100, carried_by=7), track(2, 600, carried_by=7)], 2),
+    ("same carrier hand", [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))], 2),
+    ("the hand puts one down by one standing in the bag",
+     [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))], 1),
     ("chain of three", [track(1, 100, velocity=(200, 0)), track(2, 145, velocity=(200, 0)),
                         track(3, 190, velocity=(200, 0))], 3),
 ]  # fmt: skip
