@@ -348,6 +348,41 @@ def test_two_items_carried_as_one_with_one_beep_is_multi_item_not_a_missed_scan(
     assert not alerts(two_beeps)
 
 
+def lost(t, track, z=""):
+    return ZoneEvent(ts=t, track_id=track, kind="item", zone=z, action="lost", label="bottle")
+
+
+def test_a_stack_whose_pick_ups_were_not_seen_is_judged_by_its_landing():
+    """kset3 normal-4242-006: both boxes of a stacked pair are new tracks (one first seen over the
+    glass, one in the bag) whose starts are guesses 2 s apart; they land 0.4 s apart."""
+    inputs = [
+        zone(0.0, 9, "pick", "entered"), lost(10.07, 9, "pick"),  # a basket track the tracker lost
+        zone(0.0, 7, "pick", "entered"),
+        zone(11.40, 12, "scan", "entered"), scan(11.83), zone(12.53, 12, "scan", "exited"),
+        lost(12.13, 7, "pick"),
+        zone(12.60, 12, "bag", "entered"),
+        zone(13.00, 14, "bag", "entered", group=4),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["multi_item"]
+
+
+def test_a_lost_second_box_over_the_glass_does_not_keep_the_beep_from_the_item_that_landed():
+    """kset4 normal-9001-030: loose apples on the scale carry two boxes; the one left over the
+    glass is lost after the other landed. Its claim on the keyed line must go with it."""
+    apples = "02000000413006"
+    inputs = [
+        zone(0.0, 1, "pick", "entered", "apple"), zone(14.0, 1, "pick", "exited", "apple"),
+        zone(14.2, 11, "scan", "entered", "apple"),
+        PosEvent(ts=14.8, kind="item_added", gtin=apples, description="Apples (loose)"),
+        lost(15.0, 1), zone(16.0, 15, "bag", "entered", "apple"),
+        lost(16.53, 11, "scan"),
+        PosEvent(ts=17.2, kind="payment_start"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == [] and "journey.matched" in types(out)
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [

@@ -108,6 +108,19 @@ def test_label_is_a_vote_not_the_last_frame():
     assert t.label == "bottle"
 
 
+@pytest.mark.parametrize("half_life_s, expected", [(0.0, "bottle"), (0.5, "apple")])
+def test_a_faded_label_says_what_the_item_looks_like_now(half_life_s, expected):
+    """Three seconds half hidden in the basket as "bottle", then 1.3 s in the hand (over the glass) as "apple"."""
+    trk = Tracker(min_hits=1, label_half_life_s=half_life_s)
+    classes = [0] * 45 + [1] * 20
+    for i, c in enumerate(classes):
+        [t] = trk.update(frame([box_at(200, 200)], classes=[c]), ts=i / FPS)
+    assert t.label == expected
+    # one frame of the other label does not flip a faded vote either
+    [t] = trk.update(frame([box_at(200, 200)], classes=[0]), ts=len(classes) / FPS)
+    assert t.label == expected
+
+
 def test_irregular_timestamps_still_track():
     trk = Tracker(min_hits=2)
     ts, ids = 0.0, set()
