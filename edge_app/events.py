@@ -76,6 +76,8 @@ class ZoneEvent(_Vocabulary):
     #: where the track's centre was, normalised 0..1 (-1: unknown)
     x: float = -1.0
     y: float = -1.0
+    #: a lost track: when the camera last saw it (the tracker gives up on it later; -1: unknown)
+    seen_ts: float = -1.0
 
 
 @dataclass(frozen=True)

@@ -515,7 +515,9 @@ class CheckoutEngine:
         if ev.action == "entered":
             spans.append([ts, None])
         elif spans and spans[-1][1] is None:
-            spans[-1][1] = ts
+            # a lost track left the glass when it was last seen, not when the tracker gave up
+            # (suite-scan-without-item: a stale box coasting a second kept a barcode sheet excused)
+            spans[-1][1] = ev.seen_ts if ev.action == "lost" and spans[-1][0] <= ev.seen_ts <= ts else ts
         # forget spans older than anything a scan could still be checked against
         horizon = ts - 4 * max(1.0, self._ms("scan_without_item_window_ms"))
         for tid in [t for t, sp in self.glass.items() if sp and sp[-1][1] is not None and sp[-1][1] < horizon]:

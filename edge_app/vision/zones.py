@@ -68,6 +68,7 @@ class _TrackState:
     label: str
     zones: dict[str, _Membership] = field(default_factory=dict)
     xy: tuple = (-1.0, -1.0)  # last centre, normalised
+    seen_ts: float = -1.0  # last frame the track was given
 
 
 def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed: float = 20.0) -> dict[int, int]:
@@ -152,6 +153,8 @@ class ZoneMapper:
             st = self._state.setdefault(t.track_id, _TrackState(t.kind, t.label))
             st.label = t.label or st.label
             st.xy = self._normalised(t)
+            if not t.predicted:
+                st.seen_ts = ts
             for zone in self.polygons:
                 m = st.zones.setdefault(zone, _Membership())
                 now_inside = bool(raw[zone][idx])
@@ -169,7 +172,7 @@ class ZoneMapper:
             where = [z for z, m in st.zones.items() if m.inside] or [""]
             for zone in where:
                 events.append(ZoneEvent(ts=ts, track_id=tid, kind=st.kind, zone=zone, action="lost", label=st.label,
-                                        x=st.xy[0], y=st.xy[1]))  # fmt: skip
+                                        x=st.xy[0], y=st.xy[1], seen_ts=st.seen_ts))  # fmt: skip
         return events
 
     def _normalised(self, t: Track) -> tuple[float, float]:

@@ -383,6 +383,24 @@ def test_a_lost_second_box_over_the_glass_does_not_keep_the_beep_from_the_item_t
     assert alerts(out) == [] and "journey.matched" in types(out)
 
 
+def test_a_stale_box_coasting_over_the_glass_does_not_excuse_a_barcode_sheet():
+    """suite-scan-without-item: the soda lands under a new track while its old box, last seen over the
+    glass at 2.8 s, coasts until 3.87 s. The sheet beeped at 5.32 s, 2.5 s after anything was there."""
+    def inputs(seen):
+        return [
+            PosEvent(ts=0.0, kind="transaction_start"),
+            zone(1.733, 2, "scan", "entered"), scan(2.291),
+            zone(3.067, 3, "bag", "entered"),
+            dataclasses.replace(lost(3.867, 2, "scan"), seen_ts=seen),
+            scan(5.323, LEMON),
+        ]
+
+    _, out = run(inputs(seen=2.80))
+    assert alerts(out) == ["scan_without_item"]
+    _, still_there = run(inputs(seen=3.85))  # seen over the glass within the window of the beep
+    assert alerts(still_there) == []
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [

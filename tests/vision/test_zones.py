@@ -1,5 +1,7 @@
 """Zone hysteresis tables: what a sequence of centre positions must emit."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,6 +70,17 @@ def test_lost_track_emits_lost_per_zone_and_is_pruned():
     assert mapper.inside(1) == [] and mapper.update([], ts=0.6, lost=[1]) == []
     # the id comes back (a new track with a recycled id would start from scratch)
     assert [(e.zone, e.action) for e in mapper.update([track(1, 900)], ts=0.7)] == [("bag", "entered")]
+
+
+def test_a_lost_track_says_when_it_was_last_seen_not_when_it_was_given_up():
+    """The tracker coasts a box on its prediction before giving up; the engine needs the last sighting."""
+    mapper = ZoneMapper(ZonesConfig(**ZONES, enter_frames=1), (W, H))
+    mapper.update([track(1, 500)], ts=0.0)
+    mapper.update([track(1, 500)], ts=0.1)
+    for ts in (0.2, 0.3, 0.4):
+        mapper.update([dataclasses.replace(track(1, 500), predicted=True)], ts=ts)
+    events = mapper.update([], ts=1.1, lost=[1])
+    assert [(e.zone, e.action, e.ts, e.seen_ts) for e in events] == [("scan", "lost", 1.1, 0.1)]
 
 
 def test_hand_events_say_hand_and_items_say_carried():
