@@ -80,6 +80,8 @@ class Journey:
     lost_ts: Optional[float] = None
     #: start_ts is a guess (a track lost in the basket, or first seen over the glass), not a seen pick-up
     start_guessed: bool = False
+    #: when it left the glass (None: still there, or never over it)
+    glass_end_ts: Optional[float] = None
 
     @property
     def ref_ts(self) -> float:
@@ -287,6 +289,8 @@ class CheckoutEngine:
                 # (A carry that just began elsewhere makes this the tracker's
                 # ghost of that item coasting in the basket, not a lost carry.)
                 self.pick_lost.append((ts, seen.last_label))
+            if j is not None and ev.zone == "scan" and j.glass_end_ts is None:
+                j.glass_end_ts = ev.seen_ts if 0 <= ev.seen_ts <= ts else ts
             if j is not None and j.state == IN_FLIGHT:
                 # Vanished before landing (occluded, motion blur): an item track
                 # that appears over the glass or in the bag soon after picks it up.
@@ -302,6 +306,8 @@ class CheckoutEngine:
                 seen.seen_outside_bag = True
             elif ev.zone == "bag" and j is not None:
                 j.in_bag = False
+            elif ev.zone == "scan" and j is not None:
+                j.glass_end_ts = ts
             return
         # entered
         seen.zones.add(ev.zone)
@@ -326,7 +332,7 @@ class CheckoutEngine:
             j.start_guessed = j.start_guessed or guessed
             j.over_scanner = True
             if j.scan_zone_ts is None or j.state in (PENDING, ALERTED):
-                j.scan_zone_ts = ts
+                j.scan_zone_ts, j.glass_end_ts = ts, None
             if self.tx:
                 self.tx.last_activity_ts = ts
         elif ev.zone == "bag":
@@ -428,12 +434,14 @@ class CheckoutEngine:
         elif ev.kind == "void":
             tx = self._open_tx(ts, out)
             left = max(1, ev.quantity)
-            for i in range(len(tx.scans) - 1, -1, -1):
+            # The POS names a product, not a line: the latest line of that quantity, an
+            # unpaired one (the double beep being voided) before one an item took.
+            lines = [i for i, line in enumerate(tx.scans) if line.scan.gtin == ev.gtin and not line.voided]
+            lines.sort(key=lambda i: (tx.scans[i].quantity == left, tx.scans[i].used == 0, i), reverse=True)
+            for i in lines:
                 line = tx.scans[i]
                 if left <= 0:
                     break
-                if line.scan.gtin != ev.gtin or line.voided:
-                    continue
                 line.voided = True
                 left -= line.quantity
                 # The item that line paid for must leave the bag, or it is void_kept.
@@ -502,6 +510,8 @@ class CheckoutEngine:
         for j, void_ts in list(self.void_watch):
             if not j.in_bag:
                 self.void_watch.remove((j, void_ts))  # taken out of the bag: honest
+            elif self._repay(j, ts):
+                self.void_watch.remove((j, void_ts))  # the void was of a double line: another pays for it
             elif ts >= void_ts + grace + escalation:
                 self.void_watch.remove((j, void_ts))
                 self._raise(j, ts, out, "void_kept")
@@ -679,21 +689,26 @@ class CheckoutEngine:
                 slots.append(i)
         if not slots:
             return
-        before, after = self._ms("match_before_ms"), self._ms("match_after_ms")
         big = 1e9
         cost = np.full((len(waiting), len(slots)), big)
         for a, j in enumerate(waiting):
-            lo = min(j.start_ts, j.ref_ts) - before
-            hi = (j.landed_ts if j.landed_ts is not None else ts) + after
-            if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
-                # Taken out of the bag and held over the glass again: a later beep
-                # is the fix. A beep alone (a barcode sheet) must not clear an alert.
-                hi = max(hi, ts)
+            lo, hi = self._window(j, ts)
             # An item seen over the glass is the likelier owner of a beep.
             penalty = 0.0 if j.over_scanner else BYPASS_PENALTY_S
+            end = j.landed_ts if j.landed_ts is not None else ts
             for b, i in enumerate(slots):
                 s_ts = tx.scans[i].scan.ts
-                if lo <= s_ts <= hi:
+                if not lo <= s_ts <= hi:
+                    continue
+                if tx.scans[i].scan.scanner_id == "pos":
+                    # Keyed on the kiosk (produce): any time while the item is carried, glass or not.
+                    cost[a, b] = max(0.0, j.start_ts - s_ts, s_ts - end)
+                elif j.scan_zone_ts is not None:
+                    # a beep while the item was over the glass fits it best; the closest to its arrival breaks ties
+                    glass_end = j.glass_end_ts if j.glass_end_ts is not None else end
+                    off = max(0.0, j.scan_zone_ts - s_ts, s_ts - max(glass_end, j.scan_zone_ts))
+                    cost[a, b] = off + 0.01 * abs(s_ts - j.ref_ts)
+                else:
                     cost[a, b] = abs(s_ts - j.ref_ts) + penalty
         rows, cols = linear_sum_assignment(cost)
         for a, b in zip(rows, cols):
@@ -705,7 +720,7 @@ class CheckoutEngine:
             line = tx.scans[line_i]
             line.used += 1
             j.scan_index = line_i
-            late = tx.scans[line_i].scan.ts > (j.landed_ts or 0) + after
+            late = tx.scans[line_i].scan.ts > (j.landed_ts or 0) + self._ms("match_after_ms")
             if j.state == ALERTED or (j.state == PENDING and late):
                 self._self_correct(j, ts, out, "scanned after the alert" if j.state == ALERTED else "scanned after the nudge")
                 continue
@@ -718,6 +733,67 @@ class CheckoutEngine:
                 )
             )
             self._check_match_quality(j, line, ts, out)
+        self._repair_pairs(ts, out)
+
+    def _window(self, j: Journey, ts: float) -> tuple[float, float]:
+        """When a line may have paid for this journey."""
+        lo = min(j.start_ts, j.ref_ts) - self._ms("match_before_ms")
+        hi = (j.landed_ts if j.landed_ts is not None else ts) + self._ms("match_after_ms")
+        if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
+            # Taken out of the bag and held over the glass again: a later beep
+            # is the fix. A beep alone (a barcode sheet) must not clear an alert.
+            hi = max(hi, ts)
+        return lo, hi
+
+    def _repair_pairs(self, ts: float, out: list) -> None:
+        """A line went to an item whose own beep came later: let that item take its beep.
+
+        Pairs are committed when an item lands, but a beep may come just after
+        the landing: the line a landed item took may have been the one of an
+        item that landed before it (two items over the glass close together),
+        or a keyed line (produce) that said only that an item was added. When a
+        free line fits the matched item, and its old line fits a waiting item,
+        both are paid: one more item matched, the shortest augmenting path.
+        Never for an alerted item: only a scan over the glass fixes a staff alert.
+        """
+        tx = self.tx
+        assert tx is not None
+        free = [i for i, line in enumerate(tx.scans) if not line.voided and line.used < line.quantity]
+        if not free:
+            return
+        for p in [j for j in tx.journeys if j.state in (LANDED, PENDING) and j.landed_ts is not None]:
+            lo_p, hi_p = self._window(p, ts)
+            for m in tx.journeys:
+                if m.state != MATCHED or m.scan_index is None:
+                    continue
+                old = tx.scans[m.scan_index]
+                if old.voided or not lo_p <= old.scan.ts <= hi_p:
+                    continue
+                lo_m, hi_m = self._window(m, ts)
+                fits = [i for i in free if tx.scans[i].used < tx.scans[i].quantity and lo_m <= tx.scans[i].scan.ts <= hi_m]
+                if not fits:
+                    continue
+                new = min(fits, key=lambda i: abs(tx.scans[i].scan.ts - m.ref_ts))
+                tx.scans[new].used += 1
+                p.scan_index, m.scan_index, p.state = m.scan_index, new, MATCHED
+                out.append(self._event(ts, "journey.matched", JourneyData(
+                    p.journey_id, p.track_id, p.label, old.scan.gtin, p.over_scanner, p.landed_ts)))  # fmt: skip
+                self._check_match_quality(m, tx.scans[new], ts, out)
+                self._check_match_quality(p, old, ts, out)
+                break
+
+    def _repay(self, j: Journey, ts: float) -> bool:
+        """A matched item whose line was voided takes a free line that fits it, if one is left."""
+        tx = self.tx
+        assert tx is not None
+        lo, hi = self._window(j, ts)
+        fits = [i for i, line in enumerate(tx.scans)
+                if not line.voided and line.used < line.quantity and lo <= line.scan.ts <= hi]  # fmt: skip
+        if not fits:
+            return False
+        j.scan_index = min(fits, key=lambda i: abs(tx.scans[i].scan.ts - j.ref_ts))
+        tx.scans[j.scan_index].used += 1
+        return True
 
     def _check_match_quality(self, j: Journey, line: ScanLine, ts: float, out: list) -> None:
         """Stacking and ticket switching, once a journey is paired with its line."""
