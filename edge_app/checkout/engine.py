@@ -107,6 +107,8 @@ class _TrackSeen:
     journey: Optional[Journey] = None
     last_label: str = ""
     labels: dict = field(default_factory=dict)
+    #: (ts, label) of every zone event, so a journey can be judged by what its carry looked like
+    label_log: list = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +158,8 @@ class CheckoutEngine:
         self.bag_spots: dict[int, tuple[float, float, Optional[float]]] = {}
         #: item tracks lost in the basket area: (lost at, label); a carry the camera lost at once
         self.pick_lost: list[tuple[float, str]] = []
+        #: (entered at, track id) of tracks first seen in the bag and taken for the baseline
+        self.bag_newcomers: list[tuple[float, int]] = []
         self._n_tx = 0
         self._n_journey = 0
         self._n_alert = 0
@@ -279,6 +283,7 @@ class CheckoutEngine:
             self._reacquire(ev, seen, ts, out)
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
+            seen.label_log.append((ts, ev.label))
             seen.last_label = max(seen.labels, key=seen.labels.get)
         if ev.action == "lost":
             j = seen.journey
@@ -296,6 +301,8 @@ class CheckoutEngine:
                 # that appears over the glass or in the bag soon after picks it up.
                 j.lost_ts = ts
                 self.orphans.append(j)
+                self._landed_unseen(j, ev, self.tracks.pop(ev.track_id), ts, out)
+                return
             self.tracks.pop(ev.track_id, None)
             return
         if ev.action == "exited":
@@ -339,7 +346,10 @@ class CheckoutEngine:
             if ev.x >= 0:
                 self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
             if j is None and not seen.seen_outside_bag:
-                return  # already in the bag when we first saw it: baseline
+                # already in the bag when we first saw it: baseline (unless a carry lost later claims it)
+                self.bag_newcomers = [(t, tid) for t, tid in self.bag_newcomers if ts - t <= self._ms("reacquire_ms")]
+                self.bag_newcomers.append((ts, ev.track_id))
+                return
             j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
             j.in_bag = True
             j.label = seen.last_label or j.label
@@ -407,6 +417,35 @@ class CheckoutEngine:
         j.lost_ts = None
         seen.journey = j
         seen.seen_outside_bag = True
+
+    def _landed_unseen(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> None:
+        """A carry reported lost late: did it land while its old box was still coasting?
+
+        The tracker gives up on a track a second after it last saw it; meanwhile
+        the item lands under a new id, taken for the baseline because nothing
+        had been lost yet (kset normal-77-003: milk over the glass). One new
+        box in the bag after the last sighting is that item.
+        """
+        if ev.seen_ts < 0:
+            return
+        fresh = [(t, tid) for t, tid in self.bag_newcomers if ev.seen_ts <= t <= ts
+                 and tid in self.tracks and self.tracks[tid].journey is None]  # fmt: skip
+        if len(fresh) != 1:
+            return
+        landed_at, tid = fresh[0]
+        self.bag_newcomers.remove(fresh[0])
+        self.orphans.remove(j)
+        seen = self.tracks[tid]
+        seen.journey, seen.seen_outside_bag = j, True
+        seen.label_log = sorted(old.label_log + seen.label_log)  # one item: the carry's looks count
+        for label in old.labels:
+            seen.labels[label] = seen.labels.get(label, 0) + old.labels[label]
+        j.track_id, j.lost_ts, j.in_bag, j.landed_ts = tid, None, True, landed_at
+        j.label = seen.last_label or j.label
+        j.state = UNVERIFIED if self.down else LANDED
+        if self.down and self.tx:
+            self.tx.unverified = True
+        self._match(ts, out)
 
     def _on_scan(self, scan: Scan, ts: float, out: list) -> None:
         tx = self._open_tx(ts, out)
@@ -810,11 +849,19 @@ class CheckoutEngine:
     def _label_is_sure(self, j: Journey, expected: str) -> bool:
         """Ticket switching needs the camera to disagree consistently, not in one flicker.
 
-        The track's label votes (one per zone event) must never have said the
-        scanned product, and the seen label must carry at least two of them.
+        The track's label votes (one per zone event) since the item left the
+        basket must never have said the scanned product, and the seen label must
+        carry at least two of them. Votes from before the carry are left out: in
+        a full basket the tracker swaps identities between items (kset4
+        normal-9001-012: a soda's track was "juice" while it sat by the juice).
         """
         seen = self.tracks.get(j.track_id)
-        votes = seen.labels if seen is not None else {}
+        votes: dict = {}
+        for t, label in seen.label_log if seen is not None else ():
+            if t >= j.start_ts:
+                votes[label] = votes.get(label, 0) + 1
+        if not votes and seen is not None:
+            votes = seen.labels
         if not votes:
             return True  # no history (engine-only replays): trust the label given
         return votes.get(expected, 0) == 0 and votes.get(j.label, 0) >= 2

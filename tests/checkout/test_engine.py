@@ -506,6 +506,40 @@ def test_a_void_takes_the_line_of_its_quantity():
     assert alerts(out) == []
 
 
+JUICE = "07310240068900"
+SHOP = Catalog(items={COLA: {"name": "Cola", "label": "soda_bottle"}, JUICE: {"name": "Orange juice", "label": "juice"}})
+
+
+def test_a_ticket_switch_is_judged_by_what_the_carry_looked_like():
+    """kset4 normal-9001-012: in the full basket the soda's track said "juice" (it sat by the juice);
+    carried, it is a soda all the way, and the juice's barcode was scanned."""
+    inputs = [zone(0.2, 2, "pick", "entered", "juice"), zone(17.6, 2, "pick", "exited", "soda_bottle"),
+              zone(17.8, 2, "scan", "entered", "soda_bottle"), scan(18.5, JUICE),
+              zone(19.4, 2, "scan", "exited", "soda_bottle"), zone(19.5, 2, "bag", "entered", "soda_bottle")]  # fmt: skip
+    _, out = run(inputs, catalog=SHOP)
+    assert alerts(out) == ["mismatch"]
+
+
+def carry_lost_late(*scans):
+    """kset normal-77-003: a milk over the glass, last seen at 9.13 s, lands at 9.47 s under a new
+    id (first seen in the bag); the tracker gives the old id up at 10.2 s."""
+    return [
+        zone(0.2, 4, "pick", "entered", "milk"), zone(8.13, 4, "pick", "exited", "milk"),
+        zone(8.2, 4, "scan", "entered", "milk"), *scans,
+        zone(9.47, 5, "bag", "entered", "milk"),
+        dataclasses.replace(lost(10.2, 4, "scan"), label="milk", seen_ts=9.13),
+    ]  # fmt: skip
+
+
+def test_a_carry_that_landed_while_its_old_box_coasted_is_decided():
+    _, unpaid = run(carry_lost_late(), catalog=SHOP)
+    assert alerts(unpaid) == ["missed_scan.pass_over"]
+    _, switched = run(carry_lost_late(scan(8.7, COLA)), catalog=SHOP)
+    assert alerts(switched) == ["mismatch"]
+    _, paid = run(carry_lost_late(scan(8.7, JUICE)), catalog=Catalog(items={JUICE: {"label": "milk"}}))
+    assert alerts(paid) == [] and "journey.matched" in types(paid)
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [
