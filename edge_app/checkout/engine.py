@@ -59,6 +59,7 @@ CANCELLED = "cancelled"  # put in go_back / back in the basket before landing
 
 _OPEN = (LANDED, PENDING)
 BYPASS_PENALTY_S = 1.0
+BEHIND_PENALTY_S = 0.5  # the back of a stack: the box the camera saw whole is the likelier one scanned
 
 
 @dataclass
@@ -82,6 +83,8 @@ class Journey:
     start_guessed: bool = False
     #: when it left the glass (None: still there, or never over it)
     glass_end_ts: Optional[float] = None
+    #: the back of a stack, a sliver to the camera: its class is a guess, and a beep is the front's first
+    behind: bool = False
 
     @property
     def ref_ts(self) -> float:
@@ -109,6 +112,8 @@ class _TrackSeen:
     labels: dict = field(default_factory=dict)
     #: (ts, label) of every zone event, so a journey can be judged by what its carry looked like
     label_log: list = field(default_factory=list)
+    #: the most items this track was seen moving with (itself included)
+    moved_with: int = 1
 
 
 @dataclass
@@ -157,7 +162,7 @@ class CheckoutEngine:
         #: where each item sits in the bag: track id -> (x, y, lost at or None)
         self.bag_spots: dict[int, tuple[float, float, Optional[float]]] = {}
         #: item tracks lost in the basket area: (lost at, label); a carry the camera lost at once
-        self.pick_lost: list[tuple[float, str]] = []
+        self.pick_lost: list[tuple[float, str, float, float]] = []  # (lost at, label, x, y)
         #: (entered at, track id) of tracks first seen in the bag and taken for the baseline
         self.bag_newcomers: list[tuple[float, int]] = []
         self._n_tx = 0
@@ -281,10 +286,16 @@ class CheckoutEngine:
             return  # a second box on an item already in the bag: the same item, baseline
         if is_new and ev.action == "entered" and ev.zone in ("scan", "bag"):
             self._reacquire(ev, seen, ts, out)
+        if is_new and ev.action == "entered" and ev.zone == "pick" and ev.x >= 0:
+            # a basket item lost and found again on its spot at once is no carry the camera missed
+            # (kset6 normal-60606-021: that loss gave a bypassed milk a second journey)
+            r = self.cfg.same_spot
+            self.pick_lost = [p for p in self.pick_lost if p[2] < 0 or (p[2] - ev.x) ** 2 + (p[3] - ev.y) ** 2 > r * r]
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
             seen.label_log.append((ts, ev.label))
             seen.last_label = max(seen.labels, key=seen.labels.get)
+        seen.moved_with = max(seen.moved_with, ev.group_size)
         if ev.action == "lost":
             j = seen.journey
             if ev.track_id in self.bag_spots:
@@ -293,7 +304,7 @@ class CheckoutEngine:
             if ev.zone == "pick" and j is None and not self._carry_began_since(ts - self._ms("reacquire_ms")):
                 # (A carry that just began elsewhere makes this the tracker's
                 # ghost of that item coasting in the basket, not a lost carry.)
-                self.pick_lost.append((ts, seen.last_label))
+                self.pick_lost.append((ts, seen.last_label, ev.x, ev.y))
             if j is not None and ev.zone == "scan" and j.glass_end_ts is None:
                 j.glass_end_ts = ev.seen_ts if 0 <= ev.seen_ts <= ts else ts
             if j is not None and j.state == IN_FLIGHT:
@@ -301,7 +312,9 @@ class CheckoutEngine:
                 # that appears over the glass or in the bag soon after picks it up.
                 j.lost_ts = ts
                 self.orphans.append(j)
-                self._landed_unseen(j, ev, self.tracks.pop(ev.track_id), ts, out)
+                old = self.tracks.pop(ev.track_id)
+                if not self._landed_unseen(j, ev, old, ts, out):
+                    self._landed_behind(j, ev, old, ts, out)
                 return
             self.tracks.pop(ev.track_id, None)
             return
@@ -389,7 +402,7 @@ class CheckoutEngine:
         elif self.pick_lost:
             # Lost in the basket and a new item appears over the glass or in the
             # bag soon after: the camera lost a fast carry (a bypass, often).
-            lost_ts, label = self.pick_lost.pop()
+            lost_ts, label, _, _ = self.pick_lost.pop()
             seen.last_label = seen.last_label or label
             j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
             j.start_ts, j.start_guessed = lost_ts, True
@@ -418,7 +431,31 @@ class CheckoutEngine:
         seen.journey = j
         seen.seen_outside_bag = True
 
-    def _landed_unseen(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> None:
+    def _landed_behind(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> bool:
+        """A box that moved with another and vanished as that one landed: the back of a stack.
+
+        Two items carried stacked show the back one as a sliver; the detector
+        loses it as the pair goes down into the bag (kset5 normal-31337-039).
+        It landed with its companion, and is paid or is the stacking alert.
+        """
+        if old.moved_with < 2:
+            return False
+        seen = ev.seen_ts if ev.seen_ts >= 0 else ts
+        w = self._ms("stack_window_ms")
+        with_it = [k for k in self._stack_companions(j)
+                   if self.tracks.get(k.track_id, _TrackSeen()).moved_with >= 2 and k.in_bag and k.landed_ts is not None and seen - w <= k.landed_ts <= ts]  # fmt: skip
+        if not with_it:
+            return False
+        self.orphans.remove(j)
+        j.lost_ts, j.in_bag, j.landed_ts = None, True, min(k.landed_ts for k in with_it)
+        j.behind = True
+        j.state = UNVERIFIED if self.down else LANDED
+        if self.down and self.tx:
+            self.tx.unverified = True
+        self._match(ts, out)
+        return True
+
+    def _landed_unseen(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> bool:
         """A carry reported lost late: did it land while its old box was still coasting?
 
         The tracker gives up on a track a second after it last saw it; meanwhile
@@ -427,11 +464,11 @@ class CheckoutEngine:
         box in the bag after the last sighting is that item.
         """
         if ev.seen_ts < 0:
-            return
+            return False
         fresh = [(t, tid) for t, tid in self.bag_newcomers if ev.seen_ts <= t <= ts
                  and tid in self.tracks and self.tracks[tid].journey is None]  # fmt: skip
         if len(fresh) != 1:
-            return
+            return False
         landed_at, tid = fresh[0]
         self.bag_newcomers.remove(fresh[0])
         self.orphans.remove(j)
@@ -446,6 +483,7 @@ class CheckoutEngine:
         if self.down and self.tx:
             self.tx.unverified = True
         self._match(ts, out)
+        return True
 
     def _on_scan(self, scan: Scan, ts: float, out: list) -> None:
         tx = self._open_tx(ts, out)
@@ -637,11 +675,16 @@ class CheckoutEngine:
         tx, w = self.tx, self._ms("stack_window_ms")
         if tx is None or w <= 0:
             return []
+        def moving_with(k: Journey) -> bool:  # flying now, seen moving with another item
+            return (k.state == IN_FLIGHT and k.lost_ts is None and k.landed_ts is None
+                    and self.tracks.get(k.track_id, _TrackSeen()).moved_with >= 2)  # fmt: skip
+
         return [
             k for k in tx.journeys
             if k is not j and k.state != CANCELLED
             and (abs(k.start_ts - j.start_ts) <= w or
-                 ((k.start_guessed or j.start_guessed) and k.landed_ts is not None and j.landed_ts is not None))
+                 ((k.start_guessed or j.start_guessed)
+                  and ((k.landed_ts is not None and j.landed_ts is not None) or moving_with(k) or moving_with(j))))
             and (k.landed_ts is None or j.landed_ts is None or abs(k.landed_ts - j.landed_ts) <= w)
         ]  # fmt: skip
 
@@ -746,7 +789,7 @@ class CheckoutEngine:
                     # a beep while the item was over the glass fits it best; the closest to its arrival breaks ties
                     glass_end = j.glass_end_ts if j.glass_end_ts is not None else end
                     off = max(0.0, j.scan_zone_ts - s_ts, s_ts - max(glass_end, j.scan_zone_ts))
-                    cost[a, b] = off + 0.01 * abs(s_ts - j.ref_ts)
+                    cost[a, b] = off + 0.01 * abs(s_ts - j.ref_ts) + (BEHIND_PENALTY_S if j.behind else 0.0)
                 else:
                     cost[a, b] = abs(s_ts - j.ref_ts) + penalty
         rows, cols = linear_sum_assignment(cost)
@@ -855,6 +898,8 @@ class CheckoutEngine:
         a full basket the tracker swaps identities between items (kset4
         normal-9001-012: a soda's track was "juice" while it sat by the juice).
         """
+        if j.behind:
+            return False  # a sliver's class is no evidence of a ticket switch (kset5 normal-31337-014)
         seen = self.tracks.get(j.track_id)
         votes: dict = {}
         for t, label in seen.label_log if seen is not None else ():

@@ -540,6 +540,66 @@ def test_a_carry_that_landed_while_its_old_box_coasted_is_decided():
     assert alerts(paid) == [] and "journey.matched" in types(paid)
 
 
+def back_of_a_stack_lost(*scans):
+    """kset5 normal-31337-039: two oat drinks carried stacked, seen as two boxes moving together;
+    the back one (a sliver) is last seen over the glass and lost as the pair lands."""
+    return [
+        zone(0.2, 11, "pick", "entered"), zone(0.2, 17, "pick", "entered"),
+        zone(15.0, 11, "pick", "exited", group=2), zone(15.07, 17, "pick", "exited", group=2),
+        zone(15.13, 11, "scan", "entered", group=2), zone(15.4, 17, "scan", "entered", group=2), *scans,
+        zone(16.67, 11, "scan", "exited"), zone(16.8, 11, "bag", "entered"),
+        dataclasses.replace(lost(17.47, 17, "scan"), seen_ts=16.4),
+        PosEvent(ts=18.46, kind="payment_start"),
+    ]  # fmt: skip
+
+
+def test_the_back_of_a_stack_lost_as_the_pair_lands_went_into_the_bag_with_it():
+    _, one_beep = run(back_of_a_stack_lost(scan(15.92)))
+    assert alerts(one_beep) == ["multi_item"]
+    _, two_beeps = run(back_of_a_stack_lost(scan(15.92), scan(16.2)))
+    assert alerts(two_beeps) == []
+    _, quantity = run(back_of_a_stack_lost(scan(15.92, qty=2)))
+    assert alerts(quantity) == []
+
+
+def test_the_back_of_a_stack_is_no_evidence_of_a_ticket_switch():
+    """kset5 normal-31337-014: the sliver of the back box was called "milk"; the front, the box the
+    camera saw whole, is the one scanned, and the back one is the stacking alert."""
+    sliver = [dataclasses.replace(e, label="milk") if getattr(e, "track_id", 0) == 17 else e
+              for e in back_of_a_stack_lost(scan(15.92))]
+    _, out = run(sliver, catalog=Catalog(items={COLA: {"label": "bottle"}}))
+    assert alerts(out) == ["multi_item"]
+    assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [17]
+
+
+def test_a_stack_whose_back_box_is_first_seen_over_the_glass_raises_one_alert():
+    """kset6 normal-60606-001: the second cola of a stack is first seen over the glass, 1.3 s after
+    the first left the basket; it is still in flight when the first lands and takes the beep."""
+    inputs = [
+        zone(0.2, 1, "pick", "entered"), zone(13.27, 1, "pick", "exited"), zone(13.4, 1, "scan", "entered"),
+        scan(14.21), zone(14.6, 22, "scan", "entered", group=2),
+        zone(15.07, 1, "scan", "exited", group=2), zone(15.13, 22, "scan", "exited", group=2),
+        zone(15.27, 1, "bag", "entered", group=2), zone(15.67, 22, "bag", "entered", group=2),
+        PosEvent(ts=17.69, kind="payment_start"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["multi_item"]
+    assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [22]
+
+
+def test_a_basket_item_lost_and_found_on_its_spot_is_no_missed_carry():
+    """kset6 normal-60606-021: the apple's box flickers in the basket (lost, a new id on the same
+    spot); the milk carried round the glass must be one bypass, not two."""
+    inputs = [
+        at(zone(0.2, 12, "pick", "entered", "apple"), 0.22, 0.82), at(zone(0.2, 7, "pick", "entered", "milk"), 0.19, 0.24),
+        at(lost(11.2, 12, "pick"), 0.22, 0.82), at(zone(11.27, 14, "pick", "entered", "apple"), 0.22, 0.80),
+        zone(11.47, 7, "pick", "exited", "milk"),
+        at(zone(12.6, 15, "bag", "entered", "milk"), 0.79, 0.43), at(zone(13.0, 7, "bag", "entered", "milk"), 0.80, 0.36),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [
