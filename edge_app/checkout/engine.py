@@ -59,6 +59,7 @@ CANCELLED = "cancelled"  # put in go_back / back in the basket before landing
 
 _OPEN = (LANDED, PENDING)
 BYPASS_PENALTY_S = 1.0
+SEEN_TOGETHER_S = 0.3  # two boxes seen together this long are two items, not one box re-identified
 BEHIND_PENALTY_S = 0.5  # the back of a stack: the box the camera saw whole is the likelier one scanned
 
 
@@ -114,6 +115,8 @@ class _TrackSeen:
     label_log: list = field(default_factory=list)
     #: the most items this track was seen moving with (itself included)
     moved_with: int = 1
+    #: its first zone event (about when the camera first saw it)
+    first_ts: float = 0.0
 
 
 @dataclass
@@ -280,7 +283,7 @@ class CheckoutEngine:
                 self.tracks.pop(ev.track_id, None)
             return
         is_new = ev.track_id not in self.tracks
-        seen = self.tracks.setdefault(ev.track_id, _TrackSeen())
+        seen = self.tracks.setdefault(ev.track_id, _TrackSeen(first_ts=ts))
         if is_new and ev.action == "entered" and ev.zone == "bag" and self._found_again(ev, ts):
             self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
             return  # a second box on an item already in the bag: the same item, baseline
@@ -307,6 +310,10 @@ class CheckoutEngine:
                 self.pick_lost.append((ts, seen.last_label, ev.x, ev.y))
             if j is not None and ev.zone == "scan" and j.glass_end_ts is None:
                 j.glass_end_ts = ev.seen_ts if 0 <= ev.seen_ts <= ts else ts
+            if j is not None and j.state == IN_FLIGHT and self._dragged_along(j, ev):
+                j.state = CANCELLED
+                self.tracks.pop(ev.track_id, None)
+                return
             if j is not None and j.state == IN_FLIGHT:
                 # Vanished before landing (occluded, motion blur): an item track
                 # that appears over the glass or in the bag soon after picks it up.
@@ -431,6 +438,23 @@ class CheckoutEngine:
         seen.journey = j
         seen.seen_outside_bag = True
 
+    def _dragged_along(self, j: Journey, ev: ZoneEvent) -> bool:
+        """A basket box the tracker dragged along with a carry, not a carry of its own.
+
+        Its box coasted out of the basket on its prediction beside an item
+        really carried, and was never seen again (kset7 normal-70707-011 and
+        -023: one bag of apples is several apple boxes; -022: a milk's box
+        slid off with the cola). A carry is seen after it leaves the basket.
+        """
+        if j.start_guessed or not 0 <= ev.seen_ts < j.start_ts or self.tx is None:
+            return False
+        w = self._ms("stack_window_ms")
+        return any(  # a carry in flight as this box left the basket, still seen
+            k is not j and k.state != CANCELLED and k.lost_ts is None and k.track_id in self.tracks
+            and k.start_ts <= j.start_ts + w and (k.landed_ts is None or k.landed_ts >= j.start_ts)
+            for k in self.tx.journeys
+        )  # fmt: skip
+
     def _landed_behind(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> bool:
         """A box that moved with another and vanished as that one landed: the back of a stack.
 
@@ -442,8 +466,16 @@ class CheckoutEngine:
             return False
         seen = ev.seen_ts if ev.seen_ts >= 0 else ts
         w = self._ms("stack_window_ms")
-        with_it = [k for k in self._stack_companions(j)
-                   if self.tracks.get(k.track_id, _TrackSeen()).moved_with >= 2 and k.in_bag and k.landed_ts is not None and seen - w <= k.landed_ts <= ts]  # fmt: skip
+
+        def carried_with(k: Journey) -> bool:
+            kseen = self.tracks.get(k.track_id)
+            return (kseen is not None and kseen.moved_with >= 2 and k.in_bag and k.landed_ts is not None
+                    and seen - w <= k.landed_ts <= ts
+                    # both seen for a while: an id switch shows the two boxes a frame or two at once
+                    # (kset7 normal-70707-039: 0.13 s); the back of a stack, all the way (0.47-1.3 s)
+                    and seen - max(old.first_ts, kseen.first_ts) >= SEEN_TOGETHER_S)  # fmt: skip
+
+        with_it = [k for k in self._stack_companions(j) if carried_with(k)]
         if not with_it:
             return False
         self.orphans.remove(j)

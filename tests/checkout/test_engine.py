@@ -610,6 +610,36 @@ def test_a_basket_item_lost_and_found_on_its_spot_is_no_missed_carry():
     assert alerts(out) == ["missed_scan.bypass"]
 
 
+def test_a_basket_box_dragged_along_with_a_carry_is_no_second_item():
+    """kset7 normal-70707-022: the milk's box slides out of the basket on its prediction beside the
+    cola being carried round the glass, and is never seen again; a bag box picks up its loss."""
+    inputs = [
+        zone(0.2, 3, "pick", "entered"), zone(0.2, 2, "pick", "entered", "milk"),
+        zone(5.53, 3, "pick", "exited", group=3), zone(6.2, 2, "pick", "exited", group=2),
+        dataclasses.replace(lost(7.13, 2), seen_ts=6.07),
+        at(zone(7.73, 3, "bag", "entered"), 0.84, 0.32), at(zone(8.87, 14, "bag", "entered"), 0.88, 0.56),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+    seen_carried = [dataclasses.replace(e, seen_ts=6.9) if e.action == "lost" else e for e in inputs]
+    _, two = run(seen_carried)  # seen outside the basket: a carry of its own, lost and found in the bag
+    assert alerts(two) == ["missed_scan.bypass", "missed_scan.bypass"]
+
+
+def test_a_box_re_identified_over_the_glass_is_not_the_back_of_a_stack():
+    """kset7 normal-70707-039: a soda's track is replaced by a new id over the glass (both boxes
+    seen together 0.13 s); the old one is given up after the new one lands: one item, one alert."""
+    inputs = [
+        zone(0.2, 12, "pick", "entered"), zone(14.67, 12, "pick", "exited"),
+        zone(14.8, 12, "scan", "entered", group=2), zone(14.87, 14, "scan", "entered", group=2),
+        zone(15.47, 14, "scan", "exited"), zone(15.73, 14, "bag", "entered"),
+        dataclasses.replace(lost(16.07, 12, "scan"), seen_ts=15.0),
+        PosEvent(ts=17.71, kind="payment_start"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.pass_over"]
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [
