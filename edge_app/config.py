@@ -77,6 +77,11 @@ class ProductModelConfig(Strict):
     nested_area_ratio: float = Field(
         0.6, gt=0, le=1, description="a nested box is at most this fraction of the container's area"
     )
+    hand_box_share: float = Field(
+        0.5, ge=0, le=1, description="one_box_per_item also drops a weaker, bigger box around an item box when "
+        "at least this share of the rest of it is a hand: the item and the hand holding it, not a second item. "
+        "Needs the product model's hand class (hands.backend: detector). 0: off",
+    )
     sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
 
 

@@ -45,7 +45,7 @@ from edge_app.vision.models import ModelError
 from edge_app.vision.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.vision.tracker import CarryAssociator, Track, Tracker
 from edge_app.vision.yolo import (
-    Detections, YoloDetector, boxes_inside, boxes_outside, cross_class_nms, nested_boxes, nms,
+    Detections, YoloDetector, boxes_inside, boxes_outside, boxes_with_hand, cross_class_nms, nested_boxes, nms,
 )
 from edge_app.vision.zones import ZoneMapper
 
@@ -248,6 +248,7 @@ class Perception:
         self._agnostic_iou = min(m.products.iou, 0.6)
         self._keep_stacks = m.products.keep_stacks
         self._nested = (m.products.nested_ios, m.products.nested_area_ratio)
+        self._hand_box_share = m.products.hand_box_share
         wanted = set(m.products.classes)
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
@@ -379,6 +380,9 @@ class Perception:
             if self._nested[0] > 0 and len(dets) > 1:
                 # a box inside a much bigger one is part of that item (IoU cannot see it)
                 dets = dets.filter(~nested_boxes(dets.xyxy, *self._nested))
+            if self._hand_box_share > 0 and hands is not None and len(hands) and len(dets) > 1:
+                # an item and the hand under it, boxed as one: no second item beside the first
+                dets = dets.filter(~boxes_with_hand(dets.xyxy, dets.score, hands.xyxy, hand_share=self._hand_box_share))
         stages["detect"] = (time.perf_counter() - t) * 1000
         return dets, hands, people, stages
 

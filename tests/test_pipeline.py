@@ -246,11 +246,13 @@ class TwoLabelDetector(FakeDetector):
         return Detections([[100, 100, 160, 260], [102, 98, 161, 262]], [0.8, 0.6], [1, 2], self.names)
 
 
-def _items_after_six_frames(detector, **products) -> Perception:
+def _items_after_six_frames(detector, hands_backend: str = "none", **products) -> Perception:
     """The demo lane with bottles and cups as products, gating off, fed six frames of ``detector``."""
     cfg = load_config(DEMO)
     products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"], **products})
-    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"products": products, "motion_gating": False})})
+    hands = cfg.models.hands.model_copy(update={"backend": hands_backend})
+    models = cfg.models.model_copy(update={"products": products, "hands": hands, "motion_gating": False})
+    cfg = cfg.model_copy(update={"models": models})
     p = Perception(cfg, detector=detector)
     img = np.full((480, 640, 3), 120, np.uint8)
     for i in range(6):
@@ -313,6 +315,43 @@ def test_a_box_inside_a_much_bigger_one_is_part_of_that_item(nested_ios, expecte
 def test_two_stacked_items_of_one_size_are_not_nested():
     p = _items_after_six_frames(OffsetStackDetector())
     assert len(p.last_items) == 2
+
+
+class ItemInHandDetector(FakeDetector):
+    """A bottle carried flat, the hand under it, and a weaker box around both
+    (the boxes of kset10 normal-121212-025, 3.4 s: IoU 0.40 with the bottle, past NMS)."""
+
+    names = ("person", "bottle", "cup", "hand")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[167, 208, 306, 278], [191, 215, 318, 338], [208, 266, 313, 360]], [0.66, 0.37, 0.87],
+                          [1, 1, 3], self.names)  # fmt: skip
+
+
+@pytest.mark.parametrize("share, expected", [(0.5, 1), (0.0, 2)])
+def test_an_item_and_the_hand_under_it_boxed_as_one_are_no_second_item(share, expected):
+    p = _items_after_six_frames(ItemInHandDetector(), hands_backend="detector", hand_box_share=share)
+    assert len(p.last_items) == expected
+    assert len(p.last_hands) == 1
+    if expected == 1:
+        assert p.last_items[0].xyxy[3] < 290  # the bottle's box stays, not the one with the hand
+
+
+class HeldCartonDetector(FakeDetector):
+    """SubBoxDetector's carton and sub-box, the hand holding the carton at its end."""
+
+    names = ("person", "bottle", "cup", "hand")
+
+    def detect(self, image):
+        self.calls += 1
+        return Detections([[77, 172, 220, 242], [131, 175, 203, 224], [60, 180, 100, 250]], [0.56, 0.8, 0.9],
+                          [1, 2, 3], self.names)  # fmt: skip
+
+
+def test_a_carton_held_at_its_end_is_not_taken_for_its_sub_box_and_a_hand():
+    p = _items_after_six_frames(HeldCartonDetector(), hands_backend="detector", nested_ios=0.0)
+    assert sorted(t.label for t in p.last_items) == ["bottle", "cup"]  # the hand is no "rest" of the carton
 
 
 def test_people_are_kept_for_the_evidence_blur_not_tracked():

@@ -19,9 +19,10 @@ ZONES = dict(
 EDGE = W / 3  # pick | scan boundary in pixels
 
 
-def track(tid, cx, cy=250, kind="item", confirmed=True, carried_by=None, velocity=(0, 0), size=40):
+def track(tid, cx, cy=250, kind="item", confirmed=True, carried_by=None, velocity=(0, 0), size=40, predicted=False):
     return Track(tid, np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2], np.float32), "bottle",
-                 0.9, kind, 5, confirmed, carried_by, velocity=np.array(velocity, np.float32))  # fmt: skip
+                 0.9, kind, 5, confirmed, carried_by, velocity=np.array(velocity, np.float32),
+                 predicted=predicted)  # fmt: skip
 
 
 def run(xs, enter=2, exit_=3, **kw):
@@ -119,6 +120,9 @@ GROUPS = [
     ("same carrier hand", [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))], 2),
     ("the hand puts one down by one standing in the bag",
      [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))], 1),
+    # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box; the old one coasts beside it
+    ("a coasting box beside the new box of one item", [track(1, 100, velocity=(400, -100), predicted=True),
+                                                       track(2, 140, velocity=(380, -120))], 1),
     ("chain of three", [track(1, 100, velocity=(200, 0)), track(2, 145, velocity=(200, 0)),
                         track(3, 190, velocity=(200, 0))], 3),
 ]  # fmt: skip
