@@ -237,6 +237,9 @@ class CheckoutConfig(Strict):
         0.07, ge=0, le=1, description="A new box this close (fraction of the frame) to an item already in the bag is that item found again, not a new landing"
     )
     reacquire_ms: int = Field(2000, ge=0, description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag")
+    go_back_dwell_ms: int = Field(
+        1000, ge=0, description="A carry that leaves the go-back area this soon after entering it was carried over it, not put there (0: entering it always cancels the carry)"
+    )
     scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
     scan_without_item_window_ms: int = Field(1500, ge=0, description="How far around a beep to look for an item or hand")
     assist_dwell_ms: int = Field(8000, ge=0, description="Something on the glass this long without a beep: assist (0: off)")

@@ -117,6 +117,8 @@ class _TrackSeen:
     moved_with: int = 1
     #: its first zone event (about when the camera first saw it)
     first_ts: float = 0.0
+    #: the carry it was on when it entered go_back, and when: revived if it leaves again soon
+    parked: Optional[tuple] = None
 
 
 @dataclass
@@ -335,6 +337,14 @@ class CheckoutEngine:
                 j.in_bag = False
             elif ev.zone == "scan" and j is not None:
                 j.glass_end_ts = ts
+            elif ev.zone == "go_back" and seen.parked is not None:
+                # Carried over the go-back area on its way round the scanner, not put
+                # there: the carry goes on (kset10 normal-121212-042, a bypass over the top).
+                parked, entered_ts = seen.parked
+                seen.parked = None
+                if j is None and parked.state == CANCELLED and ts - entered_ts < self._ms("go_back_dwell_ms"):
+                    parked.state = IN_FLIGHT
+                    seen.journey = parked
             return
         # entered
         seen.zones.add(ev.zone)
@@ -352,6 +362,7 @@ class CheckoutEngine:
             elif j is not None and j.state == IN_FLIGHT:
                 j.state = CANCELLED
                 seen.journey = None
+                seen.parked = (j, ts)
         elif ev.zone == "scan":
             seen.seen_outside_bag = True
             guessed = j is None and "pick" not in seen.zones  # first seen over the glass

@@ -171,6 +171,31 @@ def test_put_in_go_back_after_nudge_self_corrects():
     assert "alert.self_corrected" in types(out) and not alerts(out)
 
 
+def test_a_carry_over_the_go_back_area_is_still_a_carry():
+    """kset10 normal-121212-042: a bypass round the top of the scanner crossed
+    go_back for 0.2 s, the tracker lost it and a new box landed in the bag."""
+    lost = ZoneEvent(ts=1.8, track_id=1, kind="item", zone="", action="lost", label="bottle", seen_ts=0.9)
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"),
+              zone(0.7, 1, "go_back", "entered"), zone(0.9, 1, "go_back", "exited"),
+              zone(1.7, 2, "bag", "entered"), lost]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == ["missed_scan.bypass"]
+    _, out = run(inputs, cfg=CFG.model_copy(update={"go_back_dwell_ms": 0}))  # the old rule: entering cancels
+    assert alerts(out) == []
+    # set down there (longer than go_back_dwell_ms) and the same hand-over is no carry
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"),
+              zone(0.7, 1, "go_back", "entered"), zone(2.0, 1, "go_back", "exited"),
+              zone(2.8, 2, "bag", "entered"), dataclasses.replace(lost, ts=2.9, seen_ts=2.0)]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == []
+
+
+def test_put_in_go_back_before_the_bag_is_no_carry():
+    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(0.9, 1, "go_back", "entered")]
+    _, out = run(inputs)
+    assert alerts(out) == [] and not types(out, "journey.")
+
+
 def test_taken_out_of_bag_and_scanned_after_alert_self_corrects():
     inputs = around_glass(1, 0.0) + [
         zone(7.0, 1, "bag", "exited"), zone(7.3, 1, "scan", "entered"), scan(7.5),
