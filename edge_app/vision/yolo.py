@@ -336,13 +336,18 @@ def boxes_inside(xyxy: np.ndarray, region: Sequence[float]) -> np.ndarray:
     return (b[:, 0] >= x0) & (b[:, 1] >= y0) & (b[:, 2] <= x1) & (b[:, 3] <= y1)
 
 
+def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas, [len(a), len(b)]."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    return np.clip(rb - lt, 0, None).prod(axis=2)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of xyxy boxes."""
     a = np.asarray(a, np.float32).reshape(-1, 4)
     b = np.asarray(b, np.float32).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    inter = _inter(a, b)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
@@ -416,21 +421,12 @@ def nested_boxes(boxes: np.ndarray, ios: float, area_ratio: float) -> np.ndarray
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if len(boxes) < 2 or ios <= 0:
         return np.zeros(len(boxes), bool)
-    lt = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    rb = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)  # [small, big]
+    inter = _inter(boxes, boxes)  # [small, big]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     inside = inter >= ios * np.maximum(area[:, None], 1e-12)
     much_bigger = area[:, None] <= area_ratio * area[None, :]
     np.fill_diagonal(inside, False)
     return (inside & much_bigger).any(axis=1)
-
-
-def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection areas, [len(a), len(b)]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    return np.clip(rb - lt, 0, None).prod(axis=2)
 
 
 def boxes_with_hand(
@@ -470,12 +466,13 @@ def boxes_with_hand(
     )  # fmt: skip
     np.fill_diagonal(candidate, False)
     out = np.zeros(n, bool)
+    hand_in = _inter(boxes, hands)  # [box, hand]
     for item, box in zip(*np.nonzero(candidate)):
         if out[box]:
             continue
         both = np.array([[max(boxes[item, 0], boxes[box, 0]), max(boxes[item, 1], boxes[box, 1]),
                           min(boxes[item, 2], boxes[box, 2]), min(boxes[item, 3], boxes[box, 3])]], np.float32)
-        hand_in_box = _inter(boxes[box : box + 1], hands)[0]
+        hand_in_box = hand_in[box]
         hand_in_item = _inter(both, hands)[0]  # the hand over the item part is no "rest"
         rest = area[box] - inter[item, box]
         out[box] = bool(rest > 0 and ((hand_in_box - hand_in_item) >= hand_share * rest).any())
