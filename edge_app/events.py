@@ -73,6 +73,8 @@ class ZoneEvent(_Vocabulary):
     group_size: int = 1
     #: whether a hand was holding the item when the event happened
     carried: bool = False
+    #: the hand track holding it (-1: none, or unknown): two items set down by one hand went together
+    carrier: int = -1
     #: where the track's centre was, normalised 0..1 (-1: unknown)
     x: float = -1.0
     y: float = -1.0

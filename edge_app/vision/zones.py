@@ -84,6 +84,9 @@ def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed:
     seen in this frame: a box coasting on its prediction beside the new box
     the tracker gave a fast item is one item twice, not a stack (kset10
     normal-121212-057: a milk swung into the bag, a false stacking alert).
+    A shared carrier is no group where the two move different ways: an item
+    standing in the bag whose box the hand putting another down pushes
+    about (kset12 normal-141414-013: a false stacking alert).
     """
     coasting = {t.track_id: 1 for t in tracks if t.kind == "item" and t.predicted}
     items = [t for t in tracks if t.kind == "item" and not t.predicted]
@@ -103,9 +106,11 @@ def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed:
             sa, sb = float(np.hypot(*va)), float(np.hypot(*vb))
             if sa < min_speed or sb < min_speed:
                 continue
-            together = a.carried_by is not None and a.carried_by == b.carried_by
+            apart = float(np.hypot(*(va - vb)))
+            # One hand moves its load one way; the rear box of a stack jitters, so loosely.
+            together = a.carried_by is not None and a.carried_by == b.carried_by and apart < max(sa, sb)
             if not together:
-                if float(np.hypot(*(va - vb))) < 0.5 * max(sa, sb):
+                if apart < 0.5 * max(sa, sb):
                     gap_x = max(a.xyxy[0] - b.xyxy[2], b.xyxy[0] - a.xyxy[2], 0)
                     gap_y = max(a.xyxy[1] - b.xyxy[3], b.xyxy[1] - a.xyxy[3], 0)
                     side = min(a.xyxy[2] - a.xyxy[0], a.xyxy[3] - a.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1])
@@ -194,6 +199,7 @@ class ZoneMapper:
             label=t.label,
             group_size=groups.get(t.track_id, 1) if is_item else 1,
             carried=is_item and t.carried_by is not None,
+            carrier=t.carried_by if is_item and t.carried_by is not None else -1,
             x=self._normalised(t)[0],
             y=self._normalised(t)[1],
         )

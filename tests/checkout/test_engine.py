@@ -665,6 +665,49 @@ def test_a_box_re_identified_over_the_glass_is_not_the_back_of_a_stack():
     assert alerts(out) == ["missed_scan.pass_over"]
 
 
+def test_a_weak_second_box_on_a_carried_soda_is_not_the_back_of_a_stack():
+    """kset12 normal-141414-001: a grape soda carried over the glass gets a weak lower box, first
+    seen mid-carry beside it (group 2); that box takes the soda into the bag and the soda's own
+    box is lost over the glass. One item, one beep: nothing to say."""
+    inputs = [
+        zone(7.73, 5, "pick", "entered"),
+        zone(15.13, 5, "pick", "exited", group=2), zone(15.13, 5, "scan", "entered", group=2),
+        zone(15.13, 12, "scan", "entered", group=2), scan(15.77),
+        zone(16.4, 12, "scan", "exited"), zone(16.47, 12, "bag", "entered"),
+        dataclasses.replace(lost(17.27, 5, "scan"), seen_ts=16.2),
+        PosEvent(ts=18.47, kind="payment_start"),
+    ]  # fmt: skip
+    _, out = run(inputs)
+    assert alerts(out) == []
+
+
+def hand(ev, carrier):
+    return dataclasses.replace(ev, carried=True, carrier=carrier)
+
+
+def test_two_items_one_hand_sets_down_together_are_a_stack_however_late_one_left_the_basket():
+    """kset12 normal-141414-021: two grape sodas carried stacked; the back one's box lags in the
+    basket and is seen leaving it a second after the front one. One beep; the hand carrying both
+    sets them down 70 ms apart: the unpaid one is the stacking alert, not a pass-over."""
+    def inputs(carrier):
+        return [
+            zone(0.2, 25, "pick", "entered"), zone(0.2, 19, "pick", "entered"),
+            zone(14.47, 25, "pick", "exited"), zone(14.67, 25, "scan", "entered"),
+            zone(15.13, 27, "scan", "entered"), scan(15.31),
+            zone(15.47, 19, "scan", "entered", group=2), zone(15.53, 19, "pick", "exited", group=2),
+            zone(16.0, 25, "scan", "exited"),
+            hand(zone(16.13, 19, "scan", "exited"), carrier), hand(zone(16.13, 19, "bag", "entered"), carrier),
+            hand(zone(16.2, 25, "bag", "entered"), carrier),
+            dataclasses.replace(lost(16.67, 27, "scan"), seen_ts=15.67),
+            PosEvent(ts=18.43, kind="payment_start"),
+        ]  # fmt: skip
+    _, out = run(inputs(1_000_005))
+    assert alerts(out) == ["multi_item"]
+    assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [19]
+    _, two_hands = run(inputs(-1))  # no hand seen holding both: a second item, passed over the glass
+    assert alerts(two_hands) == ["missed_scan.pass_over"]
+
+
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [

@@ -118,6 +118,10 @@ GROUPS = [
     ("close but opposite directions", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(-200, 0))], 1),
     ("far apart, same motion", [track(1, 100, velocity=(200, 0)), track(2, 600, velocity=(200, 0))], 1),
     ("same carrier hand", [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))], 2),
+    # kset12 normal-141414-013: a carton standing in the bag, its box pushed about by the hand
+    # setting another carton down beside it, is no stack with it
+    ("same carrier hand, moving different ways",
+     [track(1, 100, carried_by=7, velocity=(118, -56)), track(2, 140, carried_by=7, velocity=(-28, 51))], 1),
     ("the hand puts one down by one standing in the bag",
      [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))], 1),
     # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box; the old one coasts beside it
