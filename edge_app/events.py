@@ -71,15 +71,19 @@ class ZoneEvent(_Vocabulary):
     label: str = ""
     #: how many item tracks moved together with this one (stacking evidence)
     group_size: int = 1
-    #: whether a hand was holding the item when the event happened
-    carried: bool = False
-    #: the hand track holding it (-1: none, or unknown): two items set down by one hand went together
+    #: the hand track holding the item when the event happened (-1: none, or unknown):
+    #: two items set down by one hand went together
     carrier: int = -1
     #: where the track's centre was, normalised 0..1 (-1: unknown)
     x: float = -1.0
     y: float = -1.0
     #: a lost track: when the camera last saw it (the tracker gives up on it later; -1: unknown)
     seen_ts: float = -1.0
+
+    @property
+    def carried(self) -> bool:
+        """Whether a hand was holding the item."""
+        return self.carrier >= 0
 
 
 @dataclass(frozen=True)

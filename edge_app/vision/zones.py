@@ -198,7 +198,6 @@ class ZoneMapper:
             action=action,  # type: ignore[arg-type]
             label=t.label,
             group_size=groups.get(t.track_id, 1) if is_item else 1,
-            carried=is_item and t.carried_by is not None,
             carrier=t.carried_by if is_item and t.carried_by is not None else -1,
             x=self._normalised(t)[0],
             y=self._normalised(t)[1],

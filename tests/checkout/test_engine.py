@@ -682,7 +682,7 @@ def test_a_weak_second_box_on_a_carried_soda_is_not_the_back_of_a_stack():
 
 
 def hand(ev, carrier):
-    return dataclasses.replace(ev, carried=True, carrier=carrier)
+    return dataclasses.replace(ev, carrier=carrier)
 
 
 def test_two_items_one_hand_sets_down_together_are_a_stack_however_late_one_left_the_basket():
