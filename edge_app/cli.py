@@ -17,18 +17,18 @@ from edge_app import __version__
 
 #: modules that add their own sub-commands through ``register(subparsers)``
 PLUGIN_COMMANDS = (
-    "edge_app.evaluate",
-    "edge_app.vision.predict",
-    "edge_app.devices.scanner_cli",
-    "edge_app.store_link.monitor",
-    "edge_app.bench",
+    "edge_app.tools.evaluate",
+    "edge_app.tools.predict",
+    "edge_app.tools.scanner_cli",
+    "edge_app.tools.monitor",
+    "edge_app.tools.bench",
     "edge_app.sim.cli",
-    "edge_app.models_cli",
+    "edge_app.tools.models_cli",
 )
 
 
 def _demo(args) -> int:
-    from edge_app.demo import DEMO_CONFIG, DEMO_SCENARIO, run_replay
+    from edge_app.tools.demo import DEMO_CONFIG, DEMO_SCENARIO, run_replay
 
     return run_replay(
         Path(args.config or DEMO_CONFIG),
@@ -41,7 +41,8 @@ def _demo(args) -> int:
 
 
 def _run(args) -> int:
-    from edge_app.demo import run_live, run_replay
+    from edge_app.lane.live import run_live
+    from edge_app.tools.demo import run_replay
 
     if args.replay:
         return run_replay(Path(args.config), Path(args.replay), mqtt_url=args.mqtt_url, state_dir=args.state_dir,

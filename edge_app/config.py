@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edge_app.devices.lights.console import ConsoleLightConfig
 from edge_app.devices.lights.registry import light_config_union
 
-ZONE_NAMES = ("pick", "scan", "bag", "go_back", "ignore")
+from edge_app.events import ZONE_NAMES, StaffResolution
 
 
 class Strict(BaseModel):
@@ -173,8 +173,8 @@ class ButtonConfig(Strict):
 
     pin: Union[int, str] = Field(description="BCM number or gpiozero pin name")
     pull_up: bool = Field(True, description="Button wired to ground (internal pull-up)")
-    short_press: Literal["item_added", "false_alarm", "customer_left"] = "item_added"
-    long_press: Literal["item_added", "false_alarm", "customer_left"] = "customer_left"
+    short_press: StaffResolution = "item_added"
+    long_press: StaffResolution = "customer_left"
     long_press_ms: int = Field(2000, gt=0)
 
 
@@ -271,6 +271,38 @@ class LaneConfig(Strict):
     state_dir: str = Field(
         "var", description="Writable folder for outbox and evidence; $STATE_DIRECTORY (systemd) wins"
     )
+    #: the folder of the lane file, against which relative paths resolve (model_copy keeps it)
+    _base_dir: str = PrivateAttr(".")
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self._base_dir)
+
+    def with_base_dir(self, base_dir: str | Path) -> "LaneConfig":
+        new = self.model_copy()
+        new._base_dir = str(base_dir)
+        return new
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "LaneConfig":
+        """This config with dotted keys (``models.motion_gating``) set, validated, base folder kept.
+
+        Values may be plain data or models; an unknown key raises ``ValueError`` naming it.
+        """
+        data = self.model_dump()
+        for key, value in overrides.items():
+            node, model = data, type(self)
+            parts = key.split(".")
+            for i, part in enumerate(parts):
+                fields = getattr(model, "model_fields", None)
+                if not isinstance(node, dict) or fields is None or part not in fields:
+                    where = ".".join(parts[:i]) or type(self).__name__
+                    raise ValueError(f"{key}: {where} has no field {part!r}")
+                if i == len(parts) - 1:
+                    node[part] = value.model_dump() if isinstance(value, BaseModel) else value
+                else:
+                    node = node[part]
+                    model = _field_model(model, part, node)
+        return type(self).model_validate(data).with_base_dir(self._base_dir)
 
     @model_validator(mode="after")
     def _unique_scanners(self) -> "LaneConfig":
@@ -284,8 +316,7 @@ class LaneConfig(Strict):
         p = Path(os.path.expandvars(path))
         if p.is_absolute():
             return p
-        base = Path(getattr(self, "_base_dir", "."))
-        return (base / p).resolve()
+        return (self.base_dir / p).resolve()
 
     def state_path(self, path: str) -> Path:
         """Outbox and evidence live under the state directory (systemd StateDirectory)."""
@@ -294,6 +325,19 @@ class LaneConfig(Strict):
             return p
         state = Path(os.environ.get("STATE_DIRECTORY") or self.state_dir)
         return (state / p).resolve()
+
+
+def _field_model(model: Any, name: str, value: Any) -> Any:
+    """The pydantic model a field of ``model`` holds (for a union: the member of ``value``'s type)."""
+    ann = model.model_fields[name].annotation
+    candidates = [ann, *getattr(ann, "__args__", ())]
+    for c in candidates:
+        for inner in (c, *getattr(c, "__args__", ())):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                tag = inner.model_fields.get("type")
+                if tag is None or not isinstance(value, dict) or value.get("type") == tag.default:
+                    return inner
+    return None
 
 
 class ConfigError(Exception):
@@ -398,8 +442,7 @@ def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] =
             msg = msg.removeprefix("Value error, ")
             out.append(f"{source}:{_line_for(loc, lines)}: {key}: {msg}")
         raise ConfigError(out) from None
-    object.__setattr__(cfg, "_base_dir", str(base_dir or Path(".").resolve()))
-    return cfg
+    return cfg.with_base_dir(base_dir or Path(".").resolve())
 
 
 @functools.lru_cache(maxsize=1)

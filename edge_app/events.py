@@ -24,7 +24,55 @@ from typing import Any, Literal, Union
 
 SCHEMA_VERSION = "checkout/v1"
 
-ZoneName = Literal["pick", "scan", "bag", "go_back", "ignore"]
+
+
+class _Word(str, enum.Enum):
+    """A word of the vocabulary: compares, hashes, prints and serialises as its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Zone(_Word):
+    """The calibrated areas of a lane, in the order an item crosses them."""
+
+    PICK = "pick"  # the basket or cart
+    SCAN = "scan"  # over the scanner glass
+    BAG = "bag"  # the bagging area
+    GO_BACK = "go_back"  # the tray for items the shopper does not want
+    IGNORE = "ignore"  # never tracked (a screen, a neighbouring lane)
+
+
+ZONE_NAMES = tuple(z.value for z in Zone)
+
+
+class AlertType(_Word):
+    PASS_OVER = "missed_scan.pass_over"  # carried over the glass, no beep
+    BYPASS = "missed_scan.bypass"  # carried round the scanner
+    MULTI_ITEM = "multi_item"  # two items carried as one, one beep
+    MISMATCH = "mismatch"  # the beep's product is not the one carried (ticket switching)
+    SCAN_WITHOUT_ITEM = "scan_without_item"  # a beep with nothing over the glass (a barcode sheet)
+    VOID_KEPT = "void_kept"  # a voided item stayed in the bag
+    ASSIST = "assist"  # something sat on the glass without a beep: offer help
+
+    @property
+    def is_missed_scan(self) -> bool:
+        return self in (AlertType.PASS_OVER, AlertType.BYPASS)
+
+
+class Resolution(_Word):
+    """How staff closed a review (button or ``review/clear``)."""
+
+    ITEM_ADDED = "item_added"
+    FALSE_ALARM = "false_alarm"
+    CUSTOMER_LEFT = "customer_left"
+
+
+#: what the staff button and ``review/clear`` accept
+StaffResolution = Literal["item_added", "false_alarm", "customer_left"]
 
 
 class _Vocabulary:
@@ -66,24 +114,24 @@ class ZoneEvent(_Vocabulary):
     ts: float
     track_id: int
     kind: Literal["item", "hand"]
-    zone: str
+    zone: Zone | Literal[""]  # "": a track lost outside every zone
     action: Literal["entered", "exited", "lost"]
     label: str = ""
     #: how many item tracks moved together with this one (stacking evidence)
     group_size: int = 1
-    #: the hand track holding the item when the event happened (-1: none, or unknown):
+    #: the hand track holding the item when the event happened (None: none, or unknown):
     #: two items set down by one hand went together
-    carrier: int = -1
-    #: where the track's centre was, normalised 0..1 (-1: unknown)
-    x: float = -1.0
-    y: float = -1.0
-    #: a lost track: when the camera last saw it (the tracker gives up on it later; -1: unknown)
-    seen_ts: float = -1.0
+    carrier: int | None = None
+    #: where the track's centre was, normalised 0..1 (None: unknown)
+    x: float | None = None
+    y: float | None = None
+    #: a lost track: when the camera last saw it (the tracker gives up on it later; None: unknown)
+    seen_ts: float | None = None
 
     @property
     def carried(self) -> bool:
         """Whether a hand was holding the item."""
-        return self.carrier >= 0
+        return self.carrier is not None
 
 
 @dataclass(frozen=True)
@@ -115,7 +163,7 @@ class StaffAction(_Vocabulary):
     """A member of staff cleared the review (button or MQTT)."""
 
     ts: float
-    resolution: Literal["item_added", "false_alarm", "customer_left"]
+    resolution: Resolution
     alert_id: str = ""  # empty: clear every open alert of the lane
     source: str = "button"
 
@@ -152,15 +200,7 @@ class LightState(str, enum.Enum):
     FAULT = "fault"  # red: the lane is unhealthy
 
 
-ALERT_TYPES = (
-    "missed_scan.pass_over",
-    "missed_scan.bypass",
-    "multi_item",
-    "mismatch",
-    "scan_without_item",
-    "void_kept",
-    "assist",
-)
+ALERT_TYPES = tuple(a.value for a in AlertType)
 
 EVENT_TYPES = (
     "transaction.started",

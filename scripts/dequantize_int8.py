@@ -8,7 +8,7 @@ replaced by one ``Conv`` whose weights are the dequantised int8 weights
 ``(w_q - zero_point) * scale``; everything else (bias ``Add``, the head, the
 metadata Ultralytics needs) is kept. The result carries the int8 model's
 weight rounding, not the original fp32 weights: it is validated against
-Ultralytics' own predictor on the same file (tests/vision/test_yolo_vs_ultralytics.py).
+Ultralytics' own predictor on the same file (tests/perception/test_yolo_vs_ultralytics.py).
 
     .venv/bin/python scripts/dequantize_int8.py models/yolo11n-coco-int8-320.onnx models/yolo11n-coco-fp32dq-320.onnx
 

@@ -1,4 +1,4 @@
-"""Write tests/vision/fixtures/ultralytics_predictions.json from Ultralytics itself.
+"""Write tests/perception/fixtures/ultralytics_predictions.json from Ultralytics itself.
 
 Our decoder must agree with Ultralytics' own predictor on the same ONNX files,
 so the reference comes from ``ultralytics.YOLO(...).predict``, never from our

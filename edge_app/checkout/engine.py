@@ -86,8 +86,8 @@ class Journey:
     glass_end_ts: Optional[float] = None
     #: the back of a stack, a sliver to the camera: its class is a guess, and a beep is the front's first
     behind: bool = False
-    #: the hand that set it down in the bag (-1: none seen)
-    landed_carrier: int = -1
+    #: the hand that set it down in the bag (None: none seen)
+    landed_carrier: int | None = None
 
     @property
     def ref_ts(self) -> float:
@@ -293,11 +293,11 @@ class CheckoutEngine:
             return  # a second box on an item already in the bag: the same item, baseline
         if is_new and ev.action == "entered" and ev.zone in ("scan", "bag"):
             self._reacquire(ev, seen, ts, out)
-        if is_new and ev.action == "entered" and ev.zone == "pick" and ev.x >= 0:
+        if is_new and ev.action == "entered" and ev.zone == "pick" and ev.x is not None and ev.y is not None:
             # a basket item lost and found again on its spot at once is no carry the camera missed
             # (kset6 normal-60606-021: that loss gave a bypassed milk a second journey)
             r = self.cfg.same_spot
-            self.pick_lost = [p for p in self.pick_lost if p[2] < 0 or (p[2] - ev.x) ** 2 + (p[3] - ev.y) ** 2 > r * r]
+            self.pick_lost = [p for p in self.pick_lost if p[2] is None or p[3] is None or (p[2] - ev.x) ** 2 + (p[3] - ev.y) ** 2 > r * r]
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
             seen.label_log.append((ts, ev.label))
@@ -313,7 +313,7 @@ class CheckoutEngine:
                 # ghost of that item coasting in the basket, not a lost carry.)
                 self.pick_lost.append((ts, seen.last_label, ev.x, ev.y))
             if j is not None and ev.zone == "scan" and j.glass_end_ts is None:
-                j.glass_end_ts = ev.seen_ts if 0 <= ev.seen_ts <= ts else ts
+                j.glass_end_ts = ev.seen_ts if ev.seen_ts is not None and 0 <= ev.seen_ts <= ts else ts
             if j is not None and j.state == IN_FLIGHT and self._dragged_along(j, ev):
                 j.state = CANCELLED
                 self.tracks.pop(ev.track_id, None)
@@ -376,7 +376,7 @@ class CheckoutEngine:
             if self.tx:
                 self.tx.last_activity_ts = ts
         elif ev.zone == "bag":
-            if ev.x >= 0:
+            if ev.x is not None and ev.y is not None:
                 self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
             if j is None and not seen.seen_outside_bag:
                 # already in the bag when we first saw it: baseline (unless a carry lost later claims it)
@@ -405,7 +405,7 @@ class CheckoutEngine:
     def _found_again(self, ev: ZoneEvent, ts: float) -> bool:
         """Is this new bag box on the spot of an item in the bag (alive, or lost just now)?"""
         r, window = self.cfg.same_spot, self._ms("reacquire_ms")
-        if r <= 0 or ev.x < 0:
+        if r <= 0 or ev.x is None or ev.y is None:
             return False
         return any(
             tid != ev.track_id and (gone is None or ts - gone <= window) and (x - ev.x) ** 2 + (y - ev.y) ** 2 <= r * r
@@ -459,7 +459,7 @@ class CheckoutEngine:
         -023: one bag of apples is several apple boxes; -022: a milk's box
         slid off with the cola). A carry is seen after it leaves the basket.
         """
-        if j.start_guessed or not 0 <= ev.seen_ts < j.start_ts or self.tx is None:
+        if j.start_guessed or ev.seen_ts is None or not 0 <= ev.seen_ts < j.start_ts or self.tx is None:
             return False
         w = self._ms("stack_window_ms")
         return any(  # a carry in flight as this box left the basket, still seen
@@ -477,7 +477,7 @@ class CheckoutEngine:
         """
         if old.moved_with < 2:
             return False
-        seen = ev.seen_ts if ev.seen_ts >= 0 else ts
+        seen = ev.seen_ts if ev.seen_ts is not None and ev.seen_ts >= 0 else ts
         w = self._ms("stack_window_ms")
 
         def carried_with(k: Journey) -> bool:
@@ -511,7 +511,7 @@ class CheckoutEngine:
         had been lost yet (kset normal-77-003: milk over the glass). One new
         box in the bag after the last sighting is that item.
         """
-        if ev.seen_ts < 0:
+        if ev.seen_ts is None or ev.seen_ts < 0:
             return False
         fresh = [(t, tid) for t, tid in self.bag_newcomers if ev.seen_ts <= t <= ts
                  and tid in self.tracks and self.tracks[tid].journey is None]  # fmt: skip
@@ -652,7 +652,7 @@ class CheckoutEngine:
         elif spans and spans[-1][1] is None:
             # a lost track left the glass when it was last seen, not when the tracker gave up
             # (suite-scan-without-item: a stale box coasting a second kept a barcode sheet excused)
-            spans[-1][1] = ev.seen_ts if ev.action == "lost" and spans[-1][0] <= ev.seen_ts <= ts else ts
+            spans[-1][1] = ev.seen_ts if ev.action == "lost" and ev.seen_ts is not None and spans[-1][0] <= ev.seen_ts <= ts else ts
         # forget spans older than anything a scan could still be checked against
         horizon = ts - 4 * max(1.0, self._ms("scan_without_item_window_ms"))
         for tid in [t for t, sp in self.glass.items() if sp and sp[-1][1] is not None and sp[-1][1] < horizon]:
@@ -730,7 +730,7 @@ class CheckoutEngine:
         def one_hand(k: Journey) -> bool:
             # Set down by one hand: they were in it together, however late the camera saw
             # one leave the basket (kset12 normal-141414-021: the back of a stack, 1 s late).
-            return k.landed_ts is not None and j.landed_ts is not None and k.landed_carrier == j.landed_carrier >= 0
+            return k.landed_ts is not None and j.landed_ts is not None and k.landed_carrier is not None and k.landed_carrier == j.landed_carrier and k.landed_carrier >= 0
 
         return [
             k for k in tx.journeys

@@ -24,10 +24,9 @@ from __future__ import annotations
 import time
 from typing import Callable, Literal, Optional, Union
 
-from edge_app.events import StaffAction
+from edge_app.events import StaffAction, StaffResolution
 
 Press = Literal["short", "long"]
-Resolution = Literal["item_added", "false_alarm", "customer_left"]
 
 
 class PressClassifier:
@@ -73,8 +72,8 @@ class StaffButton:
         *,
         clock: Callable[[], float] = time.monotonic,
         pull_up: bool = True,
-        short_press: Resolution = "item_added",
-        long_press: Resolution = "customer_left",
+        short_press: StaffResolution = "item_added",
+        long_press: StaffResolution = "customer_left",
         min_press_ms: int = 30,
         long_press_ms: int = 2000,
         cooldown_ms: int = 500,

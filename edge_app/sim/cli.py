@@ -146,8 +146,8 @@ def contact_sheet(folders: list[Path], out: Path, per_scenario: int = 4, width: 
     import cv2
     import numpy as np
 
-    from edge_app.camera import file_frames
-    from edge_app.sim.scenario import Scenario
+    from edge_app.lane.camera import file_frames
+    from edge_app.tools.scenario import Scenario
 
     rows = []
     for folder in folders:

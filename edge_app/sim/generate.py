@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from stdnum import ean
 
-from edge_app.sim.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
+from edge_app.tools.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
 from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey, render
 
 # Far slots first, so a later item never passes over one already in the bag.

@@ -34,7 +34,7 @@ from typing import Optional
 import cv2
 import yaml
 
-from edge_app.sim.scenario import Scenario, ScannerChunk, ScenarioMeta, Truth, write_scenario
+from edge_app.tools.scenario import Scenario, ScannerChunk, ScenarioMeta, Truth, write_scenario
 
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 

@@ -43,10 +43,10 @@ from paho.mqtt.packettypes import PacketTypes
 from edge_app.config import MqttConfig
 from edge_app.events import ComponentStatusPayload, Envelope, LaneEvent, LaneStatePayload
 
-from . import commands
-from .envelope import EnvelopeFactory, iso_utc, state_json, status_json, to_json
-from .outbox import Outbox
-from .topics import (
+from edge_app.store_link import commands
+from edge_app.store_link.envelope import EnvelopeFactory, iso_utc, state_json, status_json, to_json
+from edge_app.store_link.outbox import Outbox
+from edge_app.store_link.topics import (
     AVAILABILITY_OFFLINE,
     AVAILABILITY_ONLINE,
     AVAILABILITY_STOPPED,

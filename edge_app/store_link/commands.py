@@ -23,9 +23,9 @@ from typing import Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge_app.events import LightState
+from edge_app.events import LightState, StaffResolution
 
-from .envelope import to_json
+from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ItemVoid(_Request):
 class ReviewClear(_Request):
     """Staff cleared the review with a resolution (the MQTT twin of the button)."""
 
-    resolution: Literal["item_added", "false_alarm", "customer_left"]
+    resolution: StaffResolution
     alert_id: str = Field("", max_length=64, description="Empty: every open alert of the lane")
     staff_id: str = Field("", max_length=64)
 

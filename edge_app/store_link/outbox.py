@@ -30,7 +30,7 @@ from typing import Iterable, Literal
 
 from edge_app.events import Envelope
 
-from .envelope import to_json
+from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_app.camera import file_frames
+from edge_app.lane.camera import file_frames
 from edge_app.sim.cli import SUITE, SUITE_FPS, SUITE_SIZE
-from edge_app.sim.scenario import TRUTH_LABELS, Scenario
+from edge_app.tools.scenario import TRUTH_LABELS, Scenario
 
 HERE = Path(__file__).resolve().parent / "suite"
 

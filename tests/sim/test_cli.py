@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from edge_app.cli import main
-from edge_app.sim.scenario import Scenario
+from edge_app.tools.scenario import Scenario
 
 
 def test_sim_generate_writes_replayable_folders(tmp_path, capsys):
@@ -39,6 +39,6 @@ def test_models_list_and_train_dry_run(tmp_path, capsys):
 def test_the_edge_package_never_imports_torch_or_ultralytics():
     import importlib
 
-    for name in ("edge_app.sim.cli", "edge_app.models_cli", "edge_app.sim.kiosk", "edge_app.sim.dataset", "edge_app.sim.importer"):
+    for name in ("edge_app.sim.cli", "edge_app.tools.models_cli", "edge_app.sim.kiosk", "edge_app.sim.dataset", "edge_app.sim.importer"):
         importlib.import_module(name)
     assert "torch" not in sys.modules and "ultralytics" not in sys.modules

@@ -14,7 +14,7 @@ import yaml
 
 from edge_app.cli import main
 from edge_app.sim.importer import ImportError_, read_capture, sniff_format
-from edge_app.sim.scenario import Scenario
+from edge_app.tools.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "tests" / "scenarios" / "suite"

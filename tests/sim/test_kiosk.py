@@ -10,7 +10,7 @@ import yaml
 from edge_app.sim.dataset import sample_frame, write_dataset
 from edge_app.sim.generate import generate, scanner_bytes, with_check_digit
 from edge_app.sim.kiosk import CLASSES, GROCERY, Look, hand_position, plan_kiosk_session
-from edge_app.sim.scenario import TRUTH_LABELS, Scenario
+from edge_app.tools.scenario import TRUTH_LABELS, Scenario
 from edge_app.sim.scene import Scene, render
 
 ALL_LABELS = [

@@ -29,7 +29,7 @@ def _iou(a, b) -> float:
 
 @pytest.fixture(scope="module")
 def detector():
-    from edge_app.vision.yolo import YoloDetector
+    from edge_app.perception.yolo import YoloDetector
 
     return YoloDetector(MODEL, conf=0.25, iou=0.7, require_manifest=True)
 

@@ -1,0 +1,421 @@
+"""Lane: wiring and lifecycle of one self-checkout lane (the imperative shell).
+
+Frigate-style: ``init_*`` builds objects, ``start_*`` launches threads, and
+one consumer (``drain`` + ``process_frame``) feeds the pure CheckoutEngine
+from a single queue, so decisions never race. ``begin_frame`` /
+``finish_frame`` split a frame so the next frame's detector can run while
+this one is tracked and decided (``models.parallel_frames``); frames finish
+in order, so the engine sees the same sequence either way. Scanner readers, the MQTT
+network thread and the camera thread only ever ``submit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Callable, Optional
+
+from edge_app import __version__
+from edge_app.lane.camera import Frame, FrameSource
+from edge_app.checkout.engine import CheckoutEngine
+from edge_app.config import LaneConfig, ScannerConfig, config_hash, load_config
+from edge_app.devices.lights.base import ReviewLight
+from edge_app.devices.lights.policy import alert_severity, light_state
+from edge_app.devices.lights.registry import make_light
+from edge_app.devices.serial_reader import ScannerReader
+from edge_app.events import (
+    DeviceStatus,
+    EngineInput,
+    LaneEvent,
+    LaneStatePayload,
+    LightState,
+    PosEvent,
+    StaffAction,
+    Tick,
+)
+from edge_app.lane.evidence import EvidenceRecorder
+from edge_app.lane.health import Watchdog
+from edge_app.perception.pipeline import FrameWork, Perception
+from edge_app.store_link.client import StoreLink
+from edge_app.store_link.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+#: how often the light state is re-sent even if unchanged (a replugged tower light learns it)
+LIGHT_RESEND_S = 5.0
+STATS_EVERY_S = 10.0
+
+
+class Lane:
+    """One lane process. ``Lane(cfg).start(); lane.run(stop)`` is ``edge-app run``."""
+
+    def __init__(
+        self,
+        cfg: LaneConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        light: Optional[ReviewLight] = None,
+        on_lane_event: Callable[[LaneEvent], None] = lambda e: None,
+        on_status: Callable[[DeviceStatus], None] = lambda s: None,
+        config_path: Optional[Path] = None,
+        perception: Optional[Perception] = None,
+        use_watchdog: bool = True,
+        keep_events: bool = False,
+        pin_factory=None,
+    ):
+        self.cfg = cfg
+        self.config_path = config_path
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.boot_id = uuid.uuid4().hex[:12]
+        self.inbox: "queue.Queue[EngineInput]" = queue.Queue()
+        self.on_lane_event = on_lane_event
+        self.on_status = on_status
+        self.statuses: dict[str, DeviceStatus] = {}
+        self.readers: list[ScannerReader] = []
+        self.camera: Optional[FrameSource] = None
+        self._light_sent: tuple[LightState, float] | None = None
+        self._last_stats = 0.0
+        self._mode_published = None
+        #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
+        self.events_out: list[LaneEvent] = []
+        self.keep_events = keep_events
+        self.pin_factory = pin_factory  # gpiozero factory for the button (tests: MockFactory)
+        self.running = False
+        self.init_engine()
+        self.init_light(light)
+        self.init_outbox()
+        self.init_store_link()
+        self.init_evidence()
+        self.perception = perception or Perception(cfg)
+        self.watchdog = Watchdog(clock=clock) if use_watchdog else None
+        self.set_status(DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name))
+
+    # ------------------------------------------------------------ init_*
+
+    def init_engine(self) -> None:
+        checkout = self.cfg.checkout
+        if checkout.scan_without_item and self.cfg.models.hands.backend == "none":
+            # "no item or hand over the glass" cannot be claimed by a lane that sees no hands
+            log.info("scan_without_item is off: this lane has no hands backend")
+            checkout = checkout.model_copy(update={"scan_without_item": False})
+        self.engine = CheckoutEngine(checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
+
+    def init_light(self, light: Optional[ReviewLight]) -> None:
+        # Drivers take what they need: the MQTT mirror publishes through the store link.
+        self.light = light or make_light(
+            self.cfg.light, publish=lambda topic, payload, retain: self.link.publish_raw(topic, payload, retain),
+            clock=self.clock,
+            on_status=lambda ok, detail: self.submit_status(
+                DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
+            ),
+        )  # fmt: skip
+
+    def init_outbox(self) -> None:
+        path = self.cfg.state_path(self.cfg.outbox.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(path, self.cfg.outbox.max_events)
+
+    def init_store_link(self) -> None:
+        self.link = StoreLink(
+            self.cfg.mqtt,
+            self.cfg.store_id,
+            self.cfg.lane_id,
+            self.outbox,
+            self.boot_id,
+            wall_clock=self.wall_clock,
+            on_command=self.on_command,
+            on_connection=self._on_broker,
+        )
+
+    def init_evidence(self) -> None:
+        ev = self.cfg.evidence
+        self.evidence = EvidenceRecorder(self.cfg.state_path(ev.dir), ev) if ev.enabled else None
+
+    # ----------------------------------------------------------- start_*
+
+    def start(self, scanner_ports: Optional[dict[str, str]] = None, camera: bool = True) -> "Lane":
+        self.running = True
+        self.link.start()
+        self.start_scanners(scanner_ports or {})
+        self.start_button()
+        if camera:
+            self.start_camera()
+        self._update_light(force=True)
+        self._publish_state()
+        if self.watchdog:
+            self.watchdog.register("engine", max_age_s=10.0)
+            if camera:
+                self.watchdog.register("frames", max_age_s=max(5.0, self.cfg.camera.stall_timeout_ms / 1000 * 2))
+            for r in self.readers:
+                self.watchdog.register(r.component, max_age_s=5.0)
+            self.watchdog.start()
+            self.watchdog.ready()
+        return self
+
+    def start_scanners(self, ports: dict[str, str]) -> None:
+        for sc in self.cfg.scanners:
+            if sc.id in ports:
+                sc = ScannerConfig(**{**sc.model_dump(), "port": ports[sc.id]})
+            beat = (lambda name=f"scanner/{sc.id}": self.watchdog.beat(name)) if self.watchdog else None
+            reader = ScannerReader(sc, self.clock, self.submit, self.submit_status, on_heartbeat=beat)
+            reader.start()
+            self.readers.append(reader)
+
+    def start_button(self) -> None:
+        b = self.cfg.button
+        self.button = None
+        if b is None:
+            return
+        from edge_app.devices.button import StaffButton
+
+        try:
+            self.button = StaffButton(b.pin, self.submit, clock=self.clock, pull_up=b.pull_up, short_press=b.short_press,
+                                      long_press=b.long_press, long_press_ms=b.long_press_ms, pin_factory=self.pin_factory)  # fmt: skip
+            self.set_status(DeviceStatus(self.clock(), "button", "ok", f"pin {b.pin}"))
+        except Exception as exc:  # no GPIO on this box: reported, the lane runs on
+            self.set_status(DeviceStatus(self.clock(), "button", "degraded", str(exc)))
+
+    def start_camera(self) -> None:
+        self.camera = FrameSource(self.cfg.camera, self.clock, self.submit_status, resolve=self.cfg.resolve).start()
+
+    # ------------------------------------------------------------ inputs
+
+    def submit(self, item: EngineInput) -> None:
+        """Thread-safe way in for scanners, the kiosk and staff."""
+        self.inbox.put(item)
+
+    def submit_status(self, status: DeviceStatus) -> None:
+        self.inbox.put(status)
+
+    def on_command(self, name: str, payload: dict) -> dict:
+        """MQTT requests, already validated by store_link.commands (paho's thread)."""
+        now = self.clock()
+        if name == "transaction/start":
+            self.submit(PosEvent(now, "transaction_start", payload.get("transaction_id") or ""))
+        elif name == "transaction/end":
+            self.submit(PosEvent(now, "transaction_end", payload.get("transaction_id") or ""))
+        elif name == "payment/start":
+            self.submit(PosEvent(now, "payment_start", payload.get("transaction_id") or ""))
+        elif name == "item/void":
+            self.submit(PosEvent(now, "void", payload.get("transaction_id") or "", gtin=payload["gtin"],
+                                 quantity=int(payload.get("quantity") or 1)))  # fmt: skip
+        elif name == "item/add":
+            self.submit(
+                PosEvent(now, "item_added", gtin=payload.get("gtin") or "", quantity=int(payload.get("quantity") or 1),
+                         description=payload.get("description") or "")  # fmt: skip
+            )
+        elif name == "review/clear":
+            self.submit(StaffAction(now, payload["resolution"], payload.get("alert_id") or "", source="mqtt"))
+        elif name == "config/reload":
+            if self.config_path is None:
+                raise ValueError("this lane was not started from a config file")
+            new = load_config(self.config_path)  # ConfigError -> error response, nothing changes
+            return {"config_hash": config_hash(new), "applied": False, "detail": "valid; restart the service to apply"}
+        elif name == "snapshot":
+            view = self.engine.view
+            return {"mode": view.mode.value, "transaction_id": view.transaction_id, "open_alerts": view.open_alerts,
+                    "pending": view.pending, "statuses": {k: v.status for k, v in self.statuses.items()},
+                    "frames": self.perception.frames}  # fmt: skip
+        elif name == "light/test":
+            threading.Thread(target=self._light_test, daemon=True).start()
+        return {"queued": True}
+
+    # --------------------------------------------------------- consumer
+
+    def drain(self) -> None:
+        """Feed everything queued to the engine, in arrival order."""
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, DeviceStatus):
+                self.set_status(item)
+            self.step(item)
+
+    @property
+    def frames_in_flight(self) -> int:
+        """How many frames ``begin_frame`` may run ahead of ``finish_frame``.
+
+        One more than the detector workers: a worker finishing a frame finds the
+        next one queued instead of waiting for the lane thread to decode it.
+        """
+        p = self.perception.parallel
+        return p + 1 if p > 1 else 1
+
+    def begin_frame(self, frame: Frame) -> tuple[Frame, FrameWork]:
+        """Gate and start the detector on ``frame`` (it may run on a worker thread)."""
+        return frame, self.perception.submit(frame.image, frame.ts)
+
+    def process_frame(self, frame: Frame) -> None:
+        self.finish_frame(self.begin_frame(frame))
+
+    def finish_frame(self, started: tuple[Frame, FrameWork]) -> None:
+        """Track, decide and record a frame from ``begin_frame``; call in the same order."""
+        frame, work = started
+        events = self.perception.complete(work)
+        if self.evidence is not None:
+            self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur in clips
+            self.evidence.add(frame)
+        for ev in events:
+            self.step(ev)
+        self.step(Tick(frame.ts))
+        if self.watchdog:
+            self.watchdog.beat("frames")
+
+    def step(self, item: EngineInput) -> None:
+        for ev in self.engine.step(item):
+            self._publish(ev)
+        self._update_light()
+        self._publish_state()
+        if self.watchdog:
+            self.watchdog.beat("engine")
+
+    def run(self, stop: threading.Event) -> None:
+        """The live loop: newest frame, queued inputs, ticks, stats. Never dies on input."""
+        self.loop_errors = 0
+        started: deque = deque()
+        while not stop.is_set():
+            try:
+                self.drain()
+                # With frames in flight, look for a newer frame without waiting.
+                frame = self.camera.latest(timeout=0.0 if started else 0.2) if self.camera else None
+                if frame is not None:
+                    started.append(self.begin_frame(frame))
+                if started and (frame is None or len(started) >= self.frames_in_flight):
+                    self.finish_frame(started.popleft())
+                elif frame is None:
+                    self.step(Tick(self.clock()))
+                # A dead camera is reported on status/camera and retried; only a
+                # stalled reader thread or loop should make systemd restart us.
+                if self.watchdog and self.camera is not None and self.camera.alive:
+                    self.watchdog.beat("frames")
+                self._periodic()
+            except Exception:  # a bad frame or a bug in one stage must not take the lane down
+                started.clear()  # a frame that failed is dropped, not retried forever
+                self.loop_errors += 1
+                log.exception("lane loop error #%d", self.loop_errors)
+                time.sleep(0.05)
+
+    def _periodic(self) -> None:
+        now = self.clock()
+        if self._light_sent and now - self._light_sent[1] >= LIGHT_RESEND_S:
+            self._update_light(force=True)
+        if now - self._last_stats >= STATS_EVERY_S:
+            self._last_stats = now
+            self.link.publish_stats(self.stats())
+
+    def stats(self) -> dict:
+        p = self.perception
+        now = self.clock()
+        last = getattr(self, "_fps_mark", None)
+        fps = None
+        if last is not None and now > last[0]:
+            fps = round((p.frames - last[1]) / (now - last[0]), 2)
+        self._fps_mark = (now, p.frames)
+        return {
+            "fps": fps,
+            "frames": p.frames,
+            "stage_ms": {k: round(v, 2) for k, v in p.times.last.items()},
+            "outbox_depth": self.link.outbox_depth(),
+            "scanners": {r.config.id: r.stats for r in self.readers},
+            "camera_dropped": self.camera.frames_dropped if self.camera else 0,
+            "uptime_s": round(self.clock(), 1),
+        }
+
+    # ---------------------------------------------------------- outputs
+
+    def set_status(self, status: DeviceStatus) -> None:
+        prev = self.statuses.get(status.component)
+        self.statuses[status.component] = status
+        if prev is None or prev.status != status.status or prev.detail != status.detail:
+            self.link.publish_status(status.component, status.status, status.detail)
+            self.on_status(status)
+
+    def _publish(self, ev: LaneEvent) -> None:
+        if self.keep_events:
+            self.events_out.append(ev)
+        self.link.publish_event(ev)
+        if self.evidence is not None and ev.type == "alert.raised":
+            self.evidence.trigger(ev.data.get("alert_id", ""), ev.ts)
+        self.on_lane_event(ev)
+
+    def _healthy(self) -> bool:
+        return not any(s.status == "down" for s in self.statuses.values())
+
+    def _update_light(self, force: bool = False) -> None:
+        view = self.engine.view
+        severity = "review"
+        sev = [alert_severity(a.alert_type, a.after_payment) for a in self.engine.open_alerts()]
+        if sev:
+            severity = "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
+        state = light_state(
+            view.mode, running=self.running, healthy=self._healthy(), pending_nudge=view.pending > 0,
+            open_alerts=view.open_alerts, alert_severity=severity,
+        )  # fmt: skip
+        if force or self._light_sent is None or self._light_sent[0] != state:
+            try:
+                self.light.show(state)
+                self.link.publish_raw("light", state.value, retain=True)
+            except Exception as exc:  # a broken light is reported, never fatal
+                self.set_status(DeviceStatus(self.clock(), "light", "down", str(exc)))
+            self._light_sent = (state, self.clock())
+
+    def _publish_state(self) -> None:
+        view = self.engine.view
+        key = (view.mode, view.transaction_id, view.open_alerts, view.unverified, self._light_sent)
+        if key == self._mode_published:
+            return
+        self._mode_published = key
+        self.link.publish_state(
+            LaneStatePayload(
+                mode=view.mode.value,
+                light=self._light_sent[0].value if self._light_sent else LightState.OFF.value,
+                transaction_id=view.transaction_id,
+                open_alerts=view.open_alerts,
+                unverified=view.unverified,
+                boot_id=self.boot_id,
+                version=__version__,
+                config_hash=config_hash(self.cfg),
+            )
+        )
+
+    def _on_broker(self, connected: bool, reason: str) -> None:
+        # The outbox keeps every event while the broker is away: degraded, not down.
+        state = "ok" if connected else "degraded"
+        self.submit_status(DeviceStatus(self.clock(), "outbox", state, f"broker {reason}"))
+
+    def _light_test(self) -> None:
+        for state in (LightState.AVAILABLE, LightState.ASSIST, LightState.REVIEW, LightState.INTERVENTION, LightState.FAULT):
+            self.light.show(state)
+            time.sleep(1.0)
+        self._update_light(force=True)
+
+    # ------------------------------------------------------------- stop
+
+    def stop(self) -> None:
+        self.running = False
+        for r in self.readers:
+            r.stop()
+        if getattr(self, "button", None) is not None:
+            self.button.close()
+        if self.camera:
+            self.camera.stop()
+        self.perception.close()
+        self.drain()
+        if self.evidence is not None:
+            self.evidence.close()
+        if self.watchdog:
+            self.watchdog.stop()
+        try:
+            self.light.close()
+        finally:
+            self.link.stop()
+            self.outbox.close()

@@ -1,0 +1,184 @@
+"""Evidence clips: a few seconds before and after each alert, faces blurred, disk-bounded.
+
+Frames are kept in a ring buffer, as they came while ``pre_s`` seconds of
+them fit in ``raw_ring_mb`` (640x480 at 10 fps: 32 MB), else
+JPEG-encoded (a 640x480 frame is ~30 kB instead of 900 kB raw). Raw is the
+default because almost every frame leaves the ring unwatched: encoding each
+one cost the lane thread more than anything but decoding the video, and
+only a clip's frames need encoding, once, by the writer. An alert starts a
+writer thread that takes the ring, then each frame for ``post_s`` seconds as
+it comes, and blurs and writes an MJPG clip and a thumbnail (the frame of
+the alert); the frames leave memory as they are written. The oldest clips are
+deleted while the folder is over ``quota_mb``.
+
+Privacy: no licensed face-detection model ships offline, so blurring is by
+region: every ``privacy`` polygon (where a shopper's head can appear in the
+kiosk view; by default the top quarter of the frame) and the top third of
+every ``person`` box the detector reports. The counter, where the evidence
+is, stays sharp.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from edge_app.lane.camera import Frame
+from edge_app.config import EvidenceConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRIVACY = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25))
+
+
+def blur_regions(
+    image: np.ndarray,
+    polygons: Sequence[Sequence[tuple[float, float]]] = (DEFAULT_PRIVACY,),
+    person_boxes: Sequence[Sequence[float]] = (),
+    kernel: int = 41,
+) -> np.ndarray:
+    """A copy of ``image`` with the privacy regions blurred beyond recognition.
+
+    >>> img = np.zeros((40, 40, 3), np.uint8); img[::2] = 255
+    >>> out = blur_regions(img, polygons=[((0, 0), (1, 0), (1, 0.5), (0, 0.5))])
+    >>> bool(out[:20].std() < img[:20].std() / 4), bool((out[30:] == img[30:]).all())
+    (True, True)
+    """
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for poly in polygons:
+        pts = np.array([[x * w, y * h] for x, y in poly], np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    for x0, y0, x1, y1 in person_boxes:
+        head_bottom = y0 + (y1 - y0) / 3
+        cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(head_bottom)), 255, -1)
+    if not mask.any():
+        return image.copy()
+    k = max(3, kernel | 1)
+    blurred = cv2.GaussianBlur(cv2.resize(image, (max(1, w // 8), max(1, h // 8))), (0, 0), 2)
+    blurred = cv2.GaussianBlur(cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), (k, k), 0)
+    out = image.copy()
+    out[mask > 0] = blurred[mask > 0]
+    return out
+
+
+_END = None  # a clip's last frame has been queued
+
+
+@dataclass
+class _Clip:
+    alert_id: str
+    alert_ts: float
+    until_ts: float
+    frames: "queue.Queue" = field(default_factory=queue.Queue)
+
+
+class EvidenceRecorder:
+    """Ring of recent frames; an alert streams ring + ``post_s`` to a writer thread.
+
+    The writer takes each frame as it is queued, so a raw frame leaves memory
+    once it is in the clip and a clip costs no more than the ring itself.
+    """
+
+    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: Optional[float] = None):
+        self.folder = Path(folder)
+        self.cfg = cfg
+        self.fps_hint = fps_hint or cfg.fps
+        self._ring: collections.deque = collections.deque()
+        self._open: list[_Clip] = []
+        self._lock = threading.Lock()
+        self._writers: list[threading.Thread] = []
+        self.person_boxes: list = []
+        self._last_ts: Optional[float] = None
+        self.clips_written = 0
+        self.clips_deleted = 0
+
+    def add(self, frame: Frame) -> None:
+        # A clip for a person to watch needs ~10 fps, not the camera's 30: keep only those.
+        if self._last_ts is not None and frame.ts - self._last_ts < 1.0 / self.cfg.fps - 1e-6:
+            return
+        self._last_ts = frame.ts
+        # frames are never drawn on or reused after the lane has them, so the ring may hold them as they are
+        kept = frame.image.nbytes * (self.cfg.pre_s + 0.5) * self.cfg.fps
+        if kept <= self.cfg.raw_ring_mb * 1024 * 1024:
+            picture = frame.image
+        else:
+            ok, picture = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if not ok:
+                return
+        item = (frame.ts, picture, tuple(map(tuple, self.person_boxes)))
+        with self._lock:
+            self._ring.append(item)
+            while self._ring and frame.ts - self._ring[0][0] > self.cfg.pre_s:
+                self._ring.popleft()
+            for clip in list(self._open):
+                clip.frames.put(item)
+                if frame.ts >= clip.until_ts:
+                    clip.frames.put(_END)
+                    self._open.remove(clip)
+
+    def trigger(self, alert_id: str, ts: float) -> None:
+        clip = _Clip(alert_id or f"alert-{ts:.2f}", ts, ts + self.cfg.post_s)
+        with self._lock:
+            for item in self._ring:
+                clip.frames.put(item)
+            self._open.append(clip)
+        t = threading.Thread(target=self._write, args=(clip,), name="evidence", daemon=True)
+        self._writers.append(t)
+        t.start()
+
+    def _write(self, clip: _Clip) -> Optional[Path]:
+        # On an error the queue is dropped with the clip once ``add`` has closed it
+        # (``post_s`` later): nothing to drain here.
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
+            path = self.folder / f"{safe}.avi"
+            writer = None
+            thumb_gap = float("inf")
+            while (item := clip.frames.get()) is not _END:
+                ts, picture, boxes = item
+                img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
+                if self.cfg.blur_faces:
+                    img = blur_regions(img, person_boxes=boxes)
+                if writer is None:
+                    h, w = img.shape[:2]
+                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h))
+                writer.write(img)
+                if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
+                    thumb_gap = abs(ts - clip.alert_ts)
+                    cv2.imwrite(str(path.with_suffix(".jpg")), img)
+            if writer is not None:
+                writer.release()
+            self.clips_written += 1
+            self._enforce_quota()
+            return path
+        except Exception:  # evidence is best effort; the lane goes on
+            log.exception("could not write evidence clip %s", clip.alert_id)
+            return None
+
+    def _enforce_quota(self) -> None:
+        files = sorted((p for p in self.folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in files)
+        quota = self.cfg.quota_mb * 1024 * 1024
+        while files and total > quota:
+            p = files.pop(0)
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
+            self.clips_deleted += 1
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        with self._lock:
+            pending, self._open = self._open, []
+        for clip in pending:
+            clip.frames.put(_END)
+        for t in self._writers:
+            t.join(timeout_s)
