@@ -45,8 +45,15 @@ def _run(args) -> int:
     from edge_app.tools.demo import run_replay
 
     if args.replay:
-        return run_replay(Path(args.config), Path(args.replay), mqtt_url=args.mqtt_url, state_dir=args.state_dir,
-                          realtime=args.realtime, private_broker=False, json_out=args.json)  # fmt: skip
+        return run_replay(
+            Path(args.config),
+            Path(args.replay),
+            mqtt_url=args.mqtt_url,
+            state_dir=args.state_dir,
+            realtime=args.realtime,
+            private_broker=False,
+            json_out=args.json,
+        )
     return run_live(Path(args.config), mqtt_url=args.mqtt_url)
 
 
@@ -74,8 +81,12 @@ def _validate(args) -> int:
 def _missing_files(cfg) -> list[str]:
     out = []
     m = cfg.models
-    for key, value in (("models.products.path", m.products.path), ("models.hands.palm_path", m.hands.palm_path),
-                       ("models.hands.landmark_path", m.hands.landmark_path), ("models.hands.pose_path", m.hands.pose_path)):  # fmt: skip
+    for key, value in (
+        ("models.products.path", m.products.path),
+        ("models.hands.palm_path", m.hands.palm_path),
+        ("models.hands.landmark_path", m.hands.landmark_path),
+        ("models.hands.pose_path", m.hands.pose_path),
+    ):
         if value and not cfg.resolve(value).is_file():
             out.append(f"{key}: file not found: {cfg.resolve(value)}")
     return out
@@ -96,13 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--scenario", help="scenario folder (default: calibration/demo/session-001)")
     d.add_argument("--mqtt-url", help="mqtt[s]://[user:pass@]host[:port] (default: a private mosquitto)")
     d.add_argument("--state-dir", help="where the outbox and evidence go (default: a temporary folder)")
-    d.add_argument("--realtime", action="store_true", help="play at camera speed instead of as fast as possible")
+    d.add_argument(
+        "--realtime", action="store_true", help="play at camera speed instead of as fast as possible"
+    )
     d.add_argument("--json", metavar="OUT", help="also write the events and the score as JSON")
     d.set_defaults(func=_demo)
 
     r = sub.add_parser("run", help="run a lane: live devices, or --replay a recorded scenario")
     r.add_argument("--config", required=True, help="lane YAML")
-    r.add_argument("--replay", metavar="SCENARIO_DIR", help="replay this scenario instead of the live camera/scanners")
+    r.add_argument(
+        "--replay", metavar="SCENARIO_DIR", help="replay this scenario instead of the live camera/scanners"
+    )
     r.add_argument("--mqtt-url", help="override the broker of the config")
     r.add_argument("--state-dir", help="override the state folder")
     r.add_argument("--realtime", action="store_true", help="(replay) play at camera speed")
@@ -119,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             importlib.import_module(name).register(sub)
         except Exception as exc:  # reported, and the test of --help fails loudly
-            print(f"edge-app: warning: commands of {name} unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(
+                f"edge-app: warning: commands of {name} unavailable: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
     return p
 
 

@@ -13,15 +13,22 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_app.devices.lights.console import ConsoleLightConfig
 from edge_app.devices.lights.registry import light_config_union
-
-from edge_app.events import ZONE_NAMES, StaffResolution
+from edge_app.events import StaffResolution
 
 
 class Strict(BaseModel):
@@ -36,9 +43,9 @@ class CameraConfig(Strict):
     kind: Literal["auto", "usb", "rtsp", "gstreamer", "file"] = Field(
         "auto", description="How to open the source; auto guesses from its form"
     )
-    width: Optional[int] = Field(None, gt=0, description="Requested capture width (px)")
-    height: Optional[int] = Field(None, gt=0, description="Requested capture height (px)")
-    fps: Optional[float] = Field(None, gt=0, description="Requested capture rate; files replay at their own")
+    width: int | None = Field(None, gt=0, description="Requested capture width (px)")
+    height: int | None = Field(None, gt=0, description="Requested capture height (px)")
+    fps: float | None = Field(None, gt=0, description="Requested capture rate; files replay at their own")
     stall_timeout_ms: int = Field(2000, gt=0, description="No frame for this long means the camera is down")
     reconnect_initial_ms: int = Field(500, gt=0, description="First reconnect delay")
     reconnect_max_ms: int = Field(30000, gt=0, description="Reconnect backoff ceiling")
@@ -71,28 +78,34 @@ class ProductModelConfig(Strict):
         "The price: a small item held flat on a big one is one item to the camera (docs/MODELS.md)",
     )
     label_half_life_ms: int = Field(
-        500, ge=0, description="an item track's label is its score-weighted vote, each vote fading by half in "
+        500,
+        ge=0,
+        description="an item track's label is its score-weighted vote, each vote fading by half in "
         "this time: what the item looks like now, in the hand, not in the basket. 0: the lifetime's vote",
     )
     nested_area_ratio: float = Field(
         0.6, gt=0, le=1, description="a nested box is at most this fraction of the container's area"
     )
     hand_box_share: float = Field(
-        0.5, ge=0, le=1, description="one_box_per_item also drops a weaker, bigger box around an item box when "
+        0.5,
+        ge=0,
+        le=1,
+        description="one_box_per_item also drops a weaker, bigger box around an item box when "
         "at least this share of the rest of it is a hand: the item and the hand holding it, not a second item. "
         "Needs the product model's hand class (hands.backend: detector). 0: off",
     )
-    sha256: Optional[str] = Field(None, description="Expected hash; the model is refused when it differs")
+    sha256: str | None = Field(None, description="Expected hash; the model is refused when it differs")
 
 
 class HandModelConfig(Strict):
     backend: Literal["none", "detector", "mediapipe", "yolo_pose"] = Field(
-        "none", description="Hand-point backend; 'detector' takes the product model's own hand class (no extra model)"
+        "none",
+        description="Hand-point backend; 'detector' takes the product model's own hand class (no extra model)",
     )
     detector_class: str = Field("hand", description="Class name used by the 'detector' backend")
-    palm_path: Optional[str] = None
-    landmark_path: Optional[str] = None
-    pose_path: Optional[str] = None
+    palm_path: str | None = None
+    landmark_path: str | None = None
+    pose_path: str | None = None
     conf: float = Field(0.6, ge=0, le=1)
 
 
@@ -103,20 +116,31 @@ class ModelsConfig(Strict):
         "cpu", description="ONNX Runtime provider; falls back to CPU with a warning"
     )
     threads: int = Field(
-        0, ge=0, description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in parallel)"
+        0,
+        ge=0,
+        description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in parallel)",
     )
     parallel_frames: int = Field(
-        0, ge=0, le=16,
+        0,
+        ge=0,
+        le=16,
         description="Frames whose detector runs overlap, each on its own core (0: one per core, at most 4; 1: one at a time)",
-    )  # fmt: skip
+    )
     motion_gating: bool = Field(
-        True, description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers get the last detections"
+        True,
+        description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers get the last detections",
     )
     motion_delta: int = Field(
-        12, ge=1, le=255, description="Grey-level change (0..255, on the frame downscaled 4x) that counts a pixel as moving"
+        12,
+        ge=1,
+        le=255,
+        description="Grey-level change (0..255, on the frame downscaled 4x) that counts a pixel as moving",
     )
     motion_min_area_pct: float = Field(
-        0.1, ge=0, le=100, description="Moving pixels needed, in percent of the zones' area, to run the detector"
+        0.1,
+        ge=0,
+        le=100,
+        description="Moving pixels needed, in percent of the zones' area, to run the detector",
     )
     motion_regions: bool = Field(
         True,
@@ -124,10 +148,14 @@ class ModelsConfig(Strict):
         "input size; everything else keeps its last detections",
     )
     region_refresh_ms: int = Field(
-        1000, ge=0, description="Detect the whole frame at least this often while regions are in use (0: every frame)"
+        1000,
+        ge=0,
+        description="Detect the whole frame at least this often while regions are in use (0: every frame)",
     )
     motion_hold_ms: int = Field(
-        0, ge=0, description="Keep detecting on every frame this long after the last motion (0: the gate compares with the last detected frame, so none is needed)"
+        0,
+        ge=0,
+        description="Keep detecting on every frame this long after the last motion (0: the gate compares with the last detected frame, so none is needed)",
     )
 
 
@@ -138,14 +166,14 @@ class ZonesConfig(Strict):
     pick: list[Point]
     scan: list[Point]
     bag: list[Point]
-    go_back: Optional[list[Point]] = None
-    ignore: Optional[list[Point]] = None
+    go_back: list[Point] | None = None
+    ignore: list[Point] | None = None
     enter_frames: int = Field(2, ge=1, description="Frames inside before 'entered' (hysteresis)")
     exit_frames: int = Field(3, ge=1, description="Frames outside before 'exited' (hysteresis)")
 
     @field_validator("pick", "scan", "bag", "go_back", "ignore")
     @classmethod
-    def _polygon(cls, pts: Optional[list[Point]]) -> Optional[list[Point]]:
+    def _polygon(cls, pts: list[Point] | None) -> list[Point] | None:
         if pts is None:
             return pts
         if len(pts) < 3:
@@ -171,7 +199,7 @@ class ScannerConfig(Strict):
 class ButtonConfig(Strict):
     """The staff key/button that clears a review (GPIO, via gpiozero)."""
 
-    pin: Union[int, str] = Field(description="BCM number or gpiozero pin name")
+    pin: int | str = Field(description="BCM number or gpiozero pin name")
     pull_up: bool = Field(True, description="Button wired to ground (internal pull-up)")
     short_press: StaffResolution = "item_added"
     long_press: StaffResolution = "customer_left"
@@ -179,21 +207,21 @@ class ButtonConfig(Strict):
 
 
 class TlsConfig(Strict):
-    ca_file: Optional[str] = None
-    cert_file: Optional[str] = None
-    key_file: Optional[str] = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
     insecure: bool = Field(False, description="Skip hostname check (testing only)")
 
 
 class MqttConfig(Strict):
     url: str = Field(description="mqtt[s]://[user:pass@]host[:port]")
     topic_prefix: str = Field("checkout/v1", description="Topics are <prefix>/<store>/<lane>/…")
-    username: Optional[str] = None
-    password: Optional[str] = Field(None, repr=False)
-    client_id: Optional[str] = None
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    client_id: str | None = None
     keepalive_s: int = Field(30, gt=0)
     protocol: Literal["5", "3.1.1"] = "5"
-    tls: Optional[TlsConfig] = None
+    tls: TlsConfig | None = None
 
     @field_validator("url")
     @classmethod
@@ -211,38 +239,60 @@ class OutboxConfig(Strict):
 class EvidenceConfig(Strict):
     dir: str = Field("evidence", description="Where clips are kept; relative to the state directory")
     enabled: bool = True
-    fps: float = Field(10.0, gt=0, description="Frames per second kept for clips (fewer than the camera: less CPU)")
+    fps: float = Field(
+        10.0, gt=0, description="Frames per second kept for clips (fewer than the camera: less CPU)"
+    )
     pre_s: float = Field(3.0, ge=0)
     post_s: float = Field(2.0, ge=0)
     quota_mb: int = Field(500, gt=0)
     blur_faces: bool = True
     raw_ring_mb: int = Field(
-        48, ge=0,
+        48,
+        ge=0,
         description="Keep the pre_s ring of frames unencoded while it fits in this much memory (no JPEG encode "
         "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
-    )  # fmt: skip
+    )
 
 
 class CheckoutConfig(Strict):
     grace_ms: int = Field(600, ge=0, description="Unmatched this long after landing: pending nudge")
     escalation_ms: int = Field(4000, ge=0, description="Pending this long: staff alert")
-    match_before_ms: int = Field(1500, ge=0, description="A scan may come this long before the item left the basket")
+    match_before_ms: int = Field(
+        1500, ge=0, description="A scan may come this long before the item left the basket"
+    )
     match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
     idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
-    flight_max_ms: int = Field(6000, gt=0, description="Longest plausible carry from basket to bag (id-swap hand-over)")
+    flight_max_ms: int = Field(
+        6000, gt=0, description="Longest plausible carry from basket to bag (id-swap hand-over)"
+    )
     stack_window_ms: int = Field(
-        500, ge=0, description="An unscanned item that left the basket and landed this close to a scanned one travelled stacked with it: multi_item, not a missed scan"
+        500,
+        ge=0,
+        description="An unscanned item that left the basket and landed this close to a scanned one travelled stacked with it: multi_item, not a missed scan",
     )
     same_spot: float = Field(
-        0.07, ge=0, le=1, description="A new box this close (fraction of the frame) to an item already in the bag is that item found again, not a new landing"
+        0.07,
+        ge=0,
+        le=1,
+        description="A new box this close (fraction of the frame) to an item already in the bag is that item found again, not a new landing",
     )
-    reacquire_ms: int = Field(2000, ge=0, description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag")
+    reacquire_ms: int = Field(
+        2000,
+        ge=0,
+        description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag",
+    )
     go_back_dwell_ms: int = Field(
-        1000, ge=0, description="A carry that leaves the go-back area this soon after entering it was carried over it, not put there (0: entering it always cancels the carry)"
+        1000,
+        ge=0,
+        description="A carry that leaves the go-back area this soon after entering it was carried over it, not put there (0: entering it always cancels the carry)",
     )
     scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
-    scan_without_item_window_ms: int = Field(1500, ge=0, description="How far around a beep to look for an item or hand")
-    assist_dwell_ms: int = Field(8000, ge=0, description="Something on the glass this long without a beep: assist (0: off)")
+    scan_without_item_window_ms: int = Field(
+        1500, ge=0, description="How far around a beep to look for an item or hand"
+    )
+    assist_dwell_ms: int = Field(
+        8000, ge=0, description="Something on the glass this long without a beep: assist (0: off)"
+    )
 
 
 class Catalog(Strict):
@@ -259,11 +309,11 @@ class LaneConfig(Strict):
     models: ModelsConfig
     zones: ZonesConfig
     scanners: list[ScannerConfig] = Field(default_factory=list)
-    button: Optional[ButtonConfig] = None
+    button: ButtonConfig | None = None
     light: Annotated[light_config_union(), Field(discriminator="type")] = Field(  # type: ignore[valid-type]
         default_factory=ConsoleLightConfig, description="Review light driver (discriminated on 'type')"
     )
-    mqtt: Optional[MqttConfig] = None
+    mqtt: MqttConfig | None = None
     outbox: OutboxConfig = OutboxConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     checkout: CheckoutConfig = CheckoutConfig()
@@ -278,12 +328,12 @@ class LaneConfig(Strict):
     def base_dir(self) -> Path:
         return Path(self._base_dir)
 
-    def with_base_dir(self, base_dir: str | Path) -> "LaneConfig":
+    def with_base_dir(self, base_dir: str | Path) -> LaneConfig:
         new = self.model_copy()
         new._base_dir = str(base_dir)
         return new
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "LaneConfig":
+    def with_overrides(self, overrides: dict[str, Any]) -> LaneConfig:
         """This config with dotted keys (``models.motion_gating``) set, validated, base folder kept.
 
         Values may be plain data or models; an unknown key raises ``ValueError`` naming it.
@@ -305,7 +355,7 @@ class LaneConfig(Strict):
         return type(self).model_validate(data).with_base_dir(self._base_dir)
 
     @model_validator(mode="after")
-    def _unique_scanners(self) -> "LaneConfig":
+    def _unique_scanners(self) -> LaneConfig:
         ids = [s.id for s in self.scanners]
         if len(ids) != len(set(ids)):
             raise ValueError(f"scanner ids must be unique, got {ids}")
@@ -372,7 +422,7 @@ def _substitute(text: str, where: str, errors: list[str]) -> str:
     return _ENV.sub(repl, text)
 
 
-def _line_index(node: yaml.Node, path: tuple = (), out: Optional[dict] = None) -> dict:
+def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict:
     """Map each key path to the 1-based line of its YAML node."""
     out = {} if out is None else out
     out[path] = node.start_mark.line + 1
@@ -400,7 +450,7 @@ def _without_union_tags(loc: tuple) -> tuple:
     return tuple(p for p in loc if not (isinstance(p, str) and p in tags))
 
 
-def parse_config(text: str, source: str = "<config>", base_dir: Optional[Path] = None) -> LaneConfig:
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> LaneConfig:
     """Validate lane YAML; raise ConfigError with 'file:line: key: problem' lines."""
     errors: list[str] = []
     try:

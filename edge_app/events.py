@@ -25,9 +25,11 @@ from typing import Any, Literal, Union
 SCHEMA_VERSION = "checkout/v1"
 
 
-
 class _Word(str, enum.Enum):
     """A word of the vocabulary: compares, hashes, prints and serialises as its value."""
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
     def __str__(self) -> str:
         return str(self.value)
@@ -139,9 +141,7 @@ class PosEvent(_Vocabulary):
     """What the kiosk/POS tells the lane (from MQTT requests or a scenario)."""
 
     ts: float
-    kind: Literal[
-        "transaction_start", "transaction_end", "payment_start", "item_added", "void"
-    ]
+    kind: Literal["transaction_start", "transaction_end", "payment_start", "item_added", "void"]
     transaction_id: str = ""
     gtin: str = ""
     quantity: int = 1

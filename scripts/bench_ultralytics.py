@@ -63,8 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         n = 0
         sp = {"preprocess": [], "inference": [], "postprocess": []}
         t0 = time.perf_counter()
-        for r in model.track(source=args.video, stream=True, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
-                             classes=classes, tracker=args.tracker, persist=False, verbose=False):  # fmt: skip
+        for r in model.track(
+            source=args.video,
+            stream=True,
+            imgsz=args.imgsz,
+            conf=args.conf,
+            iou=args.iou,
+            classes=classes,
+            tracker=args.tracker,
+            persist=False,
+            verbose=False,
+        ):
             n += 1
             for k in sp:
                 sp[k].append(float(r.speed.get(k) or 0.0))
@@ -80,16 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         torch_v, torch_threads = torch.__version__, torch.get_num_threads()
     except Exception:  # pragma: no cover - Ultralytics needs torch
         torch_v, torch_threads = None, None
-    print(json.dumps({
-        "fps": round(statistics.median(runs), 2),
-        "fps_runs": [round(r, 2) for r in runs],
-        "frames": frames,
-        "speed_ms_p50": {k: round(statistics.median(s[k] for s in speeds), 2) for k in speeds[0]},
-        "ultralytics": ultralytics.__version__,
-        "torch": torch_v,
-        "torch_threads": torch_threads,
-        "pipeline": f"YOLO({os.path.basename(args.model)}).track(stream=True, tracker={args.tracker}, imgsz={args.imgsz})",
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "fps": round(statistics.median(runs), 2),
+                "fps_runs": [round(r, 2) for r in runs],
+                "frames": frames,
+                "speed_ms_p50": {k: round(statistics.median(s[k] for s in speeds), 2) for k in speeds[0]},
+                "ultralytics": ultralytics.__version__,
+                "torch": torch_v,
+                "torch_threads": torch_threads,
+                "pipeline": f"YOLO({os.path.basename(args.model)}).track(stream=True, tracker={args.tracker}, imgsz={args.imgsz})",
+            }
+        )
+    )
     return 0
 
 

@@ -23,7 +23,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"yolo11n-coco-int8-320.onnx": 320, "yolov8n-coco-int8-640.onnx": 640, "yolo11n-coco-fp32dq-320.onnx": 320}
+MODELS = {
+    "yolo11n-coco-int8-320.onnx": 320,
+    "yolov8n-coco-int8-640.onnx": 640,
+    "yolo11n-coco-fp32dq-320.onnx": 320,
+}
 CONF, IOU = 0.25, 0.7
 OUT = ROOT / "tests" / "vision" / "fixtures" / "ultralytics_predictions.json"
 

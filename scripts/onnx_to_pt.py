@@ -88,9 +88,15 @@ def main(argv=None) -> int:
     ap.add_argument("onnx", type=Path)
     ap.add_argument("out", type=Path, help="checkpoint to write (.pt)")
     ap.add_argument("--yaml", default="yolo11n.yaml", help="the architecture the ONNX was exported from")
-    ap.add_argument("--images", nargs="*", default=[], help="photos to compare on, besides one of random noise")
-    ap.add_argument("--calibrate", nargs="*", default=[],
-                    help="training images whose activation statistics become each BatchNorm's (for fine-tuning)")
+    ap.add_argument(
+        "--images", nargs="*", default=[], help="photos to compare on, besides one of random noise"
+    )
+    ap.add_argument(
+        "--calibrate",
+        nargs="*",
+        default=[],
+        help="training images whose activation statistics become each BatchNorm's (for fine-tuning)",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -137,7 +143,12 @@ def main(argv=None) -> int:
     import onnxruntime as ort
 
     def load(p):
-        im = cv2.resize(cv2.imread(p), (imgsz[1], imgsz[0]))[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
+        im = (
+            cv2.resize(cv2.imread(p), (imgsz[1], imgsz[0]))[:, :, ::-1]
+            .transpose(2, 0, 1)[None]
+            .astype(np.float32)
+            / 255
+        )
         return np.ascontiguousarray(im)
 
     if args.calibrate:

@@ -62,7 +62,9 @@ def test_missing_camera():
 
 
 def test_points_outside_unit_square():
-    lines = errors(MINIMAL.replace("bag:  [[0.7, 0], [1, 0], [1, 1]]", "bag:  [[70, 0], [100, 0], [100, 100]]"))
+    lines = errors(
+        MINIMAL.replace("bag:  [[0.7, 0], [1, 0], [1, 1]]", "bag:  [[70, 0], [100, 0], [100, 100]]")
+    )
     assert len(lines) == 1 and "zones.bag" in lines[0] and "normalised" in lines[0]
 
 

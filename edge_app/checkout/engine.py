@@ -25,7 +25,6 @@ amber light) and a staff *alert* after ``escalation_ms`` or at payment start.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -70,20 +69,20 @@ class Journey:
     label: str
     start_ts: float
     over_scanner: bool = False
-    scan_zone_ts: Optional[float] = None
-    landed_ts: Optional[float] = None
+    scan_zone_ts: float | None = None
+    landed_ts: float | None = None
     in_bag: bool = False
     state: str = IN_FLIGHT
-    scan_index: Optional[int] = None
+    scan_index: int | None = None
     alert_id: str = ""
     alert_type: str = ""
     group_size: int = 1
     after_payment: bool = False
-    lost_ts: Optional[float] = None
+    lost_ts: float | None = None
     #: start_ts is a guess (a track lost in the basket, or first seen over the glass), not a seen pick-up
     start_guessed: bool = False
     #: when it left the glass (None: still there, or never over it)
-    glass_end_ts: Optional[float] = None
+    glass_end_ts: float | None = None
     #: the back of a stack, a sliver to the camera: its class is a guess, and a beep is the front's first
     behind: bool = False
     #: the hand that set it down in the bag (None: none seen)
@@ -110,7 +109,7 @@ class ScanLine:
 class _TrackSeen:
     zones: set = field(default_factory=set)
     seen_outside_bag: bool = False
-    journey: Optional[Journey] = None
+    journey: Journey | None = None
     last_label: str = ""
     labels: dict = field(default_factory=dict)
     #: (ts, label) of every zone event, so a journey can be judged by what its carry looked like
@@ -120,7 +119,7 @@ class _TrackSeen:
     #: its first zone event (about when the camera first saw it)
     first_ts: float = 0.0
     #: the carry it was on when it entered go_back, and when: revived if it leaves again soon
-    parked: Optional[tuple] = None
+    parked: tuple | None = None
 
 
 @dataclass
@@ -154,11 +153,11 @@ class LaneView:
 class CheckoutEngine:
     """One lane's decisions. ``step`` is the only way in."""
 
-    def __init__(self, config: CheckoutConfig, catalog: Optional[Catalog] = None, id_prefix: str = ""):
+    def __init__(self, config: CheckoutConfig, catalog: Catalog | None = None, id_prefix: str = ""):
         self.cfg = config
         self.catalog = catalog or Catalog()
         self.id_prefix = id_prefix
-        self.tx: Optional[Transaction] = None
+        self.tx: Transaction | None = None
         self.tracks: dict[int, _TrackSeen] = {}
         self.down: set[str] = set()
         self.orphans: list[Journey] = []
@@ -167,7 +166,7 @@ class CheckoutEngine:
         self.unreviewed: dict[str, tuple[AlertData, str]] = {}  # alert id -> (alert, transaction id)
         self.glass: dict[int, list] = {}  # track id -> [entered, exited or None] over the glass
         #: where each item sits in the bag: track id -> (x, y, lost at or None)
-        self.bag_spots: dict[int, tuple[float, float, Optional[float]]] = {}
+        self.bag_spots: dict[int, tuple[float, float, float | None]] = {}
         #: item tracks lost in the basket area: (lost at, label); a carry the camera lost at once
         self.pick_lost: list[tuple[float, str, float, float]] = []  # (lost at, label, x, y)
         #: (entered at, track id) of tracks first seen in the bag and taken for the baseline
@@ -207,7 +206,9 @@ class CheckoutEngine:
             return LaneView(mode, "", 0, left, bool(self.down))
         pending = sum(1 for j in tx.journeys if j.state == PENDING)
         mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts or left else LaneMode.IN_TRANSACTION
-        return LaneView(mode, tx.transaction_id, pending, len(tx.open_alerts) + left, tx.unverified or bool(self.down))
+        return LaneView(
+            mode, tx.transaction_id, pending, len(tx.open_alerts) + left, tx.unverified or bool(self.down)
+        )
 
     def open_alerts(self) -> list[AlertData]:
         """Every uncleared alert: this transaction's and earlier ones still awaiting staff."""
@@ -221,14 +222,18 @@ class CheckoutEngine:
 
     def _event(self, ts: float, type_: str, data) -> LaneEvent:
         tid = self.tx.transaction_id if self.tx else ""
-        return LaneEvent(ts=ts, type=type_, transaction_id=tid, data=data.to_dict() if hasattr(data, "to_dict") else data)
+        return LaneEvent(
+            ts=ts, type=type_, transaction_id=tid, data=data.to_dict() if hasattr(data, "to_dict") else data
+        )
 
     def _open_tx(self, ts: float, out: list, transaction_id: str = "") -> Transaction:
         if self.tx is None:
             self._n_tx += 1
             tid = transaction_id or f"{self.id_prefix}T{self._n_tx:05d}"
             self.tx = Transaction(tid, ts, ts, unverified=bool(self.down))
-            out.append(self._event(ts, "transaction.started", {"reason": "pos" if transaction_id else "activity"}))
+            out.append(
+                self._event(ts, "transaction.started", {"reason": "pos" if transaction_id else "activity"})
+            )
         self.tx.last_activity_ts = ts
         return self.tx
 
@@ -270,7 +275,9 @@ class CheckoutEngine:
         if seen.journey is None:
             tx = self._open_tx(ts, out)
             self._n_journey += 1
-            seen.journey = Journey(f"J{self._n_journey:05d}", track_id, label, ts, after_payment=tx.payment_started)
+            seen.journey = Journey(
+                f"J{self._n_journey:05d}", track_id, label, ts, after_payment=tx.payment_started
+            )
             tx.journeys.append(seen.journey)
         return seen.journey
 
@@ -297,7 +304,11 @@ class CheckoutEngine:
             # a basket item lost and found again on its spot at once is no carry the camera missed
             # (kset6 normal-60606-021: that loss gave a bypassed milk a second journey)
             r = self.cfg.same_spot
-            self.pick_lost = [p for p in self.pick_lost if p[2] is None or p[3] is None or (p[2] - ev.x) ** 2 + (p[3] - ev.y) ** 2 > r * r]
+            self.pick_lost = [
+                p
+                for p in self.pick_lost
+                if p[2] is None or p[3] is None or (p[2] - ev.x) ** 2 + (p[3] - ev.y) ** 2 > r * r
+            ]
         if ev.label:
             seen.labels[ev.label] = seen.labels.get(ev.label, 0) + 1
             seen.label_log.append((ts, ev.label))
@@ -380,7 +391,9 @@ class CheckoutEngine:
                 self.bag_spots[ev.track_id] = (ev.x, ev.y, None)
             if j is None and not seen.seen_outside_bag:
                 # already in the bag when we first saw it: baseline (unless a carry lost later claims it)
-                self.bag_newcomers = [(t, tid) for t, tid in self.bag_newcomers if ts - t <= self._ms("reacquire_ms")]
+                self.bag_newcomers = [
+                    (t, tid) for t, tid in self.bag_newcomers if ts - t <= self._ms("reacquire_ms")
+                ]
                 self.bag_newcomers.append((ts, ev.track_id))
                 return
             j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
@@ -400,7 +413,9 @@ class CheckoutEngine:
             self._match(ts, out)
 
     def _carry_began_since(self, since: float) -> bool:
-        return self.tx is not None and any(j.start_ts >= since for j in self.tx.journeys if j.state != CANCELLED)
+        return self.tx is not None and any(
+            j.start_ts >= since for j in self.tx.journeys if j.state != CANCELLED
+        )
 
     def _found_again(self, ev: ZoneEvent, ts: float) -> bool:
         """Is this new bag box on the spot of an item in the bag (alive, or lost just now)?"""
@@ -408,9 +423,11 @@ class CheckoutEngine:
         if r <= 0 or ev.x is None or ev.y is None:
             return False
         return any(
-            tid != ev.track_id and (gone is None or ts - gone <= window) and (x - ev.x) ** 2 + (y - ev.y) ** 2 <= r * r
+            tid != ev.track_id
+            and (gone is None or ts - gone <= window)
+            and (x - ev.x) ** 2 + (y - ev.y) ** 2 <= r * r
             for tid, (x, y, gone) in self.bag_spots.items()
-        )  # fmt: skip
+        )
 
     def _reacquire(self, ev: ZoneEvent, seen: _TrackSeen, ts: float, out: list) -> None:
         window = self._ms("reacquire_ms")
@@ -433,10 +450,13 @@ class CheckoutEngine:
             # a new track landing while exactly one item is in flight, not on the
             # glass, is that item. The old id's later events are ignored.
             flying = [
-                j for j in (self.tx.journeys if self.tx else [])
-                if j.state == IN_FLIGHT and j.lost_ts is None and ts - j.start_ts <= self._ms("flight_max_ms")
+                j
+                for j in (self.tx.journeys if self.tx else [])
+                if j.state == IN_FLIGHT
+                and j.lost_ts is None
+                and ts - j.start_ts <= self._ms("flight_max_ms")
                 and "scan" not in self.tracks.get(j.track_id, _TrackSeen()).zones
-            ]  # fmt: skip
+            ]
             if len(flying) != 1:
                 return
             j = flying[0]
@@ -463,10 +483,14 @@ class CheckoutEngine:
             return False
         w = self._ms("stack_window_ms")
         return any(  # a carry in flight as this box left the basket, still seen
-            k is not j and k.state != CANCELLED and k.lost_ts is None and k.track_id in self.tracks
-            and k.start_ts <= j.start_ts + w and (k.landed_ts is None or k.landed_ts >= j.start_ts)
+            k is not j
+            and k.state != CANCELLED
+            and k.lost_ts is None
+            and k.track_id in self.tracks
+            and k.start_ts <= j.start_ts + w
+            and (k.landed_ts is None or k.landed_ts >= j.start_ts)
             for k in self.tx.journeys
-        )  # fmt: skip
+        )
 
     def _landed_behind(self, j: Journey, ev: ZoneEvent, old: _TrackSeen, ts: float, out: list) -> bool:
         """A box that moved with another and vanished as that one landed: the back of a stack.
@@ -482,14 +506,19 @@ class CheckoutEngine:
 
         def carried_with(k: Journey) -> bool:
             kseen = self.tracks.get(k.track_id)
-            return (kseen is not None and kseen.moved_with >= 2 and k.in_bag and k.landed_ts is not None
-                    and seen - w <= k.landed_ts <= ts
-                    # a box first seen mid-carry beside the item is that item twice, not a second one
-                    # (kset12 normal-141414-001: a soda's weak lower box took it into the bag)
-                    and not k.start_guessed
-                    # both seen for a while: an id switch shows the two boxes a frame or two at once
-                    # (kset7 normal-70707-039: 0.13 s); the back of a stack, all the way (0.47-1.3 s)
-                    and seen - max(old.first_ts, kseen.first_ts) >= SEEN_TOGETHER_S)  # fmt: skip
+            return (
+                kseen is not None
+                and kseen.moved_with >= 2
+                and k.in_bag
+                and k.landed_ts is not None
+                and seen - w <= k.landed_ts <= ts
+                # a box first seen mid-carry beside the item is that item twice, not a second one
+                # (kset12 normal-141414-001: a soda's weak lower box took it into the bag)
+                and not k.start_guessed
+                # both seen for a while: an id switch shows the two boxes a frame or two at once
+                # (kset7 normal-70707-039: 0.13 s); the back of a stack, all the way (0.47-1.3 s)
+                and seen - max(old.first_ts, kseen.first_ts) >= SEEN_TOGETHER_S
+            )
 
         with_it = [k for k in self._stack_companions(j) if carried_with(k)]
         if not with_it:
@@ -513,8 +542,11 @@ class CheckoutEngine:
         """
         if ev.seen_ts is None or ev.seen_ts < 0:
             return False
-        fresh = [(t, tid) for t, tid in self.bag_newcomers if ev.seen_ts <= t <= ts
-                 and tid in self.tracks and self.tracks[tid].journey is None]  # fmt: skip
+        fresh = [
+            (t, tid)
+            for t, tid in self.bag_newcomers
+            if ev.seen_ts <= t <= ts and tid in self.tracks and self.tracks[tid].journey is None
+        ]
         if len(fresh) != 1:
             return False
         landed_at, tid = fresh[0]
@@ -536,7 +568,11 @@ class CheckoutEngine:
     def _on_scan(self, scan: Scan, ts: float, out: list) -> None:
         tx = self._open_tx(ts, out)
         tx.scans.append(ScanLine(scan, max(1, scan.quantity)))
-        out.append(self._event(ts, "scan.registered", ScanData(scan.scanner_id, scan.gtin, scan.symbology, scan.quantity)))
+        out.append(
+            self._event(
+                ts, "scan.registered", ScanData(scan.scanner_id, scan.gtin, scan.symbology, scan.quantity)
+            )
+        )
         self._match(ts, out)
 
     def _on_pos(self, ev: PosEvent, ts: float, out: list) -> None:
@@ -554,7 +590,9 @@ class CheckoutEngine:
         elif ev.kind == "item_added":
             # A barcode-less line (produce keyed on the kiosk): a scan line without a scanner.
             tx = self._open_tx(ts, out)
-            tx.scans.append(ScanLine(Scan(ts, "pos", ev.gtin, "pos", ev.description, ev.quantity), max(1, ev.quantity)))
+            tx.scans.append(
+                ScanLine(Scan(ts, "pos", ev.gtin, "pos", ev.description, ev.quantity), max(1, ev.quantity))
+            )
             self._match(ts, out)
         elif ev.kind == "void":
             tx = self._open_tx(ts, out)
@@ -588,7 +626,9 @@ class CheckoutEngine:
         for aid in [ev.alert_id] if ev.alert_id else sorted(self.unreviewed):
             if aid in self.unreviewed:
                 a, tid = self.unreviewed.pop(aid)
-                cleared = AlertData(**{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"})
+                cleared = AlertData(
+                    **{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"}
+                )
                 out.append(LaneEvent(ts=ts, type="alert.cleared", transaction_id=tid, data=cleared.to_dict()))
         tx = self.tx
         if tx is None:
@@ -600,7 +640,9 @@ class CheckoutEngine:
             tx.open_alerts.discard(aid)
             tx.resolutions[ev.resolution] = tx.resolutions.get(ev.resolution, 0) + 1
             a = tx.alerts[aid]
-            cleared = AlertData(**{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"})
+            cleared = AlertData(
+                **{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"}
+            )
             out.append(self._event(ts, "alert.cleared", cleared))
         if ev.resolution == "customer_left":
             self._close_tx(ts, out, "customer_left")
@@ -642,7 +684,9 @@ class CheckoutEngine:
                 self._raise(j, ts, out, "void_kept")
         self._check_lonely_scans(ts, out)
         self._check_assist(ts, out)
-        if ts - tx.last_activity_ts >= self._ms("idle_timeout_ms") and not any(j.state in _OPEN for j in tx.journeys):
+        if ts - tx.last_activity_ts >= self._ms("idle_timeout_ms") and not any(
+            j.state in _OPEN for j in tx.journeys
+        ):
             self._close_tx(ts, out, "idle")
 
     def _glass_presence(self, ev: ZoneEvent, ts: float) -> None:
@@ -652,10 +696,16 @@ class CheckoutEngine:
         elif spans and spans[-1][1] is None:
             # a lost track left the glass when it was last seen, not when the tracker gave up
             # (suite-scan-without-item: a stale box coasting a second kept a barcode sheet excused)
-            spans[-1][1] = ev.seen_ts if ev.action == "lost" and ev.seen_ts is not None and spans[-1][0] <= ev.seen_ts <= ts else ts
+            spans[-1][1] = (
+                ev.seen_ts
+                if ev.action == "lost" and ev.seen_ts is not None and spans[-1][0] <= ev.seen_ts <= ts
+                else ts
+            )
         # forget spans older than anything a scan could still be checked against
         horizon = ts - 4 * max(1.0, self._ms("scan_without_item_window_ms"))
-        for tid in [t for t, sp in self.glass.items() if sp and sp[-1][1] is not None and sp[-1][1] < horizon]:
+        for tid in [
+            t for t, sp in self.glass.items() if sp and sp[-1][1] is not None and sp[-1][1] < horizon
+        ]:
             del self.glass[tid]
 
     def _glass_busy(self, lo: float, hi: float) -> bool:
@@ -677,8 +727,11 @@ class CheckoutEngine:
                 continue  # heavy items scanned in the cart with a handheld
             if self._glass_busy(line.scan.ts - w, line.scan.ts + w):
                 continue
-            if any(j.start_ts - w <= line.scan.ts <= (j.landed_ts if j.landed_ts is not None else ts) + w
-                   for j in tx.journeys if j.state != CANCELLED):  # fmt: skip
+            if any(
+                j.start_ts - w <= line.scan.ts <= (j.landed_ts if j.landed_ts is not None else ts) + w
+                for j in tx.journeys
+                if j.state != CANCELLED
+            ):
                 continue  # an item was on its way across the counter: the glass view was just missed
             ghost = Journey(f"S{i:04d}", -1, "", line.scan.ts, landed_ts=None, state=IN_FLIGHT, scan_index=i)
             self._raise(ghost, ts, out, "scan_without_item")
@@ -723,23 +776,45 @@ class CheckoutEngine:
         tx, w = self.tx, self._ms("stack_window_ms")
         if tx is None or w <= 0:
             return []
+
         def moving_with(k: Journey) -> bool:  # flying now, seen moving with another item
-            return (k.state == IN_FLIGHT and k.lost_ts is None and k.landed_ts is None
-                    and self.tracks.get(k.track_id, _TrackSeen()).moved_with >= 2)  # fmt: skip
+            return (
+                k.state == IN_FLIGHT
+                and k.lost_ts is None
+                and k.landed_ts is None
+                and self.tracks.get(k.track_id, _TrackSeen()).moved_with >= 2
+            )
 
         def one_hand(k: Journey) -> bool:
             # Set down by one hand: they were in it together, however late the camera saw
             # one leave the basket (kset12 normal-141414-021: the back of a stack, 1 s late).
-            return k.landed_ts is not None and j.landed_ts is not None and k.landed_carrier is not None and k.landed_carrier == j.landed_carrier and k.landed_carrier >= 0
+            return (
+                k.landed_ts is not None
+                and j.landed_ts is not None
+                and k.landed_carrier is not None
+                and k.landed_carrier == j.landed_carrier
+                and k.landed_carrier >= 0
+            )
 
         return [
-            k for k in tx.journeys
-            if k is not j and k.state != CANCELLED
-            and (abs(k.start_ts - j.start_ts) <= w or one_hand(k) or
-                 ((k.start_guessed or j.start_guessed)
-                  and ((k.landed_ts is not None and j.landed_ts is not None) or moving_with(k) or moving_with(j))))
+            k
+            for k in tx.journeys
+            if k is not j
+            and k.state != CANCELLED
+            and (
+                abs(k.start_ts - j.start_ts) <= w
+                or one_hand(k)
+                or (
+                    (k.start_guessed or j.start_guessed)
+                    and (
+                        (k.landed_ts is not None and j.landed_ts is not None)
+                        or moving_with(k)
+                        or moving_with(j)
+                    )
+                )
+            )
             and (k.landed_ts is None or j.landed_ts is None or abs(k.landed_ts - j.landed_ts) <= w)
-        ]  # fmt: skip
+        ]
 
     def _alert_data(self, j: Journey, alert_id: str, resolution: str = "", detail: str = "") -> AlertData:
         gtin, scan_ts = "", None
@@ -789,7 +864,9 @@ class CheckoutEngine:
         tx.self_corrected += 1
         if was_alert and j.alert_id in tx.open_alerts:
             tx.open_alerts.discard(j.alert_id)
-        out.append(self._event(ts, "alert.self_corrected", self._alert_data(j, j.alert_id, "self_corrected", how)))
+        out.append(
+            self._event(ts, "alert.self_corrected", self._alert_data(j, j.alert_id, "self_corrected", how))
+        )
 
     def _decide_open(self, tx: Transaction, ts: float, out: list) -> None:
         """Payment start (or the end of the basket) decides every journey still waiting."""
@@ -816,7 +893,9 @@ class CheckoutEngine:
         # Not once their track is lost: a second box on the item that landed
         # would keep its beep from it (kset4 normal-9001-030: loose apples on the scale).
         waiting = landed + [
-            j for j in tx.journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
+            j
+            for j in tx.journeys
+            if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
         ]
         slots = []
         for i, line in enumerate(tx.scans):
@@ -857,14 +936,18 @@ class CheckoutEngine:
             j.scan_index = line_i
             late = tx.scans[line_i].scan.ts > (j.landed_ts or 0) + self._ms("match_after_ms")
             if j.state == ALERTED or (j.state == PENDING and late):
-                self._self_correct(j, ts, out, "scanned after the alert" if j.state == ALERTED else "scanned after the nudge")
+                self._self_correct(
+                    j, ts, out, "scanned after the alert" if j.state == ALERTED else "scanned after the nudge"
+                )
                 continue
             j.state = MATCHED
             out.append(
                 self._event(
                     ts,
                     "journey.matched",
-                    JourneyData(j.journey_id, j.track_id, j.label, line.scan.gtin, j.over_scanner, j.landed_ts),
+                    JourneyData(
+                        j.journey_id, j.track_id, j.label, line.scan.gtin, j.over_scanner, j.landed_ts
+                    ),
                 )
             )
             self._check_match_quality(j, line, ts, out)
@@ -874,7 +957,11 @@ class CheckoutEngine:
         """When a line may have paid for this journey."""
         lo = min(j.start_ts, j.ref_ts) - self._ms("match_before_ms")
         hi = (j.landed_ts if j.landed_ts is not None else ts) + self._ms("match_after_ms")
-        if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
+        if (
+            j.state in (PENDING, ALERTED)
+            and j.scan_zone_ts is not None
+            and j.scan_zone_ts > (j.landed_ts or 0.0)
+        ):
             # Taken out of the bag and held over the glass again: a later beep
             # is the fix. A beep alone (a barcode sheet) must not clear an alert.
             hi = max(hi, ts)
@@ -905,14 +992,25 @@ class CheckoutEngine:
                 if old.voided or not lo_p <= old.scan.ts <= hi_p:
                     continue
                 lo_m, hi_m = self._window(m, ts)
-                fits = [i for i in free if tx.scans[i].used < tx.scans[i].quantity and lo_m <= tx.scans[i].scan.ts <= hi_m]
+                fits = [
+                    i
+                    for i in free
+                    if tx.scans[i].used < tx.scans[i].quantity and lo_m <= tx.scans[i].scan.ts <= hi_m
+                ]
                 if not fits:
                     continue
                 new = min(fits, key=lambda i: abs(tx.scans[i].scan.ts - m.ref_ts))
                 tx.scans[new].used += 1
                 p.scan_index, m.scan_index, p.state = m.scan_index, new, MATCHED
-                out.append(self._event(ts, "journey.matched", JourneyData(
-                    p.journey_id, p.track_id, p.label, old.scan.gtin, p.over_scanner, p.landed_ts)))  # fmt: skip
+                out.append(
+                    self._event(
+                        ts,
+                        "journey.matched",
+                        JourneyData(
+                            p.journey_id, p.track_id, p.label, old.scan.gtin, p.over_scanner, p.landed_ts
+                        ),
+                    )
+                )
                 self._check_match_quality(m, tx.scans[new], ts, out)
                 self._check_match_quality(p, old, ts, out)
                 break
@@ -922,8 +1020,11 @@ class CheckoutEngine:
         tx = self.tx
         assert tx is not None
         lo, hi = self._window(j, ts)
-        fits = [i for i, line in enumerate(tx.scans)
-                if not line.voided and line.used < line.quantity and lo <= line.scan.ts <= hi]  # fmt: skip
+        fits = [
+            i
+            for i, line in enumerate(tx.scans)
+            if not line.voided and line.used < line.quantity and lo <= line.scan.ts <= hi
+        ]
         if not fits:
             return False
         j.scan_index = min(fits, key=lambda i: abs(tx.scans[i].scan.ts - j.ref_ts))

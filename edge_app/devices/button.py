@@ -22,7 +22,8 @@ something thread-safe, such as the engine queue's ``put``.
 from __future__ import annotations
 
 import time
-from typing import Callable, Literal, Optional, Union
+from collections.abc import Callable
+from typing import Literal
 
 from edge_app.events import StaffAction, StaffResolution
 
@@ -36,10 +37,10 @@ class PressClassifier:
         self.min_press_s = min_press_ms / 1000
         self.long_press_s = long_press_ms / 1000
         self.cooldown_s = cooldown_ms / 1000
-        self._down_at: Optional[float] = None
-        self._last_press: Optional[float] = None
+        self._down_at: float | None = None
+        self._last_press: float | None = None
 
-    def edge(self, pressed: bool, now: float) -> Optional[Press]:
+    def edge(self, pressed: bool, now: float) -> Press | None:
         if pressed:
             if self._down_at is None:
                 self._down_at = now
@@ -67,7 +68,7 @@ class StaffButton:
 
     def __init__(
         self,
-        pin: Union[int, str],
+        pin: int | str,
         on_clear: Callable[[StaffAction], None],
         *,
         clock: Callable[[], float] = time.monotonic,

@@ -148,7 +148,7 @@ class ScanFramer:
             return
         line = line.strip(b"\r\n")
         if self.prefix and line.startswith(self.prefix):
-            line = line[len(self.prefix):]
+            line = line[len(self.prefix) :]
         if self.suffix and line.endswith(self.suffix):
             line = line[: -len(self.suffix)]
         if not line:
@@ -374,9 +374,30 @@ def _upce(data: str, aim: str) -> ParseResult:
 # needed after them), both decided by the first two digits of the AI.
 _AI_DIGITS_3 = ("23", "24", "25", "40", "41", "42", "71")
 _AI_DIGITS_4 = ("31", "32", "33", "34", "35", "36", "39", "43", "70", "72", "80", "81", "82")
-_PREDEFINED = {"00": 18, "01": 14, "02": 14, "03": 14, "04": 16, "11": 6, "12": 6, "13": 6,
-               "14": 6, "15": 6, "16": 6, "17": 6, "18": 6, "19": 6, "20": 2, "31": 6,
-               "32": 6, "33": 6, "34": 6, "35": 6, "36": 6, "41": 13}
+_PREDEFINED = {
+    "00": 18,
+    "01": 14,
+    "02": 14,
+    "03": 14,
+    "04": 16,
+    "11": 6,
+    "12": 6,
+    "13": 6,
+    "14": 6,
+    "15": 6,
+    "16": 6,
+    "17": 6,
+    "18": 6,
+    "19": 6,
+    "20": 2,
+    "31": 6,
+    "32": 6,
+    "33": 6,
+    "34": 6,
+    "35": 6,
+    "36": 6,
+    "41": 13,
+}
 
 
 def parse_element_string(data: str) -> dict[str, str]:
@@ -391,17 +412,19 @@ def parse_element_string(data: str) -> dict[str, str]:
         if data[i] == GS:
             i += 1
             continue
-        head = data[i:i + 2]
+        head = data[i : i + 2]
         if len(head) < 2 or not head.isdigit():
-            raise ValueError(f"no application identifier at {i}: {data[i:i + 8]!r}")
+            raise ValueError(f"no application identifier at {i}: {data[i : i + 8]!r}")
         width = 3 if head in _AI_DIGITS_3 else 4 if head in _AI_DIGITS_4 else 2
-        ai = data[i:i + width]
+        ai = data[i : i + width]
         if len(ai) < width or not ai.isdigit():
             raise ValueError(f"truncated application identifier at {i}")
         i += width
-        if head in _PREDEFINED and not (head == "41" and ai not in ("410", "411", "412", "413", "414", "415", "416", "417")):
+        if head in _PREDEFINED and not (
+            head == "41" and ai not in ("410", "411", "412", "413", "414", "415", "416", "417")
+        ):
             size = _PREDEFINED[head]
-            value = data[i:i + size]
+            value = data[i : i + size]
             if len(value) < size or GS in value:
                 raise ValueError(f"AI ({ai}) needs {size} characters")
             i += size
@@ -438,7 +461,11 @@ def _digital_link(url: str, aim: str) -> ParseResult:
     m = _DIGITAL_LINK.match(url)
     assert m is not None
     digits = m.group("gtin")
-    return _gtin(digits, "GS1 Digital Link", aim) if len(digits) in (8, 12, 13, 14) else _unknown(url, "Digital Link")
+    return (
+        _gtin(digits, "GS1 Digital Link", aim)
+        if len(digits) in (8, 12, 13, 14)
+        else _unknown(url, "Digital Link")
+    )
 
 
 # --------------------------------------------------------------------------
@@ -466,8 +493,14 @@ class ScanDecoder:
     to the framer's counters; ``last_rejection`` keeps the latest for logs.
     """
 
-    def __init__(self, scanner_id: str, terminator: Terminator = "auto", prefix: str = "",
-                 suffix: str = "", max_line_bytes: int = 256) -> None:
+    def __init__(
+        self,
+        scanner_id: str,
+        terminator: Terminator = "auto",
+        prefix: str = "",
+        suffix: str = "",
+        max_line_bytes: int = 256,
+    ) -> None:
         self.scanner_id = scanner_id
         self.framer = ScanFramer(terminator, prefix, suffix, max_line_bytes)
         self.counters = self.framer.counters
@@ -477,7 +510,7 @@ class ScanDecoder:
         self.last_rejection: Rejection | None = None
 
     @classmethod
-    def from_config(cls, config) -> "ScanDecoder":
+    def from_config(cls, config) -> ScanDecoder:
         """From an ``edge_app.config.ScannerConfig``."""
         return cls(config.id, config.terminator, config.prefix, config.suffix, config.max_line_bytes)
 
@@ -486,7 +519,9 @@ class ScanDecoder:
         for frame in self.framer.feed(data):
             result = frame_to_scan(frame, ts, self.scanner_id)
             if isinstance(result, Rejection):
-                self.counters[f"dropped_{result.reason}"] = self.counters.get(f"dropped_{result.reason}", 0) + 1
+                self.counters[f"dropped_{result.reason}"] = (
+                    self.counters.get(f"dropped_{result.reason}", 0) + 1
+                )
                 self.last_rejection = result
             else:
                 self.counters["scans"] += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import serial
 
@@ -55,7 +55,7 @@ class ScannerReader:
         clock: Callable[[], float],
         on_scan: Callable[[Scan], None],
         on_status: Callable[[DeviceStatus], None],
-        on_heartbeat: Optional[Callable[[], None]] = None,
+        on_heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -71,8 +71,8 @@ class ScannerReader:
         self._reconnects = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._port: Optional[serial.SerialBase] = None
+        self._thread: threading.Thread | None = None
+        self._port: serial.SerialBase | None = None
 
     # ------------------------------------------------------------------ API
 
@@ -173,8 +173,10 @@ class ScannerReader:
         self.status = status
         self._status_sent = True
         log.info("%s %s: %s", self.component, status, detail)
-        self._deliver(self.on_status, DeviceStatus(ts=self.clock(), component=self.component,
-                                                   status=status, detail=detail))
+        self._deliver(
+            self.on_status,
+            DeviceStatus(ts=self.clock(), component=self.component, status=status, detail=detail),
+        )
 
     def _deliver(self, callback: Callable, item) -> None:
         try:

@@ -126,7 +126,7 @@ class VirtualScanner:
         if self.link is not None and self.link.is_symlink():
             self.link.unlink()
 
-    def __enter__(self) -> "VirtualScanner":
+    def __enter__(self) -> VirtualScanner:
         return self
 
     def __exit__(self, *exc) -> None:

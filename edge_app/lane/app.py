@@ -17,11 +17,10 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from edge_app import __version__
-from edge_app.lane.camera import Frame, FrameSource
 from edge_app.checkout.engine import CheckoutEngine
 from edge_app.config import LaneConfig, ScannerConfig, config_hash, load_config
 from edge_app.devices.lights.base import ReviewLight
@@ -38,6 +37,7 @@ from edge_app.events import (
     StaffAction,
     Tick,
 )
+from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
 from edge_app.lane.health import Watchdog
 from edge_app.perception.pipeline import FrameWork, Perception
@@ -60,11 +60,11 @@ class Lane:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        light: Optional[ReviewLight] = None,
+        light: ReviewLight | None = None,
         on_lane_event: Callable[[LaneEvent], None] = lambda e: None,
         on_status: Callable[[DeviceStatus], None] = lambda s: None,
-        config_path: Optional[Path] = None,
-        perception: Optional[Perception] = None,
+        config_path: Path | None = None,
+        perception: Perception | None = None,
         use_watchdog: bool = True,
         keep_events: bool = False,
         pin_factory=None,
@@ -74,12 +74,12 @@ class Lane:
         self.clock = clock
         self.wall_clock = wall_clock
         self.boot_id = uuid.uuid4().hex[:12]
-        self.inbox: "queue.Queue[EngineInput]" = queue.Queue()
+        self.inbox: queue.Queue[EngineInput] = queue.Queue()
         self.on_lane_event = on_lane_event
         self.on_status = on_status
         self.statuses: dict[str, DeviceStatus] = {}
         self.readers: list[ScannerReader] = []
-        self.camera: Optional[FrameSource] = None
+        self.camera: FrameSource | None = None
         self._light_sent: tuple[LightState, float] | None = None
         self._last_stats = 0.0
         self._mode_published = None
@@ -107,15 +107,16 @@ class Lane:
             checkout = checkout.model_copy(update={"scan_without_item": False})
         self.engine = CheckoutEngine(checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
 
-    def init_light(self, light: Optional[ReviewLight]) -> None:
+    def init_light(self, light: ReviewLight | None) -> None:
         # Drivers take what they need: the MQTT mirror publishes through the store link.
         self.light = light or make_light(
-            self.cfg.light, publish=lambda topic, payload, retain: self.link.publish_raw(topic, payload, retain),
+            self.cfg.light,
+            publish=lambda topic, payload, retain: self.link.publish_raw(topic, payload, retain),
             clock=self.clock,
             on_status=lambda ok, detail: self.submit_status(
                 DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
             ),
-        )  # fmt: skip
+        )
 
     def init_outbox(self) -> None:
         path = self.cfg.state_path(self.cfg.outbox.path)
@@ -140,7 +141,7 @@ class Lane:
 
     # ----------------------------------------------------------- start_*
 
-    def start(self, scanner_ports: Optional[dict[str, str]] = None, camera: bool = True) -> "Lane":
+    def start(self, scanner_ports: dict[str, str] | None = None, camera: bool = True) -> Lane:
         self.running = True
         self.link.start()
         self.start_scanners(scanner_ports or {})
@@ -152,7 +153,9 @@ class Lane:
         if self.watchdog:
             self.watchdog.register("engine", max_age_s=10.0)
             if camera:
-                self.watchdog.register("frames", max_age_s=max(5.0, self.cfg.camera.stall_timeout_ms / 1000 * 2))
+                self.watchdog.register(
+                    "frames", max_age_s=max(5.0, self.cfg.camera.stall_timeout_ms / 1000 * 2)
+                )
             for r in self.readers:
                 self.watchdog.register(r.component, max_age_s=5.0)
             self.watchdog.start()
@@ -176,14 +179,24 @@ class Lane:
         from edge_app.devices.button import StaffButton
 
         try:
-            self.button = StaffButton(b.pin, self.submit, clock=self.clock, pull_up=b.pull_up, short_press=b.short_press,
-                                      long_press=b.long_press, long_press_ms=b.long_press_ms, pin_factory=self.pin_factory)  # fmt: skip
+            self.button = StaffButton(
+                b.pin,
+                self.submit,
+                clock=self.clock,
+                pull_up=b.pull_up,
+                short_press=b.short_press,
+                long_press=b.long_press,
+                long_press_ms=b.long_press_ms,
+                pin_factory=self.pin_factory,
+            )
             self.set_status(DeviceStatus(self.clock(), "button", "ok", f"pin {b.pin}"))
         except Exception as exc:  # no GPIO on this box: reported, the lane runs on
             self.set_status(DeviceStatus(self.clock(), "button", "degraded", str(exc)))
 
     def start_camera(self) -> None:
-        self.camera = FrameSource(self.cfg.camera, self.clock, self.submit_status, resolve=self.cfg.resolve).start()
+        self.camera = FrameSource(
+            self.cfg.camera, self.clock, self.submit_status, resolve=self.cfg.resolve
+        ).start()
 
     # ------------------------------------------------------------ inputs
 
@@ -204,12 +217,24 @@ class Lane:
         elif name == "payment/start":
             self.submit(PosEvent(now, "payment_start", payload.get("transaction_id") or ""))
         elif name == "item/void":
-            self.submit(PosEvent(now, "void", payload.get("transaction_id") or "", gtin=payload["gtin"],
-                                 quantity=int(payload.get("quantity") or 1)))  # fmt: skip
+            self.submit(
+                PosEvent(
+                    now,
+                    "void",
+                    payload.get("transaction_id") or "",
+                    gtin=payload["gtin"],
+                    quantity=int(payload.get("quantity") or 1),
+                )
+            )
         elif name == "item/add":
             self.submit(
-                PosEvent(now, "item_added", gtin=payload.get("gtin") or "", quantity=int(payload.get("quantity") or 1),
-                         description=payload.get("description") or "")  # fmt: skip
+                PosEvent(
+                    now,
+                    "item_added",
+                    gtin=payload.get("gtin") or "",
+                    quantity=int(payload.get("quantity") or 1),
+                    description=payload.get("description") or "",
+                )
             )
         elif name == "review/clear":
             self.submit(StaffAction(now, payload["resolution"], payload.get("alert_id") or "", source="mqtt"))
@@ -217,12 +242,21 @@ class Lane:
             if self.config_path is None:
                 raise ValueError("this lane was not started from a config file")
             new = load_config(self.config_path)  # ConfigError -> error response, nothing changes
-            return {"config_hash": config_hash(new), "applied": False, "detail": "valid; restart the service to apply"}
+            return {
+                "config_hash": config_hash(new),
+                "applied": False,
+                "detail": "valid; restart the service to apply",
+            }
         elif name == "snapshot":
             view = self.engine.view
-            return {"mode": view.mode.value, "transaction_id": view.transaction_id, "open_alerts": view.open_alerts,
-                    "pending": view.pending, "statuses": {k: v.status for k, v in self.statuses.items()},
-                    "frames": self.perception.frames}  # fmt: skip
+            return {
+                "mode": view.mode.value,
+                "transaction_id": view.transaction_id,
+                "open_alerts": view.open_alerts,
+                "pending": view.pending,
+                "statuses": {k: v.status for k, v in self.statuses.items()},
+                "frames": self.perception.frames,
+            }
         elif name == "light/test":
             threading.Thread(target=self._light_test, daemon=True).start()
         return {"queued": True}
@@ -355,11 +389,17 @@ class Lane:
         severity = "review"
         sev = [alert_severity(a.alert_type, a.after_payment) for a in self.engine.open_alerts()]
         if sev:
-            severity = "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
+            severity = (
+                "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
+            )
         state = light_state(
-            view.mode, running=self.running, healthy=self._healthy(), pending_nudge=view.pending > 0,
-            open_alerts=view.open_alerts, alert_severity=severity,
-        )  # fmt: skip
+            view.mode,
+            running=self.running,
+            healthy=self._healthy(),
+            pending_nudge=view.pending > 0,
+            open_alerts=view.open_alerts,
+            alert_severity=severity,
+        )
         if force or self._light_sent is None or self._light_sent[0] != state:
             try:
                 self.light.show(state)
@@ -393,7 +433,13 @@ class Lane:
         self.submit_status(DeviceStatus(self.clock(), "outbox", state, f"broker {reason}"))
 
     def _light_test(self) -> None:
-        for state in (LightState.AVAILABLE, LightState.ASSIST, LightState.REVIEW, LightState.INTERVENTION, LightState.FAULT):
+        for state in (
+            LightState.AVAILABLE,
+            LightState.ASSIST,
+            LightState.REVIEW,
+            LightState.INTERVENTION,
+            LightState.FAULT,
+        ):
             self.light.show(state)
             time.sleep(1.0)
         self._update_light(force=True)

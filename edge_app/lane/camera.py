@@ -13,8 +13,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -117,7 +117,7 @@ class FrameSource:
         self.resolve = resolve
         self._open = open_fn or (lambda c: open_capture(c, resolve))
         self._cond = threading.Condition()
-        self._frame: Optional[Frame] = None
+        self._frame: Frame | None = None
         self._taken = -1
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
@@ -126,7 +126,7 @@ class FrameSource:
         self.frames_dropped = 0
         self.reconnects = 0
 
-    def start(self) -> "FrameSource":
+    def start(self) -> FrameSource:
         self._thread.start()
         return self
 
@@ -141,7 +141,7 @@ class FrameSource:
         """The reader thread runs (reading, or waiting to reconnect a dead camera)."""
         return self._thread.is_alive()
 
-    def latest(self, timeout: float = 1.0) -> Optional[Frame]:
+    def latest(self, timeout: float = 1.0) -> Frame | None:
         """The newest frame not handed out yet, or None after ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -187,7 +187,9 @@ class FrameSource:
                     continue
                 last_ok = time.monotonic()
                 self._set_status("ok", f"{img.shape[1]}x{img.shape[0]}")
-                delays = backoff_delays(self.cfg.reconnect_initial_ms / 1000, self.cfg.reconnect_max_ms / 1000)
+                delays = backoff_delays(
+                    self.cfg.reconnect_initial_ms / 1000, self.cfg.reconnect_max_ms / 1000
+                )
                 with self._cond:
                     self._frame = Frame(img, self.clock(), index)
                     self._cond.notify_all()

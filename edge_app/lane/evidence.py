@@ -24,15 +24,15 @@ import collections
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
-from edge_app.lane.camera import Frame
 from edge_app.config import EvidenceConfig
+from edge_app.lane.camera import Frame
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class _Clip:
     alert_id: str
     alert_ts: float
     until_ts: float
-    frames: "queue.Queue" = field(default_factory=queue.Queue)
+    frames: queue.Queue = field(default_factory=queue.Queue)
 
 
 class EvidenceRecorder:
@@ -88,7 +88,7 @@ class EvidenceRecorder:
     once it is in the clip and a clip costs no more than the ring itself.
     """
 
-    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: Optional[float] = None):
+    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: float | None = None):
         self.folder = Path(folder)
         self.cfg = cfg
         self.fps_hint = fps_hint or cfg.fps
@@ -97,7 +97,7 @@ class EvidenceRecorder:
         self._lock = threading.Lock()
         self._writers: list[threading.Thread] = []
         self.person_boxes: list = []
-        self._last_ts: Optional[float] = None
+        self._last_ts: float | None = None
         self.clips_written = 0
         self.clips_deleted = 0
 
@@ -135,7 +135,7 @@ class EvidenceRecorder:
         self._writers.append(t)
         t.start()
 
-    def _write(self, clip: _Clip) -> Optional[Path]:
+    def _write(self, clip: _Clip) -> Path | None:
         # On an error the queue is dropped with the clip once ``add`` has closed it
         # (``post_s`` later): nothing to drain here.
         try:
@@ -151,7 +151,9 @@ class EvidenceRecorder:
                     img = blur_regions(img, person_boxes=boxes)
                 if writer is None:
                     h, w = img.shape[:2]
-                    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h))
+                    writer = cv2.VideoWriter(
+                        str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h)
+                    )
                 writer.write(img)
                 if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
                     thumb_gap = abs(ts - clip.alert_ts)

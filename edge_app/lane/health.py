@@ -24,8 +24,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,12 @@ class Watchdog:
         interval_s: ping period; default half of ``$WATCHDOG_USEC``.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, notifier: Optional[Notifier] = None,
-                 interval_s: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        notifier: Notifier | None = None,
+        interval_s: float | None = None,
+    ) -> None:
         self.clock = clock
         self.notifier = notifier
         self.interval_s = interval_s if interval_s is not None else watchdog_interval_s()
@@ -79,7 +84,7 @@ class Watchdog:
         self.pings = 0
         self.ticks = 0
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     # --------------------------------------------------------------- beats
 
@@ -184,7 +189,7 @@ def parse_proc_stat(text: str) -> tuple[int, int]:
     return total - idle, total
 
 
-def parse_rss_mb(status_text: str) -> Optional[float]:
+def parse_rss_mb(status_text: str) -> float | None:
     """Resident memory from /proc/<pid>/status.
 
     >>> parse_rss_mb("Name:\\tpython\\nVmRSS:\\t  204800 kB\\n")
@@ -196,7 +201,7 @@ def parse_rss_mb(status_text: str) -> Optional[float]:
     return None
 
 
-def read_temperature_c(root: Path = Path("/sys/class/thermal")) -> Optional[float]:
+def read_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
     """Hottest thermal zone in °C (Pi: cpu-thermal; Jetson: several), None if absent."""
     temps = []
     for zone in root.glob("thermal_zone*/temp"):
@@ -212,7 +217,7 @@ class SystemStats:
 
     def __init__(self, proc: Path = Path("/proc"), thermal: Path = Path("/sys/class/thermal")) -> None:
         self.proc, self.thermal = proc, thermal
-        self._prev: Optional[tuple[int, int]] = None
+        self._prev: tuple[int, int] | None = None
 
     def sample(self) -> dict:
         out: dict = {"cpu_percent": None, "temperature_c": read_temperature_c(self.thermal), "rss_mb": None}

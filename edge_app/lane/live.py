@@ -7,13 +7,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
 from edge_app.config import LaneConfig, load_config
 from edge_app.events import DeviceStatus, LaneEvent
 
 
-def with_mqtt(cfg: LaneConfig, url: Optional[str], state_dir: Optional[str]) -> LaneConfig:
+def with_mqtt(cfg: LaneConfig, url: str | None, state_dir: str | None) -> LaneConfig:
     """The config with --mqtt-url and the state folder applied (overrides win)."""
     update: dict = {}
     if url:
@@ -44,11 +44,15 @@ class ConsoleView:
             where = "over the scanner" if d["over_scanner"] else "around the scanner"
             self.line(f"{t} OK        {d['label']} #{d['track_id']} bagged, matched to {d['gtin']} ({where})")
         elif e.type == "journey.pending":
-            self.line(f"{t} NUDGE     {d['alert_type']}: {d['label']} #{d['track_id']} in the bag, no scan yet "
-                      f"- kiosk: 'please scan that item'")  # fmt: skip
+            self.line(
+                f"{t} NUDGE     {d['alert_type']}: {d['label']} #{d['track_id']} in the bag, no scan yet "
+                f"- kiosk: 'please scan that item'"
+            )
         elif e.type == "alert.raised":
-            self.line(f"{t} ALERT     {d['alert_type']}: {d['label']} #{d['track_id']} (alert {d['alert_id']}) "
-                      f"- staff review, evidence clip kept")  # fmt: skip
+            self.line(
+                f"{t} ALERT     {d['alert_type']}: {d['label']} #{d['track_id']} (alert {d['alert_id']}) "
+                f"- staff review, evidence clip kept"
+            )
         elif e.type == "alert.self_corrected":
             self.line(f"{t} FIXED     {d['alert_type']} on #{d['track_id']}: {d['detail']}")
         elif e.type == "alert.cleared":
@@ -60,8 +64,7 @@ class ConsoleView:
         self.line(f"[{s.ts - self.t0:6.2f}s] STATUS    {s.component}: {s.status} {s.detail}")
 
 
-
-def run_live(config_path: Path, mqtt_url: Optional[str] = None, out: Optional[TextIO] = None) -> int:
+def run_live(config_path: Path, mqtt_url: str | None = None, out: TextIO | None = None) -> int:
     """`edge-app run --config`: the lane on its real camera and scanners until SIGTERM."""
     from edge_app.lane.app import Lane
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import abc
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -47,7 +47,7 @@ class HandPoints:
     score: float
     box: np.ndarray  # (4,) xyxy around the hand
     source: str = ""  # "mediapipe" | "yolo_pose"
-    handedness: Optional[float] = None  # MediaPipe's flag; unvalidated on our photos
+    handedness: float | None = None  # MediaPipe's flag; unvalidated on our photos
 
     @property
     def size(self) -> float:
@@ -113,7 +113,9 @@ def palm_input(image_bgr: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int
     h, w = image_bgr.shape[:2]
     side = max(h, w)
     pad_x, pad_y = (side - w) // 2, (side - h) // 2
-    square = cv2.copyMakeBorder(image_bgr, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT, value=0)
+    square = cv2.copyMakeBorder(
+        image_bgr, pad_y, side - h - pad_y, pad_x, side - w - pad_x, cv2.BORDER_CONSTANT, value=0
+    )
     img = cv2.resize(square, (PALM_SIZE, PALM_SIZE), interpolation=cv2.INTER_AREA)[..., ::-1]
     x = img.transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0
     return np.ascontiguousarray(x), float(side), (pad_x, pad_y)
@@ -127,7 +129,7 @@ def decode_palms(
     pad: tuple[int, int],
     conf: float = 0.5,
     iou: float = 0.3,
-    anchors: Optional[np.ndarray] = None,
+    anchors: np.ndarray | None = None,
 ) -> list[Palm]:
     """BlazePalm outputs → palms in image pixels (sigmoid > conf, no degenerate boxes, NMS)."""
     reg = np.asarray(regressors, np.float32).reshape(-1, 18)
@@ -201,7 +203,9 @@ class MediaPipeHands(HandBackend):
         self.landmark: LoadedModel = open_model(landmark_path, provider=provider, threads=threads)
         for model, fmt in ((self.palm, "mediapipe_palm"), (self.landmark, "mediapipe_landmark")):
             if model.spec.output_format != fmt:
-                raise ModelError(f"{model.path}: expected a {fmt} model, the manifest says {model.spec.output_format}")
+                raise ModelError(
+                    f"{model.path}: expected a {fmt} model, the manifest says {model.spec.output_format}"
+                )
         self.palm_conf, self.presence, self.max_hands = palm_conf, presence, max_hands
         self._palm_out = {n: i for i, n in enumerate(self.palm.output_names)}
         self._lm_out = {n: i for i, n in enumerate(self.landmark.output_names)}
@@ -210,9 +214,12 @@ class MediaPipeHands(HandBackend):
         x, side, pad = palm_input(frame_bgr)
         outs = self.palm.run(x)
         return decode_palms(
-            outs[self._palm_out["regressors"]], outs[self._palm_out["classificators"]],
-            side=side, pad=pad, conf=self.palm_conf,
-        )  # fmt: skip
+            outs[self._palm_out["regressors"]],
+            outs[self._palm_out["classificators"]],
+            side=side,
+            pad=pad,
+            conf=self.palm_conf,
+        )
 
     def landmarks(self, crop_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """(21, 3) crop-pixel landmarks, presence, handedness of an upright 224² hand crop."""
@@ -221,14 +228,24 @@ class MediaPipeHands(HandBackend):
         x = np.ascontiguousarray(crop_bgr[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
         outs = self.landmark.run(x)
         lm = outs[self._lm_out["Identity"]].reshape(21, 3)
-        return lm, float(outs[self._lm_out["Identity_1"]].ravel()[0]), float(outs[self._lm_out["Identity_2"]].ravel()[0])
+        return (
+            lm,
+            float(outs[self._lm_out["Identity_1"]].ravel()[0]),
+            float(outs[self._lm_out["Identity_2"]].ravel()[0]),
+        )
 
     def detect(self, frame_bgr: np.ndarray) -> list[HandPoints]:
         hands: list[HandPoints] = []
         for palm in self.palms(frame_bgr)[: self.max_hands * 2]:
             m = hand_roi(palm)
-            crop = cv2.warpAffine(frame_bgr, m, (LANDMARK_SIZE, LANDMARK_SIZE), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
+            crop = cv2.warpAffine(
+                frame_bgr,
+                m,
+                (LANDMARK_SIZE, LANDMARK_SIZE),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0),
+            )
             lm, presence, handedness = self.landmarks(crop)
             if presence <= self.presence:
                 continue
@@ -261,7 +278,7 @@ class PoseWrists(HandBackend):
         kpt_conf: float = 0.5,
         provider: str = "cpu",
         threads: int = 0,
-        detector: Optional[YoloDetector] = None,
+        detector: YoloDetector | None = None,
     ):
         self.detector = detector or YoloDetector(pose_path, conf=conf, provider=provider, threads=threads)
         if self.detector.task != "pose" or (self.detector.spec.keypoints or 0) < 11:
@@ -300,7 +317,9 @@ def wrists_from_pose(people: Detections, *, kpt_conf: float = 0.5) -> list[HandP
     return hands
 
 
-def make_hand_backend(hands_cfg, resolve: Callable[[str], Path] = Path, *, provider: str = "cpu", threads: int = 0):
+def make_hand_backend(
+    hands_cfg, resolve: Callable[[str], Path] = Path, *, provider: str = "cpu", threads: int = 0
+):
     """The backend a lane's ``models.hands`` asks for, or None for ``backend: none``."""
     if hands_cfg.backend == "none":
         return None
@@ -308,18 +327,37 @@ def make_hand_backend(hands_cfg, resolve: Callable[[str], Path] = Path, *, provi
         if not hands_cfg.palm_path or not hands_cfg.landmark_path:
             raise ModelError("models.hands: the mediapipe backend needs palm_path and landmark_path")
         return MediaPipeHands(
-            resolve(hands_cfg.palm_path), resolve(hands_cfg.landmark_path),
-            palm_conf=hands_cfg.conf, provider=provider, threads=threads,
-        )  # fmt: skip
+            resolve(hands_cfg.palm_path),
+            resolve(hands_cfg.landmark_path),
+            palm_conf=hands_cfg.conf,
+            provider=provider,
+            threads=threads,
+        )
     if hands_cfg.backend == "yolo_pose":
         if not hands_cfg.pose_path:
             raise ModelError("models.hands: the yolo_pose backend needs pose_path")
-        return PoseWrists(resolve(hands_cfg.pose_path), kpt_conf=hands_cfg.conf, provider=provider, threads=threads)
+        return PoseWrists(
+            resolve(hands_cfg.pose_path), kpt_conf=hands_cfg.conf, provider=provider, threads=threads
+        )
     raise ModelError(f"models.hands: unknown backend {hands_cfg.backend!r}")
 
 
 __all__ = [
-    "HandPoints", "HandBackend", "MediaPipeHands", "PoseWrists", "Palm", "make_hand_backend",
-    "hands_to_detections", "wrists_from_pose", "palm_anchors", "palm_input", "decode_palms",
-    "hand_roi", "landmarks_to_image", "dedupe_hands", "FINGERTIPS", "WRIST", "box_iou",
-]  # fmt: skip
+    "HandPoints",
+    "HandBackend",
+    "MediaPipeHands",
+    "PoseWrists",
+    "Palm",
+    "make_hand_backend",
+    "hands_to_detections",
+    "wrists_from_pose",
+    "palm_anchors",
+    "palm_input",
+    "decode_palms",
+    "hand_roi",
+    "landmarks_to_image",
+    "dedupe_hands",
+    "FINGERTIPS",
+    "WRIST",
+    "box_iou",
+]

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -70,8 +70,8 @@ class ModelSpec:
     input_shape: tuple[int, ...] = ()
     output_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     keypoints: int = 0  # keypoints per detection (pose: 17)
-    sha256: Optional[str] = None
-    bytes: Optional[int] = None
+    sha256: str | None = None
+    bytes: int | None = None
     source: str = ""
     licence: str = ""
     licence_file: str = ""
@@ -150,10 +150,12 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def find_spec(model_path: str | Path, manifest: Optional[str | Path] = None) -> Optional[ModelSpec]:
+def find_spec(model_path: str | Path, manifest: str | Path | None = None) -> ModelSpec | None:
     """The manifest entry of a model file: the ``manifest.yaml`` beside it, else the shipped one."""
     model_path = Path(model_path)
-    candidates = [Path(manifest)] if manifest else [model_path.parent / "manifest.yaml", default_manifest_path()]
+    candidates = (
+        [Path(manifest)] if manifest else [model_path.parent / "manifest.yaml", default_manifest_path()]
+    )
     for mpath in candidates:
         if not mpath.is_file():
             continue
@@ -174,7 +176,9 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
     elif len(shape) == 4 and shape[2] > 0 and shape[3] > 0:
         h, w = shape[2], shape[3]
     else:
-        raise ModelError(f"{path}: input size unknown (dynamic shape and no 'imgsz' metadata); add it to the manifest")
+        raise ModelError(
+            f"{path}: input size unknown (dynamic shape and no 'imgsz' metadata); add it to the manifest"
+        )
     names = _names_from(meta.get("names"))
     task = meta.get("task", "detect")
     end2end = meta.get("end2end", "False") == "True"
@@ -193,7 +197,9 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
     else:
         raise ModelError(f"{path}: Ultralytics task {task!r} is not supported (detect or pose)")
     if not names:
-        raise ModelError(f"{path}: no class names in the ONNX metadata; add the model to models/manifest.yaml")
+        raise ModelError(
+            f"{path}: no class names in the ONNX metadata; add the model to models/manifest.yaml"
+        )
     return ModelSpec(
         name=Path(path).stem,
         file=Path(path).name,
@@ -209,7 +215,7 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
     )
 
 
-def _shape_problem(what: str, want: tuple, got: list) -> Optional[str]:
+def _shape_problem(what: str, want: tuple, got: list) -> str | None:
     got_t = tuple(d if isinstance(d, int) else -1 for d in got)
     if len(want) != len(got_t) or any(w != -1 and g != -1 and w != g for w, g in zip(want, got_t)):
         return f"{what} shape is {list(got_t)}, the manifest says {list(want)}"
@@ -243,16 +249,20 @@ def check_session(spec: ModelSpec, session: Any, path: str | Path) -> None:
             )
     meta_names = _names_from(session.get_modelmeta().custom_metadata_map.get("names"))
     if spec.names and meta_names and meta_names != spec.names:
-        diff = next(i for i, (a, b) in enumerate(zip(meta_names + ("",) * 999, spec.names + ("",) * 999)) if a != b)
+        diff = next(
+            i for i, (a, b) in enumerate(zip(meta_names + ("",) * 999, spec.names + ("",) * 999)) if a != b
+        )
         problems.append(
             f"class names differ from the ONNX metadata (first at index {diff}: "
             f"{(meta_names + ('<none>',))[min(diff, len(meta_names))]!r} vs {(spec.names + ('<none>',))[min(diff, len(spec.names))]!r})"
         )
     if problems:
-        raise ModelError(f"{path}: refused, not the model {spec.name!r} of the manifest: " + "; ".join(problems))
+        raise ModelError(
+            f"{path}: refused, not the model {spec.name!r} of the manifest: " + "; ".join(problems)
+        )
 
 
-def check_file(spec: ModelSpec, path: str | Path, expected_sha256: Optional[str] = None) -> str:
+def check_file(spec: ModelSpec, path: str | Path, expected_sha256: str | None = None) -> str:
     """Raise ModelError when the file's sha256 differs from the manifest or the lane config."""
     digest = sha256_of(path)
     for who, want in (("the manifest", spec.sha256), ("the lane config", expected_sha256)):
@@ -265,7 +275,7 @@ def check_file(spec: ModelSpec, path: str | Path, expected_sha256: Optional[str]
 
 
 def create_session(
-    path: str | Path, *, provider: str = "cpu", threads: int = 0, session_config: Optional[dict[str, str]] = None
+    path: str | Path, *, provider: str = "cpu", threads: int = 0, session_config: dict[str, str] | None = None
 ) -> Any:
     """An ONNX Runtime session on ``provider``, or on CPU with a warning when it is unavailable.
 
@@ -328,11 +338,11 @@ def open_model(
     *,
     provider: str = "cpu",
     threads: int = 0,
-    expected_sha256: Optional[str] = None,
-    manifest: Optional[str | Path] = None,
+    expected_sha256: str | None = None,
+    manifest: str | Path | None = None,
     require_manifest: bool = False,
     warmup: bool = True,
-    session_config: Optional[dict[str, str]] = None,
+    session_config: dict[str, str] | None = None,
 ) -> LoadedModel:
     """Load, verify and warm up one model; raise ModelError with a clear reason if it is wrong."""
     p = Path(path)

@@ -30,22 +30,28 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
-
-import numpy as np
 
 import cv2
+import numpy as np
 
 from edge_app.config import LaneConfig, ZonesConfig
 from edge_app.events import ZoneEvent
-from edge_app.perception.models import ModelError
 from edge_app.perception.hands import HandBackend, hands_to_detections, make_hand_backend
+from edge_app.perception.models import ModelError
 from edge_app.perception.tracker import CarryAssociator, Track, Tracker
 from edge_app.perception.yolo import (
-    Detections, YoloDetector, boxes_inside, boxes_outside, boxes_with_hand, cross_class_nms, nested_boxes, nms,
+    Detections,
+    YoloDetector,
+    boxes_inside,
+    boxes_outside,
+    boxes_with_hand,
+    cross_class_nms,
+    nested_boxes,
+    nms,
 )
 from edge_app.perception.zones import ZoneMapper
 
@@ -102,7 +108,11 @@ class MotionGate:
         w, h = frame_size
         self.size = (max(1, w // scale), max(1, h // scale))
         sw, sh = self.size
-        pts = [np.asarray(getattr(zones, z), np.float64) for z in ("pick", "scan", "bag", "go_back") if getattr(zones, z)]
+        pts = [
+            np.asarray(getattr(zones, z), np.float64)
+            for z in ("pick", "scan", "bag", "go_back")
+            if getattr(zones, z)
+        ]
         hull = cv2.convexHull((np.concatenate(pts) * (sw, sh)).astype(np.int32))
         mask = np.zeros((sh, sw), np.uint8)
         cv2.fillPoly(mask, [hull], 255)
@@ -111,15 +121,15 @@ class MotionGate:
         self.mask = mask
         self.min_pixels = max(1, int(np.ceil(min_area_pct / 100 * np.count_nonzero(mask))))
         self.delta, self.hold_s, self.max_skip_s = int(delta), float(hold_s), float(max_skip_s)
-        self._ref: Optional[np.ndarray] = None
-        self._small: Optional[np.ndarray] = None
+        self._ref: np.ndarray | None = None
+        self._small: np.ndarray | None = None
         self._moving = np.empty((sh, sw), np.uint8)
         self._last_motion = float("-inf")
         self._last_detect = float("-inf")
         self.moving_pixels = 0
         self._to_frame = (w / sw, h / sh)
         #: where the last checked frame moved (x0, y0, x1, y1 in frame pixels), None if it did not
-        self.motion_box: Optional[tuple[float, float, float, float]] = None
+        self.motion_box: tuple[float, float, float, float] | None = None
 
     def check(self, image: np.ndarray, ts: float) -> bool:
         # grey first, then shrink: one channel to average, a third less time than the other way round
@@ -161,8 +171,7 @@ class StageTimes:
             del h[: len(h) - self.keep]
 
 
-
-def parallel_frames(configured: int, cpus: Optional[int] = None) -> int:
+def parallel_frames(configured: int, cpus: int | None = None) -> int:
     """Frames detected at once: the configured number, or one per core (at most 4).
 
     >>> parallel_frames(0, 2), parallel_frames(0, 16), parallel_frames(1, 8), parallel_frames(3, 2)
@@ -180,20 +189,20 @@ class FrameWork:
     ts: float
     image: np.ndarray
     #: the detector's (products, detector hands, people) for this frame, or None when gated
-    detection: Optional[Future] = None
+    detection: Future | None = None
     #: a gated frame: the frame whose detections it reuses
-    source: Optional["FrameWork"] = None
+    source: FrameWork | None = None
     #: a still lane whose zones have settled: nothing to update
     settled: bool = False
     #: detected in this part of the frame only (x0, y0, x1, y1); None: the whole frame
-    region: Optional[tuple[float, float, float, float]] = None
+    region: tuple[float, float, float, float] | None = None
     #: which detector run this frame is (gated frames: the run they reuse)
     run: int = -1
     #: the frame's number in submit order
     index: int = 0
     stages: dict = field(default_factory=dict)
-    hand_dets: Optional[Detections] = None
-    dets: Optional[Detections] = None
+    hand_dets: Detections | None = None
+    dets: Detections | None = None
 
 
 def _done(value) -> Future:
@@ -209,8 +218,8 @@ class Perception:
         self,
         cfg: LaneConfig,
         resolve: Callable[[str], Path] | None = None,
-        detector: Optional[YoloDetector] = None,
-        hands: Optional[HandBackend] = None,
+        detector: YoloDetector | None = None,
+        hands: HandBackend | None = None,
     ):
         resolve = resolve or cfg.resolve
         m = cfg.models
@@ -234,13 +243,17 @@ class Perception:
         self._hand_ids = np.array([], np.int32)
         if hands is None and m.hands.backend == "detector":
             if m.hands.detector_class not in names:
-                raise ModelError(f"models.hands: the product model has no {m.hands.detector_class!r} class "
-                                 f"(it has {', '.join(names[:8])}…); use another hands backend")  # fmt: skip
+                raise ModelError(
+                    f"models.hands: the product model has no {m.hands.detector_class!r} class "
+                    f"(it has {', '.join(names[:8])}…); use another hands backend"
+                )
             self._hand_ids = np.array([names.index(m.hands.detector_class)], np.int32)
             self.hands = None
         else:
-            self.hands = hands if hands is not None else make_hand_backend(
-                m.hands, resolve, provider=m.execution_provider, threads=m.threads
+            self.hands = (
+                hands
+                if hands is not None
+                else make_hand_backend(m.hands, resolve, provider=m.execution_provider, threads=m.threads)
             )
         self._person_id = names.index("person") if "person" in names else -1
         self.last_people = np.zeros((0, 4), np.float32)
@@ -253,13 +266,17 @@ class Perception:
         self._product_ids = np.array(
             [i for i, n in enumerate(names) if (n in wanted if wanted else n != "person")], np.int32
         )
-        self.items = Tracker(kind="item", high_thresh=max(0.3, m.products.conf + 0.15), low_thresh=0.05,
-                             label_half_life_s=m.products.label_half_life_ms / 1000)  # fmt: skip
+        self.items = Tracker(
+            kind="item",
+            high_thresh=max(0.3, m.products.conf + 0.15),
+            low_thresh=0.05,
+            label_half_life_s=m.products.label_half_life_ms / 1000,
+        )
         self.hand_tracker = Tracker(kind="hand", high_thresh=0.5, low_thresh=0.2)
         self.carry = CarryAssociator()
         self.zones_cfg = cfg.zones
-        self.zones: Optional[ZoneMapper] = None
-        self.gate: Optional[MotionGate] = None
+        self.zones: ZoneMapper | None = None
+        self.gate: MotionGate | None = None
         self.times = StageTimes()
         self.frames = 0
         #: frames the detector ran on, and frames it was skipped on (nothing moved)
@@ -274,15 +291,19 @@ class Perception:
         self._settle_frames = max(cfg.zones.enter_frames, cfg.zones.exit_frames) + 2
         self._split = all(hasattr(self.detector, a) for a in ("preprocess", "infer", "decode"))
         self._pool = (
-            ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="detector") if self.parallel > 1 else None
+            ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="detector")
+            if self.parallel > 1
+            else None
         )
-        self._last_work: Optional[FrameWork] = None
+        self._last_work: FrameWork | None = None
         # Motion regions: detect where the lane moved; the rest keeps its last boxes.
-        self._regions = bool(m.motion_gating and m.motion_regions and self._split and getattr(self.detector, "dynamic", False))
+        self._regions = bool(
+            m.motion_gating and m.motion_regions and self._split and getattr(self.detector, "dynamic", False)
+        )
         self._refresh_s = m.region_refresh_ms / 1000
         self._last_full = float("-inf")
         #: the last completed frame's (products, detector hands, people): what a region leaves alone
-        self._last_seen: Optional[tuple[Detections, Optional[Detections], Optional[np.ndarray]]] = None
+        self._last_seen: tuple[Detections, Detections | None, np.ndarray | None] | None = None
         self._known_boxes = np.zeros((0, 4), np.float32)
         #: known boxes by detector run, for planning regions (REGION_HINT_RUNS back)
         self._known_by_run: dict[int, np.ndarray] = {}
@@ -292,7 +313,7 @@ class Perception:
         #: regions detected a second time, grown around an item they cut
         self.regrown = 0
         #: set to a list to record every detector call as (frame number, input rect or None)
-        self.call_log: Optional[list] = None
+        self.call_log: list | None = None
         self._submitted = 0
 
     def close(self) -> None:
@@ -339,8 +360,12 @@ class Perception:
             touch = known[~boxes_outside(known, ext)]
             if boxes_inside(touch, ext).all():
                 return rect, ext
-            region = (min(ext[0], touch[:, 0].min()), min(ext[1], touch[:, 1].min()),
-                      max(ext[2], touch[:, 2].max()), max(ext[3], touch[:, 3].max()))  # fmt: skip
+            region = (
+                min(ext[0], touch[:, 0].min()),
+                min(ext[1], touch[:, 1].min()),
+                max(ext[2], touch[:, 2].max()),
+                max(ext[3], touch[:, 3].max()),
+            )
             rect = self.detector.region_rect(size, region)
             if rect is None:
                 return None, None
@@ -348,8 +373,8 @@ class Perception:
         return None, None
 
     def _detect(
-        self, image: np.ndarray, rect: Optional[tuple[int, int, int, int]] = None
-    ) -> tuple[Detections, Optional[Detections], np.ndarray, dict]:
+        self, image: np.ndarray, rect: tuple[int, int, int, int] | None = None
+    ) -> tuple[Detections, Detections | None, np.ndarray, dict]:
         """Products, hands when the product model itself detects them, people, and stage ms.
 
         Runs on a worker thread when frames run in parallel: touches no lane state.
@@ -374,15 +399,18 @@ class Perception:
             # two items (two cartons of a kind stacked, the multi_item case).
             keep = (
                 cross_class_nms(dets.xyxy, dets.score, dets.class_id, self._agnostic_iou)
-                if self._keep_stacks else nms(dets.xyxy, dets.score, self._agnostic_iou)
-            )  # fmt: skip
+                if self._keep_stacks
+                else nms(dets.xyxy, dets.score, self._agnostic_iou)
+            )
             dets = dets.filter(keep)
             if self._nested[0] > 0 and len(dets) > 1:
                 # a box inside a much bigger one is part of that item (IoU cannot see it)
                 dets = dets.filter(~nested_boxes(dets.xyxy, *self._nested))
             if self._hand_box_share > 0 and hands is not None and len(hands) and len(dets) > 1:
                 # an item and the hand under it, boxed as one: no second item beside the first
-                dets = dets.filter(~boxes_with_hand(dets.xyxy, dets.score, hands.xyxy, hand_share=self._hand_box_share))
+                dets = dets.filter(
+                    ~boxes_with_hand(dets.xyxy, dets.score, hands.xyxy, hand_share=self._hand_box_share)
+                )
         stages["detect"] = (time.perf_counter() - t) * 1000
         return dets, hands, people, stages
 
@@ -395,10 +423,16 @@ class Perception:
             self._last_seen, self._known_boxes = None, np.zeros((0, 4), np.float32)
             self._known_by_run.clear()
             self.gate = (
-                MotionGate(self.zones_cfg, size, delta=m.motion_delta, min_area_pct=m.motion_min_area_pct,
-                           hold_s=m.motion_hold_ms / 1000)
-                if m.motion_gating else None
-            )  # fmt: skip
+                MotionGate(
+                    self.zones_cfg,
+                    size,
+                    delta=m.motion_delta,
+                    min_area_pct=m.motion_min_area_pct,
+                    hold_s=m.motion_hold_ms / 1000,
+                )
+                if m.motion_gating
+                else None
+            )
             self._last_work = None
         work = FrameWork(ts, image, index=self._submitted)
         self._submitted += 1
@@ -472,9 +506,11 @@ class Perception:
             if self._regions:
                 self._last_seen = (dets, hand_dets, people)
                 # what a region must not cut: the tracked items and hands (people are only blurred)
-                self._known_boxes = np.concatenate(
-                    [dets.xyxy] + ([hand_dets.xyxy] if hand_dets is not None else [])
-                ).astype(np.float32).reshape(-1, 4)
+                self._known_boxes = (
+                    np.concatenate([dets.xyxy] + ([hand_dets.xyxy] if hand_dets is not None else []))
+                    .astype(np.float32)
+                    .reshape(-1, 4)
+                )
                 self._known_by_run[work.run] = self._known_boxes
                 self._known_by_run.pop(work.run - REGION_HINT_RUNS - 1, None)
             for name in ("preprocess", "detect"):

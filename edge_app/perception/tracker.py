@@ -21,8 +21,9 @@ Pure: time is an argument (``ts`` seconds, the lane's monotonic clock).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -47,13 +48,13 @@ class Track:
     kind: str  # "item" | "hand"
     hits: int
     confirmed: bool
-    carried_by: Optional[int] = None  # hand track id carrying this item
+    carried_by: int | None = None  # hand track id carrying this item
     #: centre velocity in px/s (Kalman estimate), for "moving together"
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     #: True while the track is coasting on its prediction (not detected this frame)
     predicted: bool = False
     #: hand points (K, 3) of the last matched detection (hand tracks), else None
-    points: Optional[np.ndarray] = None
+    points: np.ndarray | None = None
 
     @property
     def center(self) -> np.ndarray:
@@ -86,8 +87,16 @@ class _Kalman:
         z = _xyxy_to_xyah(box)
         self.mean = np.r_[z, np.zeros(4)]
         h = z[3]
-        std = [2 * _STD_POS * h, 2 * _STD_POS * h, 1e-2, 2 * _STD_POS * h,
-               10 * _STD_VEL * h, 10 * _STD_VEL * h, 1e-5, 10 * _STD_VEL * h]  # fmt: skip
+        std = [
+            2 * _STD_POS * h,
+            2 * _STD_POS * h,
+            1e-2,
+            2 * _STD_POS * h,
+            10 * _STD_VEL * h,
+            10 * _STD_VEL * h,
+            1e-5,
+            10 * _STD_VEL * h,
+        ]
         self.cov = np.diag(np.square(std))
 
     def predict(self, dt: float) -> None:
@@ -125,7 +134,7 @@ class _State:
     last_seen: float = 0.0
     lost: bool = False
     label_votes: dict = field(default_factory=lambda: defaultdict(float))
-    points: Optional[np.ndarray] = None
+    points: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -140,7 +149,11 @@ def _match(cost: np.ndarray, max_cost: float) -> tuple[list[tuple[int, int]], li
     pairs = [(r, c) for r, c in zip(rows, cols) if cost[r, c] <= max_cost]
     mr = {r for r, _ in pairs}
     mc = {c for _, c in pairs}
-    return pairs, [r for r in range(cost.shape[0]) if r not in mr], [c for c in range(cost.shape[1]) if c not in mc]
+    return (
+        pairs,
+        [r for r in range(cost.shape[0]) if r not in mr],
+        [c for c in range(cost.shape[1]) if c not in mc],
+    )
 
 
 class Tracker:
@@ -165,7 +178,7 @@ class Tracker:
         min_hits: int = 3,
         coast_s: float = 0.25,
         frame_s: float = 1 / 15,
-        id_base: Optional[int] = None,
+        id_base: int | None = None,
         label_half_life_s: float = 0.0,
     ):
         if not 0 <= low_thresh <= high_thresh <= 1:
@@ -179,7 +192,7 @@ class Tracker:
         self._frame_s = frame_s  # nominal frame period; refined from the timestamps seen
         self._tracks: list[_State] = []
         self._next_id = 1 + (ID_BASE.get(kind, 0) if id_base is None else id_base)
-        self._last_ts: Optional[float] = None
+        self._last_ts: float | None = None
         self._lost_ids: list[int] = []
 
     def lost_since_last_update(self) -> list[int]:
@@ -329,7 +342,7 @@ class CarryAssociator:
         live_hands = {h.track_id for h in hands}
         streak: dict[tuple[int, int], int] = {}
         for item in items:
-            best: Optional[tuple[float, int]] = None
+            best: tuple[float, int] | None = None
             for hand in hands:
                 d = hand_item_distance(item.xyxy, hand)
                 if d <= self.near:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -55,7 +55,7 @@ class Detections:
     score: np.ndarray  # (N,) float32
     class_id: np.ndarray  # (N,) int32
     names: tuple[str, ...]  # class names of the model
-    keypoints: Optional[np.ndarray] = None  # (N, K, 3) x, y, conf (pose models, hand points)
+    keypoints: np.ndarray | None = None  # (N, K, 3) x, y, conf (pose models, hand points)
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, np.float32).reshape(-1, 4)
@@ -71,9 +71,11 @@ class Detections:
                 raise ValueError(f"keypoints must be (N={n}, K, 3), got {self.keypoints.shape}")
 
     @classmethod
-    def empty(cls, names: Sequence[str] = (), keypoints: int = 0) -> "Detections":
+    def empty(cls, names: Sequence[str] = (), keypoints: int = 0) -> Detections:
         kp = np.zeros((0, keypoints, 3), np.float32) if keypoints else None
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(names), kp)
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(names), kp
+        )
 
     def __len__(self) -> int:
         return len(self.xyxy)
@@ -82,7 +84,7 @@ class Detections:
         """Class name of every row (``"class<N>"`` when the model has no name for it)."""
         return [self.names[c] if 0 <= c < len(self.names) else f"class{c}" for c in self.class_id.tolist()]
 
-    def filter(self, mask: np.ndarray | Sequence[bool] | Sequence[int]) -> "Detections":
+    def filter(self, mask: np.ndarray | Sequence[bool] | Sequence[int]) -> Detections:
         """Rows selected by a boolean mask or an index array, as a new Detections."""
         idx = np.asarray(mask)
         if idx.dtype != bool:
@@ -90,7 +92,7 @@ class Detections:
         kp = None if self.keypoints is None else self.keypoints[idx]
         return Detections(self.xyxy[idx], self.score[idx], self.class_id[idx], self.names, kp)
 
-    def merge(self, other: "Detections") -> "Detections":
+    def merge(self, other: Detections) -> Detections:
         """These rows, then ``other``'s (same model, same names)."""
         if not len(other):
             return self
@@ -99,16 +101,23 @@ class Detections:
         kp = None
         if self.keypoints is not None and other.keypoints is not None:
             kp = np.concatenate([self.keypoints, other.keypoints])
-        return Detections(np.concatenate([self.xyxy, other.xyxy]), np.concatenate([self.score, other.score]),
-                          np.concatenate([self.class_id, other.class_id]), self.names, kp)  # fmt: skip
+        return Detections(
+            np.concatenate([self.xyxy, other.xyxy]),
+            np.concatenate([self.score, other.score]),
+            np.concatenate([self.class_id, other.class_id]),
+            self.names,
+            kp,
+        )
 
-    def outside(self, region: Sequence[float]) -> "Detections":
+    def outside(self, region: Sequence[float]) -> Detections:
         """Rows whose boxes do not touch ``region`` (x0, y0, x1, y1)."""
         return self.filter(boxes_outside(self.xyxy, region))
 
     @property
     def centers(self) -> np.ndarray:
-        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1)
+        return np.stack(
+            [(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1
+        )
 
     def to_json(self) -> list[dict]:
         """The ``edge-app predict --json`` rows: class, score, xyxy (and keypoints)."""
@@ -130,12 +139,12 @@ class Detections:
         output: np.ndarray,
         *,
         spec: ModelSpec,
-        letterbox: "Letterbox",
+        letterbox: Letterbox,
         conf: float = 0.25,
         iou: float = 0.7,
         max_det: int = MAX_DET,
         agnostic: bool = False,
-    ) -> "Detections":
+    ) -> Detections:
         """Decode one Ultralytics/YOLOX output tensor into image-pixel detections."""
         nc, k = len(spec.names), spec.keypoints
         fmt = spec.output_format
@@ -151,7 +160,9 @@ class Detections:
         kp = None
         if fmt in ("pose_raw", "pose_end2end"):
             if rows.shape[1] < 6 + 3 * k:
-                raise ModelError(f"model {spec.name!r}: {rows.shape[1] - 6} extra channels, {k} keypoints need {3 * k}")
+                raise ModelError(
+                    f"model {spec.name!r}: {rows.shape[1] - 6} extra channels, {k} keypoints need {3 * k}"
+                )
             kp = letterbox.points_to_image(rows[:, 6 : 6 + 3 * k].reshape(-1, k, 3))
         return cls(boxes, rows[:, 4], rows[:, 5].astype(np.int32), spec.names, kp)
 
@@ -173,8 +184,12 @@ class Letterbox:
 
     @classmethod
     def plan(
-        cls, image_size: tuple[int, int], input_size: tuple[int, int], center: bool = True, floor: bool = False
-    ) -> "Letterbox":
+        cls,
+        image_size: tuple[int, int],
+        input_size: tuple[int, int],
+        center: bool = True,
+        floor: bool = False,
+    ) -> Letterbox:
         """Ultralytics' LetterBox.get_params (scaleup on, auto off: static ONNX input).
 
         ``center=False, floor=True`` is YOLOX's ``preproc`` (top-left, ``int(w·r)``).
@@ -201,7 +216,9 @@ class Letterbox:
         w, h = self.input_size
         right = w - self.new_size[0] - self.left
         bottom = h - self.new_size[1] - self.top
-        return cv2.copyMakeBorder(image, self.top, bottom, self.left, right, cv2.BORDER_CONSTANT, value=(fill,) * 3)
+        return cv2.copyMakeBorder(
+            image, self.top, bottom, self.left, right, cv2.BORDER_CONSTANT, value=(fill,) * 3
+        )
 
     @property
     def gain(self) -> tuple[float, float]:
@@ -227,7 +244,9 @@ class Letterbox:
         return p
 
 
-def to_input_tensor(image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0) -> np.ndarray:
+def to_input_tensor(
+    image_bgr: np.ndarray, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0
+) -> np.ndarray:
     """Letterboxed NCHW float32 tensor in the model's colour order.
 
     Divides (as Ultralytics does) rather than multiplying by 1/255: the
@@ -274,7 +293,9 @@ class InputBuffer:
         self._to_tensor(self.canvas, self.tensor)
         return self.tensor
 
-    def fill_region(self, image_bgr: np.ndarray, rect: tuple[int, int, int, int]) -> tuple[np.ndarray, "Letterbox"]:
+    def fill_region(
+        self, image_bgr: np.ndarray, rect: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, Letterbox]:
         """Only ``rect`` (x0, y0, x1, y1 in input pixels) of the letterboxed frame, and how to map it back.
 
         The crop is cut from the same canvas as :meth:`fill`, so a region sees
@@ -378,7 +399,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thres: float) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
-def cross_class_nms(boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_thres: float) -> np.ndarray:
+def cross_class_nms(
+    boxes: np.ndarray, scores: np.ndarray, class_id: np.ndarray, iou_thres: float
+) -> np.ndarray:
     """Greedy NMS that suppresses only boxes of *another* class: indices kept, highest score first.
 
     Per-class NMS has already judged two same-class boxes to be two objects
@@ -430,9 +453,14 @@ def nested_boxes(boxes: np.ndarray, ios: float, area_ratio: float) -> np.ndarray
 
 
 def boxes_with_hand(
-    boxes: np.ndarray, scores: np.ndarray, hands: np.ndarray, *, hand_share: float, ios: float = 0.6,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    hands: np.ndarray,
+    *,
+    hand_share: float,
+    ios: float = 0.6,
     area_ratio: float = 0.75,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Which boxes are an item box and the hand holding it: a bool mask, True for the bigger box.
 
     The detector sometimes adds a weaker, bigger box around an item and the
@@ -463,15 +491,24 @@ def boxes_with_hand(
         (inter >= ios * np.maximum(area[:, None], 1e-12))
         & (area[:, None] <= area_ratio * area[None, :])
         & (scores[:, None] > scores[None, :])
-    )  # fmt: skip
+    )
     np.fill_diagonal(candidate, False)
     out = np.zeros(n, bool)
     hand_in = _inter(boxes, hands)  # [box, hand]
     for item, box in zip(*np.nonzero(candidate)):
         if out[box]:
             continue
-        both = np.array([[max(boxes[item, 0], boxes[box, 0]), max(boxes[item, 1], boxes[box, 1]),
-                          min(boxes[item, 2], boxes[box, 2]), min(boxes[item, 3], boxes[box, 3])]], np.float32)
+        both = np.array(
+            [
+                [
+                    max(boxes[item, 0], boxes[box, 0]),
+                    max(boxes[item, 1], boxes[box, 1]),
+                    min(boxes[item, 2], boxes[box, 2]),
+                    min(boxes[item, 3], boxes[box, 3]),
+                ]
+            ],
+            np.float32,
+        )
         hand_in_box = hand_in[box]
         hand_in_item = _inter(both, hands)[0]  # the hand over the item part is no "rest"
         rest = area[box] - inter[item, box]
@@ -542,7 +579,9 @@ def decode_end2end(output: np.ndarray, *, conf: float = 0.25, max_det: int = MAX
     return pred[pred[:, 4] > conf][:max_det]
 
 
-def yolox_grid(input_size: tuple[int, int], strides: Sequence[int] = (8, 16, 32)) -> tuple[np.ndarray, np.ndarray]:
+def yolox_grid(
+    input_size: tuple[int, int], strides: Sequence[int] = (8, 16, 32)
+) -> tuple[np.ndarray, np.ndarray]:
     """Grid cells (N, 2) and their strides (N,) in YOLOX row order (stride, then y, then x)."""
     w, h = input_size
     grids, expanded = [], []
@@ -600,15 +639,19 @@ class YoloDetector:
         iou: float = 0.7,
         provider: str = "cpu",
         threads: int = 0,
-        expected_sha256: Optional[str] = None,
+        expected_sha256: str | None = None,
         max_det: int = MAX_DET,
         require_manifest: bool = False,
-        session_config: Optional[dict[str, str]] = None,
+        session_config: dict[str, str] | None = None,
     ):
         self.model: LoadedModel = open_model(
-            path, provider=provider, threads=threads, expected_sha256=expected_sha256, require_manifest=require_manifest,
+            path,
+            provider=provider,
+            threads=threads,
+            expected_sha256=expected_sha256,
+            require_manifest=require_manifest,
             session_config=session_config,
-        )  # fmt: skip
+        )
         spec = self.model.spec
         if spec.task not in ("detect", "pose"):
             raise ModelError(f"{path}: model {spec.name!r} is a {spec.task!r} model, not a YOLO detector")
@@ -641,9 +684,14 @@ class YoloDetector:
         return lb
 
     def region_rect(
-        self, image_size: tuple[int, int], region: Sequence[float], *, pad: int = 32, min_side: int = 128,
+        self,
+        image_size: tuple[int, int],
+        region: Sequence[float],
+        *,
+        pad: int = 32,
+        min_side: int = 128,
         max_area: float = 0.6,
-    ) -> Optional[tuple[int, int, int, int]]:
+    ) -> tuple[int, int, int, int] | None:
         """The input rectangle to detect an image region in, or None for the whole frame.
 
         ``region`` is x0, y0, x1, y1 in image pixels. The rectangle is padded by
@@ -670,26 +718,32 @@ class YoloDetector:
             return None
         return rx0, ry0, rx1, ry1
 
-    def rect_to_image(self, image_size: tuple[int, int], rect: Sequence[int]) -> tuple[float, float, float, float]:
+    def rect_to_image(
+        self, image_size: tuple[int, int], rect: Sequence[int]
+    ) -> tuple[float, float, float, float]:
         """An input rectangle's extent in image pixels (clipped to the image)."""
         b = self.letterbox_for(image_size).boxes_to_image(np.asarray(rect, np.float32))[0]
         return float(b[0]), float(b[1]), float(b[2]), float(b[3])
 
-    def _buffer(self, image_size: tuple[int, int]) -> "InputBuffer":
+    def _buffer(self, image_size: tuple[int, int]) -> InputBuffer:
         buf = getattr(self._local, "buf", None)
         if buf is None or buf.lb.image_size != image_size:
-            buf = self._local.buf = InputBuffer(self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0)
+            buf = self._local.buf = InputBuffer(
+                self.letterbox_for(image_size), self.spec.colour, 1.0 if self._yolox else 255.0
+            )
         return buf
 
     def preprocess(
-        self, frame_bgr: np.ndarray, rect: Optional[tuple[int, int, int, int]] = None
+        self, frame_bgr: np.ndarray, rect: tuple[int, int, int, int] | None = None
     ) -> tuple[np.ndarray, Letterbox]:
         """Letterbox into this detector's reused input tensor (valid until the next call).
 
         With ``rect`` (from :meth:`region_rect`) only that part of the input.
         """
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
-            raise ValueError(f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}")
+            raise ValueError(
+                f"expected an HxWx3 BGR frame, got {None if frame_bgr is None else frame_bgr.shape}"
+            )
         h, w = frame_bgr.shape[:2]
         buf = self._buffer((w, h))
         if rect is not None:

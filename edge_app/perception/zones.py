@@ -27,8 +27,9 @@ items lifted together). ``carried`` says a hand track carries the item
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -71,7 +72,9 @@ class _TrackState:
     seen_ts: float | None = None  # last frame the track was given (not a prediction)
 
 
-def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed: float = 20.0) -> dict[int, int]:
+def moving_groups(
+    tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed: float = 20.0
+) -> dict[int, int]:
     """Group size per item track: items sharing a carrier hand, or close and moving alike.
 
     Two moving items (centre speed ≥ ``min_speed`` px/s) belong together when
@@ -113,7 +116,12 @@ def moving_groups(tracks: Sequence[Track], *, group_gap: float = 0.5, min_speed:
                 if apart < 0.5 * max(sa, sb):
                     gap_x = max(a.xyxy[0] - b.xyxy[2], b.xyxy[0] - a.xyxy[2], 0)
                     gap_y = max(a.xyxy[1] - b.xyxy[3], b.xyxy[1] - a.xyxy[3], 0)
-                    side = min(a.xyxy[2] - a.xyxy[0], a.xyxy[3] - a.xyxy[1], b.xyxy[2] - b.xyxy[0], b.xyxy[3] - b.xyxy[1])
+                    side = min(
+                        a.xyxy[2] - a.xyxy[0],
+                        a.xyxy[3] - a.xyxy[1],
+                        b.xyxy[2] - b.xyxy[0],
+                        b.xyxy[3] - b.xyxy[1],
+                    )
                     together = max(gap_x, gap_y) <= group_gap * max(side, 1.0)
             if together:
                 parent[find(i)] = find(j)
@@ -181,8 +189,19 @@ class ZoneMapper:
             where: list[Zone | Literal[""]] = [Zone(z) for z, m in st.zones.items() if m.inside] or [""]
             x, y = st.xy if st.xy is not None else (None, None)
             for zone in where:
-                events.append(ZoneEvent(ts=ts, track_id=tid, kind=st.kind, zone=zone, action="lost", label=st.label,
-                                        x=x, y=y, seen_ts=st.seen_ts))  # fmt: skip
+                events.append(
+                    ZoneEvent(
+                        ts=ts,
+                        track_id=tid,
+                        kind=st.kind,
+                        zone=zone,
+                        action="lost",
+                        label=st.label,
+                        x=x,
+                        y=y,
+                        seen_ts=st.seen_ts,
+                    )
+                )
         return events
 
     def _normalised(self, t: Track) -> tuple[float, float]:

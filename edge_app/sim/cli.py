@@ -35,10 +35,10 @@ def write_suite(out: Path, model: Path | None = None) -> list[Path]:
     """Regenerate the standard suite from its seeds (small: 320x240, 15 fps, low noise)."""
     import dataclasses
 
+    import yaml
+
     from edge_app.sim.generate import lane_config_for, write_plan
     from edge_app.sim.kiosk import plan_kiosk_session
-
-    import yaml
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "lane.yaml").write_text(
@@ -49,9 +49,22 @@ def write_suite(out: Path, model: Path | None = None) -> list[Path]:
     for name, (seed, difficulty, labels) in SUITE.items():
         s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
         look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs video bytes
-        folders.append(write_plan(out / name, name, s.items, "../lane.yaml", seed=seed, fps=SUITE_FPS, size=SUITE_SIZE,
-                                  pos_events=s.pos_events, look=look, extra_scans=s.extra_scans,
-                                  extra_truth=s.extra_truth, end_s=s.end_s))  # fmt: skip
+        folders.append(
+            write_plan(
+                out / name,
+                name,
+                s.items,
+                "../lane.yaml",
+                seed=seed,
+                fps=SUITE_FPS,
+                size=SUITE_SIZE,
+                pos_events=s.pos_events,
+                look=look,
+                extra_scans=s.extra_scans,
+                extra_truth=s.extra_truth,
+                end_s=s.end_s,
+            )
+        )
     return folders
 
 
@@ -62,19 +75,36 @@ def _generate(args) -> int:
     if args.suite:
         folders = write_suite(Path(args.out), model)
     else:
-        folders = generate(Path(args.out), args.seed, args.count, args.difficulty, items=args.items,
-                           size=_size(args.size), fps=args.fps, model=model)  # fmt: skip
+        folders = generate(
+            Path(args.out),
+            args.seed,
+            args.count,
+            args.difficulty,
+            items=args.items,
+            size=_size(args.size),
+            fps=args.fps,
+            model=model,
+        )
     for f in folders:
         print(f)
-    print(f"{len(folders)} scenario(s); replay one with: edge-app run --config {Path(args.out) / 'lane.yaml'} --replay {folders[0]}")
+    print(
+        f"{len(folders)} scenario(s); replay one with: edge-app run --config {Path(args.out) / 'lane.yaml'} --replay {folders[0]}"
+    )
     return 0
 
 
 def _dataset(args) -> int:
     from edge_app.sim.dataset import write_dataset
 
-    data = write_dataset(Path(args.out), args.seed, args.images, args.val_fraction, _size(args.size), args.classic_fraction,
-                         args.stack_fraction)
+    data = write_dataset(
+        Path(args.out),
+        args.seed,
+        args.images,
+        args.val_fraction,
+        _size(args.size),
+        args.classic_fraction,
+        args.stack_fraction,
+    )
     print(data)
     return 0
 
@@ -83,23 +113,39 @@ def _import(args) -> int:
     from edge_app.sim.importer import ImportError_, import_recording
 
     try:
-        sc = import_recording(args.video, args.serial, args.truth, args.lane, args.out, serial_format=args.serial_format,
-                              start=args.start, scanner=args.scanner, interval=args.interval, pos=args.pos,
-                              name=args.name)  # fmt: skip
+        sc = import_recording(
+            args.video,
+            args.serial,
+            args.truth,
+            args.lane,
+            args.out,
+            serial_format=args.serial_format,
+            start=args.start,
+            scanner=args.scanner,
+            interval=args.interval,
+            pos=args.pos,
+            name=args.name,
+        )
     except (ImportError_, FileNotFoundError) as exc:
         print(f"edge-app sim import: {exc}", file=sys.stderr)
         return 2
-    print(f"{sc.folder}: {sc.meta.duration_s:.1f} s of video at {sc.meta.fps:g} fps, {len(sc.scanner_chunks)} scanner chunk(s), "
-          f"{len(sc.pos_events)} POS event(s), {len(sc.truth.journeys)} journey(s)")  # fmt: skip
+    print(
+        f"{sc.folder}: {sc.meta.duration_s:.1f} s of video at {sc.meta.fps:g} fps, {len(sc.scanner_chunks)} scanner chunk(s), "
+        f"{len(sc.pos_events)} POS event(s), {len(sc.truth.journeys)} journey(s)"
+    )
     print(f"replay it with: edge-app run --config {args.lane} --replay {sc.folder}")
     return 0
 
 
 def register(subparsers) -> None:
-    sim = subparsers.add_parser("sim", help="synthetic scenarios, training sets, recording import (docs/SCENARIOS.md)")
+    sim = subparsers.add_parser(
+        "sim", help="synthetic scenarios, training sets, recording import (docs/SCENARIOS.md)"
+    )
     sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
 
-    g = sub.add_parser("generate", help="render kiosk-camera checkout scenarios (video + scanner + POS + truth)")
+    g = sub.add_parser(
+        "generate", help="render kiosk-camera checkout scenarios (video + scanner + POS + truth)"
+    )
     g.add_argument("--out", required=True, help="folder for the scenarios and their lane.yaml")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--count", type=int, default=3, help="number of scenarios")
@@ -107,30 +153,66 @@ def register(subparsers) -> None:
     g.add_argument("--items", type=int, default=4, help="journeys per transaction")
     g.add_argument("--size", default="480x360", help="frame size WxH")
     g.add_argument("--fps", type=float, default=15.0)
-    g.add_argument("--model", help="products model for the written lane.yaml (default: models/lane-products-hands-320.onnx)")
-    g.add_argument("--suite", action="store_true", help="write the standard CI suite (fixed seeds; ignores seed/count/...)")
+    g.add_argument(
+        "--model",
+        help="products model for the written lane.yaml (default: models/lane-products-hands-320.onnx)",
+    )
+    g.add_argument(
+        "--suite",
+        action="store_true",
+        help="write the standard CI suite (fixed seeds; ignores seed/count/...)",
+    )
     g.set_defaults(func=_generate)
 
-    d = sub.add_parser("dataset", help="write a YOLO detection training set (products + hand) from the renderer")
+    d = sub.add_parser(
+        "dataset", help="write a YOLO detection training set (products + hand) from the renderer"
+    )
     d.add_argument("--out", required=True)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--images", type=int, default=1000)
-    d.add_argument("--val-fraction", type=float, default=0.1, help="share of images in the val split (1.0: a validation-only set)")
+    d.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of images in the val split (1.0: a validation-only set)",
+    )
     d.add_argument("--size", default="320x240")
-    d.add_argument("--classic-fraction", type=float, default=0.15, help="share of frames in the classic demo look")
-    d.add_argument("--stack-fraction", type=float, default=0.0,
-                   help="share of frames with two items stacked in one hand (multi_item)")
+    d.add_argument(
+        "--classic-fraction", type=float, default=0.15, help="share of frames in the classic demo look"
+    )
+    d.add_argument(
+        "--stack-fraction",
+        type=float,
+        default=0.0,
+        help="share of frames with two items stacked in one hand (multi_item)",
+    )
     d.set_defaults(func=_dataset)
 
-    i = sub.add_parser("import", help="convert a real recording (video + serial capture + truth) into a scenario")
+    i = sub.add_parser(
+        "import", help="convert a real recording (video + serial capture + truth) into a scenario"
+    )
     i.add_argument("--video", required=True)
-    i.add_argument("--serial", required=True, help="capture: scanner.jsonl rows, '<seconds> <hex> [scanner]' lines, or a raw byte dump")
+    i.add_argument(
+        "--serial",
+        required=True,
+        help="capture: scanner.jsonl rows, '<seconds> <hex> [scanner]' lines, or a raw byte dump",
+    )
     i.add_argument("--serial-format", choices=("auto", "jsonl", "log", "raw"), default="auto")
     i.add_argument("--truth", required=True, help="hand-written truth.yaml (journeys: …)")
     i.add_argument("--lane", required=True, help="the lane YAML the recording was made on")
     i.add_argument("--out", required=True)
-    i.add_argument("--start", type=float, default=0.0, help="capture time of the first video frame (subtracted); raw: time of the first read")
-    i.add_argument("--interval", type=float, default=2.0, help="raw dumps: seconds between reads that have no t_scan in the truth")
+    i.add_argument(
+        "--start",
+        type=float,
+        default=0.0,
+        help="capture time of the first video frame (subtracted); raw: time of the first read",
+    )
+    i.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="raw dumps: seconds between reads that have no t_scan in the truth",
+    )
     i.add_argument("--scanner", help="scanner id for rows without one (default: the lane's first scanner)")
     i.add_argument("--pos", help="kiosk events, pos.jsonl format, same clock as the capture")
     i.add_argument("--name")
@@ -138,7 +220,9 @@ def register(subparsers) -> None:
     _register_sheet(sub)
 
 
-def contact_sheet(folders: list[Path], out: Path, per_scenario: int = 4, width: int = 320, posterize: int = 0) -> Path:
+def contact_sheet(
+    folders: list[Path], out: Path, per_scenario: int = 4, width: int = 320, posterize: int = 0
+) -> Path:
     """A grid of frames (one row per scenario, at its journeys' key moments) written as a PNG.
 
     ``posterize`` drops that many low bits per channel (camera noise makes big PNGs).
@@ -162,8 +246,21 @@ def contact_sheet(folders: list[Path], out: Path, per_scenario: int = 4, width: 
         tiles = []
         for fr in file_frames(str(sc.video_path)):
             if fr.index in want:
-                img = cv2.resize(fr.image, (width, int(width * fr.image.shape[0] / fr.image.shape[1])), interpolation=cv2.INTER_AREA)
-                cv2.putText(img, f"{sc.meta.name} t={fr.ts:.1f}s", (4, img.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+                img = cv2.resize(
+                    fr.image,
+                    (width, int(width * fr.image.shape[0] / fr.image.shape[1])),
+                    interpolation=cv2.INTER_AREA,
+                )
+                cv2.putText(
+                    img,
+                    f"{sc.meta.name} t={fr.ts:.1f}s",
+                    (4, img.shape[0] - 6),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.35,
+                    (255, 255, 255),
+                    1,
+                    cv2.LINE_AA,
+                )
                 tiles.append(img)
         while len(tiles) < per_scenario:
             tiles.append(np.zeros_like(tiles[0]))
@@ -176,12 +273,18 @@ def contact_sheet(folders: list[Path], out: Path, per_scenario: int = 4, width: 
 
 
 def _sheet(args) -> int:
-    print(contact_sheet([Path(f) for f in args.scenarios], Path(args.out), args.per_scenario, args.width, args.posterize))
+    print(
+        contact_sheet(
+            [Path(f) for f in args.scenarios], Path(args.out), args.per_scenario, args.width, args.posterize
+        )
+    )
     return 0
 
 
 def _register_sheet(sub) -> None:
-    s = sub.add_parser("sheet", help="contact sheet PNG of scenario frames (to look at what the generator draws)")
+    s = sub.add_parser(
+        "sheet", help="contact sheet PNG of scenario frames (to look at what the generator draws)"
+    )
     s.add_argument("scenarios", nargs="+", help="scenario folders")
     s.add_argument("--out", required=True, help="PNG to write")
     s.add_argument("--per-scenario", type=int, default=4)

@@ -30,8 +30,13 @@ from edge_app.sim.scene import PRODUCTS, Scene, render
 DIFFICULTIES = ("easy", "normal", "normal", "hard")
 
 
-def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), classic_fraction: float = 0.15,
-                 stack_fraction: float = 0.0):  # fmt: skip
+def sample_frame(
+    seed: int,
+    index: int,
+    size: tuple[int, int] = (320, 240),
+    classic_fraction: float = 0.15,
+    stack_fraction: float = 0.0,
+):
     """One training frame and its boxes ``[(class_id, x0, y0, x1, y1)]``, reproducible from (seed, index)."""
     rng = np.random.default_rng([seed, index])
     stacked = stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction
@@ -40,7 +45,9 @@ def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), clas
         from edge_app.sim.generate import random_plans
 
         plans = random_plans(int(rng.integers(1 << 30)), int(rng.integers(1, 4)), PRODUCTS)
-        scene = Scene(width=w, height=h, items=plans, seed=int(rng.integers(1 << 30)), noise=float(rng.uniform(1, 5)))
+        scene = Scene(
+            width=w, height=h, items=plans, seed=int(rng.integers(1 << 30)), noise=float(rng.uniform(1, 5))
+        )
         p = plans[int(rng.integers(len(plans)))]
         t = float(rng.uniform(p.keys[0][0], p.keys[-1][0] + 0.5))
         frame, boxes = render(scene, t, rng)
@@ -48,7 +55,9 @@ def sample_frame(seed: int, index: int, size: tuple[int, int] = (320, 240), clas
         out = [(CLASSES.index("soda_bottle"), *b["xyxy"]) for b in boxes]
     else:
         session, t = _stacked_moment(rng) if stacked else _kiosk_moment(rng)
-        scene = Scene(width=w, height=h, fps=15.0, items=session.items, look=session.look, end_s=session.end_s)
+        scene = Scene(
+            width=w, height=h, fps=15.0, items=session.items, look=session.look, end_s=session.end_s
+        )
         frame, boxes = render(scene, t, rng)
         out = [(CLASSES.index(b["cls"]), *b["xyxy"]) for b in boxes]
     out = [b for b in out if b[3] - b[1] >= 3 and b[4] - b[2] >= 3]
@@ -86,8 +95,15 @@ def yolo_lines(boxes, size: tuple[int, int]) -> str:
     )
 
 
-def write_dataset(out: Path, seed: int, images: int, val_fraction: float = 0.15, size: tuple[int, int] = (320, 240),
-                  classic_fraction: float = 0.15, stack_fraction: float = 0.0) -> Path:  # fmt: skip
+def write_dataset(
+    out: Path,
+    seed: int,
+    images: int,
+    val_fraction: float = 0.15,
+    size: tuple[int, int] = (320, 240),
+    classic_fraction: float = 0.15,
+    stack_fraction: float = 0.0,
+) -> Path:
     """Write ``images`` frames (the last ``val_fraction`` of them as the val split) and ``data.yaml``."""
     out = Path(out)
     n_val = int(round(images * val_fraction))
@@ -108,8 +124,15 @@ def write_dataset(out: Path, seed: int, images: int, val_fraction: float = 0.15,
         "train": "images/train",
         "val": "images/val",
         "names": dict(enumerate(CLASSES)),
-        "generator": {"seed": seed, "images": images, "val_fraction": val_fraction, "size": list(size),
-                      "classic_fraction": classic_fraction, "stack_fraction": stack_fraction, "counts": counts},  # fmt: skip
+        "generator": {
+            "seed": seed,
+            "images": images,
+            "val_fraction": val_fraction,
+            "size": list(size),
+            "classic_fraction": classic_fraction,
+            "stack_fraction": stack_fraction,
+            "counts": counts,
+        },
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return out / "data.yaml"

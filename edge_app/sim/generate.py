@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 from stdnum import ean
 
-from edge_app.tools.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
 from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey, render
+from edge_app.tools.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
 
 # Far slots first, so a later item never passes over one already in the bag.
 BAG_SLOTS = [(0.91, 0.52), (0.91, 0.84), (0.76, 0.52), (0.76, 0.84), (0.84, 0.68)]
@@ -31,10 +31,10 @@ def _inside(name: str, x: float, y: float) -> bool:
     return x0 <= x <= x1 and y0 <= y <= y1
 
 
-def crossings(plan: ItemPlan, dt: float = 0.005) -> dict[str, Optional[float]]:
+def crossings(plan: ItemPlan, dt: float = 0.005) -> dict[str, float | None]:
     """Exact ground-truth times from the item's path and the zone rectangles."""
     t, end = plan.keys[0][0], plan.keys[-1][0]
-    out: dict[str, Optional[float]] = {"t_leave_pick": None, "t_over_scan": None, "t_land": None}
+    out: dict[str, float | None] = {"t_leave_pick": None, "t_over_scan": None, "t_land": None}
     was_pick = True
     while t <= end + dt:
         x, y = plan.position(t)  # type: ignore[misc]
@@ -62,7 +62,7 @@ def write_plan(
     seed: int = 0,
     fps: float = 15.0,
     size: tuple[int, int] = (640, 480),
-    pos_events: Optional[list[dict]] = None,
+    pos_events: list[dict] | None = None,
     look=None,
     extra_scans: Sequence[tuple[float, str]] = (),
     extra_truth: Sequence[dict] = (),
@@ -94,23 +94,38 @@ def write_plan(
         times = crossings(plan)
         scanned = with_check_digit(plan.scan_gtin) if plan.scan_gtin else None
         journeys.append(
-            TruthJourney(product=plan.product.name, gtin=gtin, label=plan.truth, t_scan=None if plan.scan_at is None else round(plan.scan_at, 3),
-                         scanned_gtin=scanned, **times)  # type: ignore[arg-type]  # fmt: skip
+            TruthJourney(
+                product=plan.product.name,
+                gtin=gtin,
+                label=plan.truth,
+                t_scan=None if plan.scan_at is None else round(plan.scan_at, 3),
+                scanned_gtin=scanned,
+                **times,
+            )  # type: ignore[arg-type]
         )
         if plan.scan_at is not None:
             reads.append((plan.scan_at, scanned or gtin))
     for t, code in extra_scans:
         reads.append((t, with_check_digit(code)))
     for row in extra_truth:
-        journeys.append(TruthJourney.model_validate({**row, "gtin": with_check_digit(row["gtin"]) if row.get("gtin") else ""}))
+        journeys.append(
+            TruthJourney.model_validate(
+                {**row, "gtin": with_check_digit(row["gtin"]) if row.get("gtin") else ""}
+            )
+        )
     for t, code in sorted(reads):
         data = scanner_bytes(code)
         # split each read in two writes: the reader must reassemble lines
         chunks.append(ScannerChunk(t=round(t, 3), scanner="flatbed", hex=data[:5].hex()))
         chunks.append(ScannerChunk(t=round(t + 0.004, 3), scanner="flatbed", hex=data[5:].hex()))
     meta = ScenarioMeta(
-        name=name, fps=fps, width=size[0], height=size[1], duration_s=round(n_frames / fps, 3),
-        lane_config=lane_config, seed=seed,
+        name=name,
+        fps=fps,
+        width=size[0],
+        height=size[1],
+        duration_s=round(n_frames / fps, 3),
+        lane_config=lane_config,
+        seed=seed,
     )
     write_scenario(out, meta, Truth(journeys=journeys), chunks, pos_events or [])
     return out
@@ -155,7 +170,7 @@ DEMO_LANE = REPO / "calibration" / "demo" / "lane.yaml"
 LANE_MODEL = "lane-products-hands-320.onnx"
 
 
-def lane_config_for(out: Path, model: Optional[Path] = None) -> dict:
+def lane_config_for(out: Path, model: Path | None = None) -> dict:
     """The demo lane, with the grocery catalogue and the lane-view model (COCO if it is not there)."""
     import os
 
@@ -166,20 +181,32 @@ def lane_config_for(out: Path, model: Optional[Path] = None) -> dict:
     lane = yaml.safe_load(DEMO_LANE.read_text())
     model = model or (REPO / "models" / LANE_MODEL)
     if model.is_file():
-        lane["models"]["products"] = {"path": os.path.relpath(model.resolve(), out.resolve()),
-                                      "classes": [c for c in CLASSES if c != "hand"], "conf": 0.1, "iou": 0.7}  # fmt: skip
+        lane["models"]["products"] = {
+            "path": os.path.relpath(model.resolve(), out.resolve()),
+            "classes": [c for c in CLASSES if c != "hand"],
+            "conf": 0.1,
+            "iou": 0.7,
+        }
         lane["models"]["hands"] = {"backend": "detector"}  # the lane model's own hand class
     else:
-        lane["models"]["products"]["path"] = os.path.relpath((REPO / "models" / "yolo11n-coco-int8-320.onnx").resolve(), out.resolve())
+        lane["models"]["products"]["path"] = os.path.relpath(
+            (REPO / "models" / "yolo11n-coco-int8-320.onnx").resolve(), out.resolve()
+        )
     lane["camera"]["source"] = "video.mp4"
     lane["catalog"] = {"items": {with_check_digit(p.gtin): {"name": p.name, "label": p.cls} for p in GROCERY}}
     return lane
 
 
 def generate(
-    out: Path, seed: int, count: int, difficulty: str = "normal", items: int = 4,
-    size: tuple[int, int] = (480, 360), fps: float = 15.0, labels: Optional[list[list[str]]] = None,
-    model: Optional[Path] = None,
+    out: Path,
+    seed: int,
+    count: int,
+    difficulty: str = "normal",
+    items: int = 4,
+    size: tuple[int, int] = (480, 360),
+    fps: float = 15.0,
+    labels: list[list[str]] | None = None,
+    model: Path | None = None,
 ) -> list[Path]:
     """``count`` kiosk scenarios under ``out`` (``out/<name>/``) and their lane file ``out/lane.yaml``.
 
@@ -203,7 +230,19 @@ def generate(
         session = plan_kiosk_session(s, items, difficulty, labels=labels[k] if labels else None)
         name = f"{difficulty}-{seed}-{k:03d}"
         folders.append(
-            write_plan(out / name, name, session.items, "../lane.yaml", seed=s, fps=fps, size=size, pos_events=session.pos_events,
-                       look=session.look, extra_scans=session.extra_scans, extra_truth=session.extra_truth, end_s=session.end_s)  # fmt: skip
+            write_plan(
+                out / name,
+                name,
+                session.items,
+                "../lane.yaml",
+                seed=s,
+                fps=fps,
+                size=size,
+                pos_events=session.pos_events,
+                look=session.look,
+                extra_scans=session.extra_scans,
+                extra_truth=session.extra_truth,
+                end_s=session.end_s,
+            )
         )
     return folders

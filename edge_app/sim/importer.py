@@ -29,12 +29,11 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Optional
 
 import cv2
 import yaml
 
-from edge_app.tools.scenario import Scenario, ScannerChunk, ScenarioMeta, Truth, write_scenario
+from edge_app.tools.scenario import ScannerChunk, Scenario, ScenarioMeta, Truth, write_scenario
 
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2})+$")
 
@@ -64,8 +63,14 @@ def sniff_format(path: Path) -> str:
     return "raw"
 
 
-def read_capture(path: Path, fmt: str = "auto", scanner: str = "flatbed", start: float = 0.0,
-                 scan_times: tuple[float, ...] = (), interval: float = 2.0) -> list[ScannerChunk]:  # fmt: skip
+def read_capture(
+    path: Path,
+    fmt: str = "auto",
+    scanner: str = "flatbed",
+    start: float = 0.0,
+    scan_times: tuple[float, ...] = (),
+    interval: float = 2.0,
+) -> list[ScannerChunk]:
     """The capture as scanner chunks, times in seconds from the first video frame."""
     path = Path(path)
     fmt = sniff_format(path) if fmt == "auto" else fmt
@@ -77,7 +82,11 @@ def read_capture(path: Path, fmt: str = "auto", scanner: str = "flatbed", start:
             try:
                 row = json.loads(line)
                 t = float(row["t"] if "t" in row else row["ts"])
-                chunks.append(ScannerChunk(t=round(t - start, 6), scanner=row.get("scanner", scanner), hex=_check_hex(row["hex"])))
+                chunks.append(
+                    ScannerChunk(
+                        t=round(t - start, 6), scanner=row.get("scanner", scanner), hex=_check_hex(row["hex"])
+                    )
+                )
             except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
                 raise ImportError_(f"{path}:{n}: not a capture row ({type(exc).__name__}: {exc})") from None
     elif fmt == "log":
@@ -88,12 +97,22 @@ def read_capture(path: Path, fmt: str = "auto", scanner: str = "flatbed", start:
             parts = body.split()
             try:
                 t = float(parts[0])
-                chunks.append(ScannerChunk(t=round(t - start, 6), scanner=parts[2] if len(parts) > 2 else scanner, hex=_check_hex(parts[1])))
+                chunks.append(
+                    ScannerChunk(
+                        t=round(t - start, 6),
+                        scanner=parts[2] if len(parts) > 2 else scanner,
+                        hex=_check_hex(parts[1]),
+                    )
+                )
             except (IndexError, ValueError) as exc:
                 raise ImportError_(f"{path}:{n}: expected '<seconds> <hex> [<scanner>]' ({exc})") from None
     elif fmt == "raw":
         data = path.read_bytes()
-        reads = [m.group(0) for m in re.finditer(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data) if m.group(0).strip(b"\r\n")]
+        reads = [
+            m.group(0)
+            for m in re.finditer(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", data)
+            if m.group(0).strip(b"\r\n")
+        ]
         times = sorted(scan_times)
         for k, read in enumerate(reads):
             t = times[k] if k < len(times) else start + k * interval
@@ -102,7 +121,9 @@ def read_capture(path: Path, fmt: str = "auto", scanner: str = "flatbed", start:
         raise ImportError_(f"unknown serial format {fmt!r} (auto, jsonl, log, raw)")
     bad = [c for c in chunks if c.t < 0]
     if bad:
-        raise ImportError_(f"{path}: {len(bad)} chunk(s) before the first video frame (t={bad[0].t}); is --start right?")
+        raise ImportError_(
+            f"{path}: {len(bad)} chunk(s) before the first video frame (t={bad[0].t}); is --start right?"
+        )
     return sorted(chunks, key=lambda c: c.t)
 
 
@@ -130,9 +151,19 @@ def probe_video(path: Path) -> tuple[float, int, int, float]:
 
 
 def import_recording(
-    video: Path, serial: Path, truth: Path, lane: Path, out: Path, *, serial_format: str = "auto",
-    start: float = 0.0, scanner: Optional[str] = None, interval: float = 2.0, pos: Optional[Path] = None,
-    name: Optional[str] = None, epoch: Optional[float] = None,
+    video: Path,
+    serial: Path,
+    truth: Path,
+    lane: Path,
+    out: Path,
+    *,
+    serial_format: str = "auto",
+    start: float = 0.0,
+    scanner: str | None = None,
+    interval: float = 2.0,
+    pos: Path | None = None,
+    name: str | None = None,
+    epoch: float | None = None,
 ) -> Scenario:
     """Write the scenario folder ``out`` and return it loaded."""
     from edge_app.config import load_config
@@ -166,9 +197,15 @@ def import_recording(
     if video.resolve() != target.resolve():
         shutil.copyfile(video, target)
     meta = ScenarioMeta(
-        name=name or out.resolve().name, fps=fps, width=width, height=height, duration_s=round(duration, 3),
-        lane_config=os.path.relpath(lane.resolve(), out.resolve()), video=target.name, source="recording",
+        name=name or out.resolve().name,
+        fps=fps,
+        width=width,
+        height=height,
+        duration_s=round(duration, 3),
+        lane_config=os.path.relpath(lane.resolve(), out.resolve()),
+        video=target.name,
+        source="recording",
         **({"epoch": epoch} if epoch is not None else ({"epoch": start} if start > 1e9 else {})),
-    )  # fmt: skip
+    )
     write_scenario(out, meta, truth_model, chunks, pos_rows)
     return Scenario(out)

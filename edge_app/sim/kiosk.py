@@ -38,13 +38,60 @@ CLASSES = ("hand", "milk", "juice", "oat_drink", "soy_drink", "sour_cream", "sod
 GROCERY = (
     Product("Organic milk 1l", "07310865004703", "carton_milk.png", label="milk", cls="milk", length=0.36),
     Product("Orange juice 1l", "07310240068900", "carton_juice.png", label="juice", cls="juice", length=0.36),
-    Product("Oat drink 1l", "07394376616006", "carton_oat_drink.png", label="oat_drink", cls="oat_drink", length=0.36),
-    Product("Soy drink 1l", "05411188112709", "carton_soy_drink.png", label="soy_drink", cls="soy_drink", length=0.30),
-    Product("Sour cream 0.5l", "07310865071804", "carton_sour_cream.png", label="sour_cream", cls="sour_cream", length=0.28),
-    Product("Cola 33cl", PRODUCTS[0].gtin, "bottle_0.png", 0, label="soda_bottle", cls="soda_bottle", length=0.34),
-    Product("Grape soda 33cl", PRODUCTS[3].gtin, "bottle_3.png", 140, label="soda_bottle", cls="soda_bottle", length=0.34),
-    Product("Apples (loose)", "02000000413006", "produce_apple_red.png", label="apple", cls="apple", barcode=False, length=0.13),
-    Product("Green apples (loose)", "02000000413105", "produce_apple_green.png", label="apple", cls="apple", barcode=False, length=0.12),
+    Product(
+        "Oat drink 1l",
+        "07394376616006",
+        "carton_oat_drink.png",
+        label="oat_drink",
+        cls="oat_drink",
+        length=0.36,
+    ),
+    Product(
+        "Soy drink 1l",
+        "05411188112709",
+        "carton_soy_drink.png",
+        label="soy_drink",
+        cls="soy_drink",
+        length=0.30,
+    ),
+    Product(
+        "Sour cream 0.5l",
+        "07310865071804",
+        "carton_sour_cream.png",
+        label="sour_cream",
+        cls="sour_cream",
+        length=0.28,
+    ),
+    Product(
+        "Cola 33cl", PRODUCTS[0].gtin, "bottle_0.png", 0, label="soda_bottle", cls="soda_bottle", length=0.34
+    ),
+    Product(
+        "Grape soda 33cl",
+        PRODUCTS[3].gtin,
+        "bottle_3.png",
+        140,
+        label="soda_bottle",
+        cls="soda_bottle",
+        length=0.34,
+    ),
+    Product(
+        "Apples (loose)",
+        "02000000413006",
+        "produce_apple_red.png",
+        label="apple",
+        cls="apple",
+        barcode=False,
+        length=0.13,
+    ),
+    Product(
+        "Green apples (loose)",
+        "02000000413105",
+        "produce_apple_green.png",
+        label="apple",
+        cls="apple",
+        barcode=False,
+        length=0.12,
+    ),
 )
 
 COUNTERS = {
@@ -55,7 +102,15 @@ COUNTERS = {
 }
 BASKETS = ((40, 40, 185), (165, 95, 35), (60, 135, 60), (45, 45, 48))
 BAGS = ((222, 224, 226), (196, 200, 204), (118, 160, 196))
-SLEEVES = ((40, 40, 40), (150, 80, 30), (40, 40, 150), (200, 200, 200), (60, 110, 60), (120, 120, 130), (30, 90, 160))
+SLEEVES = (
+    (40, 40, 40),
+    (150, 80, 30),
+    (40, 40, 150),
+    (200, 200, 200),
+    (60, 110, 60),
+    (120, 120, 130),
+    (30, 90, 160),
+)
 HANDS = ("hand_back.png", "hand_palm.png")
 
 
@@ -84,7 +139,7 @@ class Look:
     seed: int = 0  # counter texture
 
     @classmethod
-    def random(cls, rng: np.random.Generator, difficulty: str = "normal") -> "Look":
+    def random(cls, rng: np.random.Generator, difficulty: str = "normal") -> Look:
         hard, easy = difficulty == "hard", difficulty == "easy"
         pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
         tone = float(rng.uniform(0.5, 1.1))
@@ -100,12 +155,20 @@ class Look:
             mirror=bool(rng.random() < 0.3),
             shoulder_x=float(rng.uniform(0.35, 0.65)),
             item_scale=float(rng.uniform(0.85, 1.15)),
-            gain=float(rng.uniform(0.5, 1.3) if hard else rng.uniform(0.75, 1.2) if not easy else rng.uniform(0.9, 1.1)),
+            gain=float(
+                rng.uniform(0.5, 1.3)
+                if hard
+                else rng.uniform(0.75, 1.2)
+                if not easy
+                else rng.uniform(0.9, 1.1)
+            ),
             tint=tuple(float(x) for x in rng.uniform(0.9, 1.1, 3)),
             spot=(float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.0, 0.6)), float(rng.uniform(0.0, 0.4))),
             vignette=float(rng.uniform(0.0, 0.4)),
             flicker=float(rng.uniform(0.0, 0.06) if hard else 0.0),
-            noise=float(rng.uniform(3, 8) if hard else rng.uniform(1.5, 4.5) if not easy else rng.uniform(1, 2.5)),
+            noise=float(
+                rng.uniform(3, 8) if hard else rng.uniform(1.5, 4.5) if not easy else rng.uniform(1, 2.5)
+            ),
             exposure=float(rng.uniform(0.5, 1.0) if hard else rng.uniform(0.25, 0.6) if not easy else 0.2),
             defocus=float(rng.uniform(0.0, 1.2) if hard else rng.uniform(0.0, 0.6)),
             seed=int(rng.integers(1 << 30)),
@@ -139,7 +202,9 @@ def _hand_axis(name: str, mirror: bool) -> tuple[np.ndarray, np.ndarray, float]:
     return wrist, u, float(along.max())
 
 
-def _warp_paste(layer: np.ndarray, alpha: np.ndarray, rgba: np.ndarray, m: np.ndarray) -> tuple[int, int, int, int] | None:
+def _warp_paste(
+    layer: np.ndarray, alpha: np.ndarray, rgba: np.ndarray, m: np.ndarray
+) -> tuple[int, int, int, int] | None:
     """Composite ``rgba`` through the 2x3 affine ``m`` onto (layer, alpha); tight box of what landed."""
     h, w = rgba.shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
@@ -151,7 +216,14 @@ def _warp_paste(layer: np.ndarray, alpha: np.ndarray, rgba: np.ndarray, m: np.nd
     mm = m.copy()
     mm[0, 2] -= x0
     mm[1, 2] -= y0
-    warped = cv2.warpAffine(rgba, mm, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    warped = cv2.warpAffine(
+        rgba,
+        mm,
+        (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
     a = warped[..., 3:4].astype(np.float32) / 255.0
     roi = layer[y0:y1, x0:x1].astype(np.float32)
     layer[y0:y1, x0:x1] = (roi * (1 - a) + warped[..., :3].astype(np.float32) * a).astype(np.uint8)
@@ -211,29 +283,54 @@ def _background(look: Look, width: int, height: int) -> np.ndarray:
     u = max(1, width // 160)  # line width unit
     # kiosk body and screen along the far edge
     cv2.rectangle(img, (int(0.26 * width), 0), (width - 1, int(0.12 * height)), (48, 50, 54), -1)
-    cv2.rectangle(img, (int(0.62 * width), int(0.01 * height)), (int(0.9 * width), int(0.1 * height)), (150, 110, 60), -1)
-    cv2.rectangle(img, (int(0.64 * width), int(0.025 * height)), (int(0.75 * width), int(0.085 * height)), (220, 200, 170), -1)
+    cv2.rectangle(
+        img,
+        (int(0.62 * width), int(0.01 * height)),
+        (int(0.9 * width), int(0.1 * height)),
+        (150, 110, 60),
+        -1,
+    )
+    cv2.rectangle(
+        img,
+        (int(0.64 * width), int(0.025 * height)),
+        (int(0.75 * width), int(0.085 * height)),
+        (220, 200, 170),
+        -1,
+    )
     # basket: rim, floor, slots
     x0, y0, x1, y1 = px("pick")
     b = np.array(look.basket, float)
     cv2.rectangle(img, (x0 + 2 * u, y0 + 2 * u), (x1 - 2 * u, y1), tuple(int(c) for c in b * 0.8), -1)
-    cv2.rectangle(img, (x0 + 7 * u, y0 + 7 * u), (x1 - 7 * u, y1 - 4 * u), tuple(int(c) for c in b * 0.55), -1)
+    cv2.rectangle(
+        img, (x0 + 7 * u, y0 + 7 * u), (x1 - 7 * u, y1 - 4 * u), tuple(int(c) for c in b * 0.55), -1
+    )
     for yy in range(y0 + 12 * u, y1 - 6 * u, 9 * u):
         for xx in range(x0 + 11 * u, x1 - 10 * u, 14 * u):
             cv2.rectangle(img, (xx, yy), (xx + 8 * u, yy + 3 * u), tuple(int(c) for c in b * 0.35), -1)
-    cv2.rectangle(img, (x0 + 2 * u, y0 + 2 * u), (x1 - 2 * u, y1), tuple(int(c) for c in np.minimum(b * 1.15, 255)), 3 * u)
+    cv2.rectangle(
+        img,
+        (x0 + 2 * u, y0 + 2 * u),
+        (x1 - 2 * u, y1),
+        tuple(int(c) for c in np.minimum(b * 1.15, 255)),
+        3 * u,
+    )
     # scanner: bezel, dark glass with a reflection, laser lines
     x0, y0, x1, y1 = px("scan")
     cv2.rectangle(img, (x0, y0), (x1, y1), (88, 90, 94), -1)
     gx0, gy0, gx1, gy1 = x0 + 6 * u, y0 + 10 * u, x1 - 6 * u, y1 - 14 * u
     glass = np.zeros((gy1 - gy0, gx1 - gx0, 3), np.float32)
     glass[:] = (38, 44, 42)
-    ramp = np.linspace(0, 1, gx1 - gx0, dtype=np.float32)[None, :] + np.linspace(0, 1, gy1 - gy0, dtype=np.float32)[:, None]
+    ramp = (
+        np.linspace(0, 1, gx1 - gx0, dtype=np.float32)[None, :]
+        + np.linspace(0, 1, gy1 - gy0, dtype=np.float32)[:, None]
+    )
     glass += (18 * np.clip(1 - np.abs(ramp - 0.8) * 3, 0, 1))[..., None]
     img[gy0:gy1, gx0:gx1] = np.clip(glass, 0, 255).astype(np.uint8)
     cy, cx = (gy0 + gy1) // 2, (gx0 + gx1) // 2
     for k in (-1, 0, 1):
-        cv2.line(img, (gx0 + 3 * u, cy + k * 18 * u), (gx1 - 3 * u, cy - k * 18 * u), (30, 30, 150), u, cv2.LINE_AA)
+        cv2.line(
+            img, (gx0 + 3 * u, cy + k * 18 * u), (gx1 - 3 * u, cy - k * 18 * u), (30, 30, 150), u, cv2.LINE_AA
+        )
     cv2.line(img, (cx, gy0 + 3 * u), (cx, gy1 - 3 * u), (30, 30, 130), u, cv2.LINE_AA)
     # bag: open bag from above, rack bar, wrinkles
     x0, y0, x1, y1 = px("bag")
@@ -241,7 +338,11 @@ def _background(look: Look, width: int, height: int) -> np.ndarray:
     cv2.rectangle(img, (x0 + 2 * u, y0 + 4 * u), (x1 - 2 * u, y1), tuple(int(c) for c in bg), -1)
     inner = (x0 + 10 * u, y0 + 14 * u, x1 - 10 * u, y1 - 6 * u)
     sub = img[inner[1] : inner[3], inner[0] : inner[2]].astype(np.float32)
-    wr = cv2.resize(rng.normal(0, 1, (8, 6)).astype(np.float32), (sub.shape[1], sub.shape[0]), interpolation=cv2.INTER_CUBIC)
+    wr = cv2.resize(
+        rng.normal(0, 1, (8, 6)).astype(np.float32),
+        (sub.shape[1], sub.shape[0]),
+        interpolation=cv2.INTER_CUBIC,
+    )
     sub[:] = bg * 0.72
     sub += (10 * wr)[..., None]
     img[inner[1] : inner[3], inner[0] : inner[2]] = np.clip(sub, 0, 255).astype(np.uint8)
@@ -318,7 +419,14 @@ def _draw_arm(layer, alpha, look: Look, wrist_px, hand_len: float, width: int, h
     skin_base = np.array([150, 170, 205], float) * np.array(look.skin)
 
     def line(a, b, color, w):
-        cv2.line(layer, tuple(int(v) for v in a), tuple(int(v) for v in b), tuple(int(min(255, c)) for c in color), max(1, int(w)), cv2.LINE_AA)
+        cv2.line(
+            layer,
+            tuple(int(v) for v in a),
+            tuple(int(v) for v in b),
+            tuple(int(min(255, c)) for c in color),
+            max(1, int(w)),
+            cv2.LINE_AA,
+        )
         cv2.line(alpha, tuple(int(v) for v in a), tuple(int(v) for v in b), 255, max(1, int(w)), cv2.LINE_AA)
 
     line(shoulder, elbow, sleeve * 0.7, thick * 1.15)
@@ -396,7 +504,13 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
             k = np.zeros((n, n), np.float32)
             ang = math.atan2(velocity[1], velocity[0])
             c = n // 2
-            cv2.line(k, (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)), (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)), 1.0, 1)
+            cv2.line(
+                k,
+                (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)),
+                (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)),
+                1.0,
+                1,
+            )
             k /= k.sum()
             a = lay_alpha.astype(np.float32) / 255.0
             pre = layer.astype(np.float32) * a[..., None]
@@ -423,24 +537,56 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
     if look.defocus > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), look.defocus)
     if look.noise:
-        img += rng.normal(0, look.noise, (H, W, 1)).astype(np.float32) * 0.6 + rng.normal(0, look.noise, img.shape).astype(np.float32) * 0.8
+        img += (
+            rng.normal(0, look.noise, (H, W, 1)).astype(np.float32) * 0.6
+            + rng.normal(0, look.noise, img.shape).astype(np.float32) * 0.8
+        )
     return np.clip(img, 0, 255).astype(np.uint8), boxes
 
 
 def _grow(box, gx, gy, W, H):
     x0, y0, x1, y1 = box
-    return (max(0, int(x0 - gx)), max(0, int(y0 - gy)), min(W, int(x1 + gx + 0.5)), min(H, int(y1 + gy + 0.5)))
+    return (
+        max(0, int(x0 - gx)),
+        max(0, int(y0 - gy)),
+        min(W, int(x1 + gx + 0.5)),
+        min(H, int(y1 + gy + 0.5)),
+    )
 
 
 # ------------------------------------------------------------------- plans
 
 #: where waiting items lie in the basket, and where they land in the bag (normalised centres)
-BASKET_SLOTS = [(0.10, 0.48), (0.21, 0.55), (0.12, 0.70), (0.22, 0.80), (0.09, 0.88), (0.18, 0.40), (0.15, 0.62)]
+BASKET_SLOTS = [
+    (0.10, 0.48),
+    (0.21, 0.55),
+    (0.12, 0.70),
+    (0.22, 0.80),
+    (0.09, 0.88),
+    (0.18, 0.40),
+    (0.15, 0.62),
+]
 BAG_SLOTS = [(0.90, 0.50), (0.90, 0.82), (0.78, 0.52), (0.78, 0.84), (0.84, 0.67), (0.93, 0.66), (0.76, 0.68)]
 LABEL_MIX = {
     "easy": ["scanned"] * 6 + ["missed_scan.pass_over", "missed_scan.bypass", "no_barcode_item"],
-    "normal": ["scanned"] * 5 + ["missed_scan.pass_over", "missed_scan.bypass", "multi_item", "mismatch", "scan_without_item", "no_barcode_item"],
-    "hard": ["scanned"] * 3 + ["missed_scan.pass_over", "missed_scan.bypass", "multi_item", "mismatch", "scan_without_item", "no_barcode_item"],
+    "normal": ["scanned"] * 5
+    + [
+        "missed_scan.pass_over",
+        "missed_scan.bypass",
+        "multi_item",
+        "mismatch",
+        "scan_without_item",
+        "no_barcode_item",
+    ],
+    "hard": ["scanned"] * 3
+    + [
+        "missed_scan.pass_over",
+        "missed_scan.bypass",
+        "multi_item",
+        "mismatch",
+        "scan_without_item",
+        "no_barcode_item",
+    ],
 }
 SPEEDS = {"easy": (0.7, 1.1), "normal": (0.6, 1.6), "hard": (0.45, 2.2)}
 
@@ -458,8 +604,14 @@ class Session:
 
 
 def plan_kiosk_journey(
-    product: Product, truth: str, t0: float, basket: tuple, bag: tuple, speed: float = 1.0,
-    hesitate: float = 0.0, rng: np.random.Generator | None = None,
+    product: Product,
+    truth: str,
+    t0: float,
+    basket: tuple,
+    bag: tuple,
+    speed: float = 1.0,
+    hesitate: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> ItemPlan:
     """Keyframes for one kiosk journey: the item waits in the basket from t=0, the hand picks it at ``t0``.
 
@@ -479,15 +631,30 @@ def plan_kiosk_journey(
         keys.append((t + hesitate * 0.5, lift[0] + 0.02, lift[1] + j(0.02)))
         keys.append((t + hesitate, lift[0] + 0.01, lift[1]))
         t += hesitate
-    plan = ItemPlan(product, keys, truth, t_pick=t0, angle=j(35) + (90 if rng.random() < 0.3 else 0), grip=float(rng.uniform(0.25, 0.5)))
+    plan = ItemPlan(
+        product,
+        keys,
+        truth,
+        t_pick=t0,
+        angle=j(35) + (90 if rng.random() < 0.3 else 0),
+        grip=float(rng.uniform(0.25, 0.5)),
+    )
     if truth == "missed_scan.bypass":
         top = 0.25 + j(0.02)
         keys += [(t + 0.7 * d, 0.20, top), (t + 1.9 * d, 0.80, top + j(0.02)), (t + 2.6 * d, *bag)]
         plan.t_land = t + 2.6 * d
     else:
-        dwell = {"scanned": 0.45 + float(rng.uniform(0, 0.5)), "missed_scan.pass_over": 0.12, "no_barcode_item": 1.1}.get(truth, 0.6)
+        dwell = {
+            "scanned": 0.45 + float(rng.uniform(0, 0.5)),
+            "missed_scan.pass_over": 0.12,
+            "no_barcode_item": 1.1,
+        }.get(truth, 0.6)
         gx, gy = 0.49 + j(0.03), 0.70 + j(0.06)
-        keys += [(t + 0.9 * d, gx, gy), (t + 0.9 * d + dwell, gx + 0.01, gy - 0.01), (t + 1.8 * d + dwell, *bag)]
+        keys += [
+            (t + 0.9 * d, gx, gy),
+            (t + 0.9 * d + dwell, gx + 0.01, gy - 0.01),
+            (t + 1.8 * d + dwell, *bag),
+        ]
         plan.t_over_scan = t + 0.9 * d
         plan.t_land = t + 1.8 * d + dwell
         if truth in ("scanned", "mismatch", "multi_item"):
@@ -497,8 +664,12 @@ def plan_kiosk_journey(
 
 
 def plan_kiosk_session(
-    seed: int, count: int, difficulty: str = "normal", labels: list[str] | None = None,
-    products: tuple = GROCERY, look: Look | None = None,
+    seed: int,
+    count: int,
+    difficulty: str = "normal",
+    labels: list[str] | None = None,
+    products: tuple = GROCERY,
+    look: Look | None = None,
 ) -> Session:
     """A random transaction of ``count`` journeys (or exactly ``labels``), reproducible from ``seed``."""
     if difficulty not in SPEEDS:
@@ -523,10 +694,16 @@ def plan_kiosk_session(
             extra_truth.append({"product": "", "gtin": p.gtin, "label": label, "t_scan": ts})
             t += 2.2
             continue
-        p = produce[int(rng.integers(len(produce)))] if label == "no_barcode_item" else barcoded[int(rng.integers(len(barcoded)))]
+        p = (
+            produce[int(rng.integers(len(produce)))]
+            if label == "no_barcode_item"
+            else barcoded[int(rng.integers(len(barcoded)))]
+        )
         lo, hi = SPEEDS[difficulty]
         speed = float(rng.uniform(lo, hi))
-        hesitate = float(rng.uniform(0.6, 1.6)) if rng.random() < (0.35 if difficulty == "hard" else 0.15) else 0.0
+        hesitate = (
+            float(rng.uniform(0.6, 1.6)) if rng.random() < (0.35 if difficulty == "hard" else 0.15) else 0.0
+        )
         basket = BASKET_SLOTS[slot % len(BASKET_SLOTS)]
         bag = BAG_SLOTS[slot % len(BAG_SLOTS)]
         bag = (bag[0] + float(rng.uniform(-0.015, 0.015)), bag[1] + float(rng.uniform(-0.02, 0.02)))
@@ -541,14 +718,29 @@ def plan_kiosk_session(
             # two of a kind, stacked in one hand, one beep: the carrier is "scanned", the extra one is the alert
             plan.truth = "scanned"
             off = (0.03, -0.06)
-            extra = ItemPlan(p, [(k[0], k[1] + off[0], k[2] + off[1]) for k in plan.keys], "multi_item",
-                             t_pick=plan.t_pick, angle=plan.angle + float(rng.uniform(-10, 10)), carrier=idx,
-                             stack_offset=off, carried_until=plan.carried_until)  # fmt: skip
+            extra = ItemPlan(
+                p,
+                [(k[0], k[1] + off[0], k[2] + off[1]) for k in plan.keys],
+                "multi_item",
+                t_pick=plan.t_pick,
+                angle=plan.angle + float(rng.uniform(-10, 10)),
+                carrier=idx,
+                stack_offset=off,
+                carried_until=plan.carried_until,
+            )
             items.append(extra)
         if label == "no_barcode_item":
             assert plan.t_over_scan is not None
-            pos.append({"t": round(plan.t_over_scan + 0.8, 3), "kind": "item_added", "transaction_id": f"T{seed:06d}",
-                        "gtin": p.gtin, "quantity": 1, "description": p.name})  # fmt: skip
+            pos.append(
+                {
+                    "t": round(plan.t_over_scan + 0.8, 3),
+                    "kind": "item_added",
+                    "transaction_id": f"T{seed:06d}",
+                    "gtin": p.gtin,
+                    "quantity": 1,
+                    "description": p.name,
+                }
+            )
         t = plan.keys[-1][0] + float(rng.uniform(0.9, 1.8))
     pay = round(t + 0.4, 3)
     pos.append({"t": pay, "kind": "payment_start", "transaction_id": f"T{seed:06d}"})

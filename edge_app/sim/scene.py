@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -96,7 +96,7 @@ class Scene:
     sprite_height: float = 0.42  # of frame height
     noise: float = 3.0
     lighting: float = 1.0
-    look: "Optional[Look]" = None  # None: the classic demo look (bit-identical to the committed demo)
+    look: Look | None = None  # None: the classic demo look (bit-identical to the committed demo)
     end_s: float = 0.0  # at least this long (POS events after the last item)
 
     @property
@@ -151,7 +151,9 @@ def _counter(width: int, height: int, seed: int) -> np.ndarray:
     (gx0, gy0), (gx1, gy1) = rect("bag", (214, 218, 222), (170, 175, 180))  # bag
     cv2.ellipse(img, ((gx0 + gx1) // 2, gy0), ((gx1 - gx0) // 3, 18), 0, 180, 360, (160, 165, 170), 4)
     (rx0, ry0), (rx1, ry1) = rect("go_back", (100, 140, 100), (70, 110, 70))
-    cv2.putText(img, "GO BACK", (rx0 + 6, (ry0 + ry1) // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 240, 230), 1)
+    cv2.putText(
+        img, "GO BACK", (rx0 + 6, (ry0 + ry1) // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 240, 230), 1
+    )
     return img
 
 
@@ -177,7 +179,9 @@ def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, ski
     dark = tuple(int(c * 0.8) for c in skin)
     cv2.line(frame, (sx, sy), (ex, ey), dark, 46, cv2.LINE_AA)
     cv2.line(frame, (ex, ey), (hx, hy), skin, 34, cv2.LINE_AA)
-    cv2.ellipse(frame, (hx, hy), (24, 18), math.degrees(math.atan2(hy - ey, hx - ex)), 0, 360, skin, -1, cv2.LINE_AA)
+    cv2.ellipse(
+        frame, (hx, hy), (24, 18), math.degrees(math.atan2(hy - ey, hx - ex)), 0, 360, skin, -1, cv2.LINE_AA
+    )
     for k in range(4):  # fingers wrapped round the product
         fx = hx + int(14 * math.cos(math.radians(-60 + 35 * k)))
         fy = hy - 10 + int(6 * math.sin(math.radians(-60 + 35 * k)))
@@ -198,7 +202,9 @@ def render(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray
         pos = item.position(t)
         if pos is not None:
             visible.append((idx, item, pos[0] * scene.width, pos[1] * scene.height))
-    sprite_for = {idx: _sprite(it.product.sprite, it.product.hue_shift, sprite_px) for idx, it, _, _ in visible}
+    sprite_for = {
+        idx: _sprite(it.product.sprite, it.product.hue_shift, sprite_px) for idx, it, _, _ in visible
+    }
     # The hand grips the product from below: arm first, product on top.
     for idx, item, cx, cy in visible:
         if t <= item.carried_until:
@@ -214,7 +220,9 @@ def render(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray
     return frame, boxes
 
 
-def plan_journey(product: Product, truth: str, t0: float, bag_slot: tuple[float, float], speed: float = 1.0) -> ItemPlan:
+def plan_journey(
+    product: Product, truth: str, t0: float, bag_slot: tuple[float, float], speed: float = 1.0
+) -> ItemPlan:
     """Keyframes for one item: from the basket, over (or around) the glass, into the bag."""
     d = 1.0 / speed
     pick = (0.15, 0.66)

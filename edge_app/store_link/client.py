@@ -32,17 +32,16 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_app.config import MqttConfig
 from edge_app.events import ComponentStatusPayload, Envelope, LaneEvent, LaneStatePayload
-
 from edge_app.store_link import commands
 from edge_app.store_link.envelope import EnvelopeFactory, iso_utc, state_json, status_json, to_json
 from edge_app.store_link.outbox import Outbox
@@ -61,7 +60,7 @@ log = logging.getLogger(__name__)
 STATUS_VALUES = ("ok", "degraded", "down")
 
 
-def parse_mqtt_url(url: str) -> tuple[str, int, bool, Optional[str], Optional[str]]:
+def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
     """``mqtt[s]://[user:pass@]host[:port]`` -> (host, port, tls, user, password).
 
     >>> parse_mqtt_url("mqtts://lane%2D3:s3cr%40t@broker.store:8884")
@@ -89,15 +88,15 @@ class StoreLink:
 
     def __init__(
         self,
-        cfg: Optional[MqttConfig],
+        cfg: MqttConfig | None,
         store_id: str,
         lane_id: str,
         outbox: Outbox,
         boot_id: str,
         *,
         wall_clock: Callable[[], float] = time.time,
-        on_command: Optional[Callable[[str, dict], dict]] = None,
-        on_connection: Optional[Callable[[bool, str], None]] = None,
+        on_command: Callable[[str, dict], dict] | None = None,
+        on_connection: Callable[[bool, str], None] | None = None,
         max_inflight: int = 100,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
@@ -116,11 +115,11 @@ class StoreLink:
         self._put_lock = threading.Lock()  # seq order == outbox order
         self._lock = threading.Lock()  # everything below
         self._net: collections.deque = collections.deque()  # what paho told us, not yet processed
-        self._client: Optional[mqtt.Client] = None
+        self._client: mqtt.Client | None = None
         self._connected = False
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
         self._sent_upto = 0  # highest row id sent on this connection
-        self._state: Optional[bytes] = None
+        self._state: bytes | None = None
         self._statuses: dict[str, ComponentStatusPayload] = {}
         self._retained_raw: dict[str, bytes] = {}
         self._started = False
@@ -274,7 +273,9 @@ class StoreLink:
         with self._lock:
             previous = self._statuses.get(component)
             since = previous.since if previous and previous.status == status else iso_utc(self._wall_clock())
-            payload = ComponentStatusPayload(component=component, status=status, detail=detail[:500], since=since)
+            payload = ComponentStatusPayload(
+                component=component, status=status, detail=detail[:500], since=since
+            )
             body = status_json(payload)
             self._statuses[component] = payload
             self._send(self.topics.status(component), body, retain=True)
@@ -297,7 +298,7 @@ class StoreLink:
         self._settle()
         return True
 
-    def publish_raw(self, topic_suffix: str, payload: Union[str, bytes], retain: bool = False) -> None:
+    def publish_raw(self, topic_suffix: str, payload: str | bytes, retain: bool = False) -> None:
         """A lane topic outside the event contract (the MQTT light mirror: ``light``)."""
         first = topic_suffix.split("/", 1)[0]
         if first in RULES and first != "light":
@@ -363,8 +364,11 @@ class StoreLink:
                 if reason is not None and reason.is_failure:
                     self.rejected_total += 1
                     if self.rejected_total in (1, 10, 100) or self.rejected_total % 1000 == 0:
-                        log.warning("broker refused an event (%s), %d so far; kept for retry",
-                                    reason, self.rejected_total)
+                        log.warning(
+                            "broker refused an event (%s), %d so far; kept for retry",
+                            reason,
+                            self.rejected_total,
+                        )
                     continue
                 acked.append(row_id)
             elif kind == "connected":

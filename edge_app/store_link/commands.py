@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_app.events import LightState, StaffResolution
-
 from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class CommandRejected:
     """A request that did not; ``request_id`` is None when none could be read."""
 
     command: str
-    request_id: Optional[str]
+    request_id: str | None
     error: str
 
 
@@ -152,7 +152,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _readable_request_id(obj: Any) -> Optional[str]:
+def _readable_request_id(obj: Any) -> str | None:
     if isinstance(obj, dict):
         rid = obj.get("request_id")
         if isinstance(rid, str) and 0 < len(rid) <= MAX_REQUEST_ID:
@@ -169,7 +169,7 @@ def _short(errors: list[dict]) -> str:
     return "; ".join(parts)[:MAX_ERROR_CHARS]
 
 
-def parse_request(command: str, payload: bytes) -> Union[CommandRequest, CommandRejected]:
+def parse_request(command: str, payload: bytes) -> CommandRequest | CommandRejected:
     """Validate one request (pure)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return CommandRejected(command, None, f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
@@ -191,11 +191,11 @@ def parse_request(command: str, payload: bytes) -> Union[CommandRequest, Command
     return CommandRequest(command, valid.request_id, valid.model_dump())
 
 
-def response(request_id: Optional[str], ok: bool, data: Any = None, error: Optional[str] = None) -> dict:
+def response(request_id: str | None, ok: bool, data: Any = None, error: str | None = None) -> dict:
     return {"request_id": request_id, "status": "ok" if ok else "error", "data": data, "error": error}
 
 
-CommandHandler = Callable[[str, dict], Optional[dict]]
+CommandHandler = Callable[[str, dict], dict | None]
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ class CommandReply:
     ok: bool
 
 
-def dispatch(command: str, payload: bytes, on_command: Optional[CommandHandler]) -> CommandReply:
+def dispatch(command: str, payload: bytes, on_command: CommandHandler | None) -> CommandReply:
     """Validate, call the app for valid requests only, and build the one response.
 
     Never raises: a handler exception or an unserialisable return value
@@ -216,8 +216,10 @@ def dispatch(command: str, payload: bytes, on_command: Optional[CommandHandler])
     parsed = parse_request(command, payload)
     reply_to = response_command(command)
 
-    def refuse(request_id: Optional[str], error: str) -> CommandReply:
-        return CommandReply(reply_to, to_json(response(request_id, False, error=error[:MAX_ERROR_CHARS])), False)
+    def refuse(request_id: str | None, error: str) -> CommandReply:
+        return CommandReply(
+            reply_to, to_json(response(request_id, False, error=error[:MAX_ERROR_CHARS])), False
+        )
 
     if isinstance(parsed, CommandRejected):
         return refuse(parsed.request_id, parsed.error)
@@ -243,7 +245,10 @@ def response_schema() -> dict:
         "title": "Response",
         "type": "object",
         "properties": {
-            "request_id": {"type": ["string", "null"], "description": "null when the request had none readable"},
+            "request_id": {
+                "type": ["string", "null"],
+                "description": "null when the request had none readable",
+            },
             "status": {"type": "string", "enum": ["ok", "error"]},
             "data": {"type": ["object", "null"], "description": "the handler's answer when ok"},
             "error": {"type": ["string", "null"], "description": "why it was refused, when error"},

@@ -17,10 +17,18 @@ import json
 import math
 import time
 import uuid
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
-from edge_app.events import SCHEMA_VERSION, ComponentStatusPayload, Envelope, LaneEvent, LaneStatePayload, payload_schemas
+from edge_app.events import (
+    SCHEMA_VERSION,
+    ComponentStatusPayload,
+    Envelope,
+    LaneEvent,
+    LaneStatePayload,
+    payload_schemas,
+)
 
 
 class InvalidPayload(ValueError):
@@ -39,7 +47,7 @@ def iso_utc(wall_s: float) -> str:
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validators() -> dict[str, Any]:
     from jsonschema import Draft202012Validator
 

@@ -24,12 +24,12 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from edge_app.events import Envelope
-
 from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class Outbox:
             try:
                 gone = 0
                 for start in range(0, len(ids), 500):
-                    chunk = ids[start:start + 500]
+                    chunk = ids[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     gone += db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk).rowcount
                 db.execute("COMMIT")
@@ -194,7 +194,7 @@ class Outbox:
             except sqlite3.Error:  # closing twice, or a dying disk: nothing left to save
                 pass
 
-    def __enter__(self) -> "Outbox":
+    def __enter__(self) -> Outbox:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 DEFAULT_PREFIX = "checkout/v1"
 
@@ -42,37 +42,77 @@ class TopicRule:
 
 CONTRACT: tuple[TopicRule, ...] = (
     TopicRule(
-        "availability", "availability", True, 1, "publish", "text: online | offline | stopped",
+        "availability",
+        "availability",
+        True,
+        1,
+        "publish",
+        "text: online | offline | stopped",
         "online after every connect; offline is the Last Will (crash, power, network); "
         "stopped after a clean shutdown",
     ),
     TopicRule(
-        "state", "state", True, 1, "publish", "state",
+        "state",
+        "state",
+        True,
+        1,
+        "publish",
+        "state",
         "lane state the kiosk reads to pause payment; republished after every reconnect",
     ),
     TopicRule(
-        "status", "status/{component}", True, 1, "publish", "status",
+        "status",
+        "status/{component}",
+        True,
+        1,
+        "publish",
+        "status",
         "health of camera, scanner/<id>, light, outbox, model: ok | degraded | down",
     ),
     TopicRule(
-        "events", "events", False, 1, "publish", "envelope",
+        "events",
+        "events",
+        False,
+        1,
+        "publish",
+        "envelope",
         "every lane event, at least once, in seq order per boot; dedupe on event_id",
     ),
     TopicRule(
-        "stats", "stats", False, 0, "publish", "stats",
+        "stats",
+        "stats",
+        False,
+        0,
+        "publish",
+        "stats",
         "periodic fps, per-stage ms, cpu, temperature, outbox depth, uptime",
     ),
     TopicRule(
-        "light", "light", True, 1, "publish", "text: a LightState value",
+        "light",
+        "light",
+        True,
+        1,
+        "publish",
+        "text: a LightState value",
         "mirror of the review light for a networked tower light or dashboard "
         "(a named mirror may use light/<name>, e.g. light/tower)",
     ),
     TopicRule(
-        "request", "request/{command}", False, 1, "subscribe", "request",
+        "request",
+        "request/{command}",
+        False,
+        1,
+        "subscribe",
+        "request",
         "kiosk, POS or staff app commands: {request_id, ...}",
     ),
     TopicRule(
-        "response", "response/{command}", False, 1, "publish", "response",
+        "response",
+        "response/{command}",
+        False,
+        1,
+        "publish",
+        "response",
         "one answer per request: {request_id, status: ok | error, data, error}",
     ),
 )
@@ -155,19 +195,19 @@ class LaneTopics:
         """``request/#``, not ``request/+``: commands such as transaction/start have two levels."""
         return f"{self.base}/request/#"
 
-    def command_of(self, topic: str) -> Optional[str]:
+    def command_of(self, topic: str) -> str | None:
         """The command named by a request topic of this lane (unchecked text), else None."""
         head = f"{self.base}/request/"
         if not topic.startswith(head) or len(topic) == len(head):
             return None
-        return topic[len(head):]
+        return topic[len(head) :]
 
     def own(self, suffix: str) -> str:
         """A topic below this lane for ``publish_raw``; refuses anything that leaves it."""
         return f"{self.base}/{check_path(suffix, 'topic suffix')}"
 
 
-def fleet_filter(prefix: str = DEFAULT_PREFIX, store_id: Optional[str] = None) -> str:
+def fleet_filter(prefix: str = DEFAULT_PREFIX, store_id: str | None = None) -> str:
     """What HQ subscribes to: every lane, or every lane of one store."""
     store = check_id(store_id, "store_id") if store_id else "+"
     return f"{check_prefix(prefix)}/{store}/+/#"
@@ -181,7 +221,7 @@ class ParsedTopic:
     rest: str  # component or command ('' for single-level topics)
 
 
-def parse_topic(prefix: str, topic: str) -> Optional[ParsedTopic]:
+def parse_topic(prefix: str, topic: str) -> ParsedTopic | None:
     """Split a received topic into lane and contract row; None for foreign topics.
 
     >>> parse_topic("checkout/v1", "checkout/v1/s1/l2/status/scanner/a")
@@ -190,7 +230,7 @@ def parse_topic(prefix: str, topic: str) -> Optional[ParsedTopic]:
     head = check_prefix(prefix) + "/"
     if not topic.startswith(head):
         return None
-    parts = topic[len(head):].split("/")
+    parts = topic[len(head) :].split("/")
     if len(parts) < 3 or not _ID.match(parts[0]) or not _ID.match(parts[1]):
         return None
     store_id, lane_id, name, rest = parts[0], parts[1], parts[2], "/".join(parts[3:])

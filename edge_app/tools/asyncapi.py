@@ -18,14 +18,22 @@ from typing import Any
 import yaml
 
 from edge_app.events import EVENT_DATA, SCHEMA_VERSION, LightState, payload_schemas
-
 from edge_app.store_link.commands import COMMANDS, request_schemas, response_schema
-from edge_app.store_link.topics import AVAILABILITY_OFFLINE, AVAILABILITY_ONLINE, AVAILABILITY_STOPPED, CONTRACT, DEFAULT_PREFIX
+from edge_app.store_link.topics import (
+    AVAILABILITY_OFFLINE,
+    AVAILABILITY_ONLINE,
+    AVAILABILITY_STOPPED,
+    CONTRACT,
+    DEFAULT_PREFIX,
+)
 
 REGENERATE = "python -m edge_app.tools.asyncapi > docs/asyncapi.yaml"
 
 _TEXT_PAYLOADS = {
-    "availability": {"type": "string", "enum": [AVAILABILITY_ONLINE, AVAILABILITY_OFFLINE, AVAILABILITY_STOPPED]},
+    "availability": {
+        "type": "string",
+        "enum": [AVAILABILITY_ONLINE, AVAILABILITY_OFFLINE, AVAILABILITY_STOPPED],
+    },
     "light": {"type": "string", "enum": [s.value for s in LightState]},
 }
 
@@ -36,7 +44,10 @@ _STATS = {
     "properties": {
         "fps": {"type": "number"},
         "outbox_depth": {"type": "integer", "description": "events waiting for a PUBACK"},
-        "outbox_dropped_total": {"type": "integer", "description": "events dropped because the outbox was full"},
+        "outbox_dropped_total": {
+            "type": "integer",
+            "description": "events dropped because the outbox was full",
+        },
         "ts": {"type": "string", "description": "ISO-8601 UTC wall clock"},
     },
     "required": ["outbox_depth", "outbox_dropped_total", "ts"],
@@ -57,8 +68,14 @@ def _hoist(schema: dict, schemas: dict) -> dict:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" and isinstance(v, str)
-                        else fix(v)) for k, v in node.items()}
+            return {
+                k: (
+                    v.replace("#/$defs/", "#/components/schemas/")
+                    if k == "$ref" and isinstance(v, str)
+                    else fix(v)
+                )
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node
@@ -91,8 +108,16 @@ def build_document() -> dict:
     for command, schema in request_schemas().items():
         schemas[_key(f"request/{command}")] = _hoist(schema, schemas)
 
-    def add(channel_id: str, address: str, rule, message_id: str, payload_ref: dict, summary: str,
-            params: dict, content_type: str = "application/json") -> None:
+    def add(
+        channel_id: str,
+        address: str,
+        rule,
+        message_id: str,
+        payload_ref: dict,
+        summary: str,
+        params: dict,
+        content_type: str = "application/json",
+    ) -> None:
         messages[message_id] = {
             "name": message_id,
             "contentType": content_type,
@@ -124,7 +149,16 @@ def build_document() -> dict:
                 "description": "camera, light, outbox, model, or scanner/<id> (may span two levels)"
             }
         if rule.name in _TEXT_PAYLOADS:
-            add(rule.name, address, rule, rule.name, _ref("schemas", rule.name), rule.payload, params, "text/plain")
+            add(
+                rule.name,
+                address,
+                rule,
+                rule.name,
+                _ref("schemas", rule.name),
+                rule.payload,
+                params,
+                "text/plain",
+            )
         else:
             summary = rule.summary
             if rule.name == "events":
@@ -137,17 +171,38 @@ def build_document() -> dict:
     for command in sorted(COMMANDS):
         cid = _key(command).replace(".", "_")
         doc = ((COMMANDS[command].__doc__ or "").strip().splitlines() or [""])[0]
-        add(f"request_{cid}", f"request/{command}", request_rule, f"request_{cid}",
-            _ref("schemas", _key(f"request/{command}")), doc or f"{command} request", dict(lane_params))
-        add(f"response_{cid}", f"response/{command}", response_rule, f"response_{cid}",
-            _ref("schemas", "response"), f"answer to {command}", dict(lane_params))
+        add(
+            f"request_{cid}",
+            f"request/{command}",
+            request_rule,
+            f"request_{cid}",
+            _ref("schemas", _key(f"request/{command}")),
+            doc or f"{command} request",
+            dict(lane_params),
+        )
+        add(
+            f"response_{cid}",
+            f"response/{command}",
+            response_rule,
+            f"response_{cid}",
+            _ref("schemas", "response"),
+            f"answer to {command}",
+            dict(lane_params),
+        )
         operations[f"receive_request_{cid}"]["reply"] = {
             "channel": {"$ref": f"#/channels/response_{cid}"},
             "messages": [{"$ref": f"#/channels/response_{cid}/messages/response_{cid}"}],
         }
     # Anything unparseable or unknown is answered on response/<name> or response/invalid.
-    add("response_invalid", "response/invalid", response_rule, "response_invalid", _ref("schemas", "response"),
-        "error answer to a request whose command name is not a safe topic level", dict(lane_params))
+    add(
+        "response_invalid",
+        "response/invalid",
+        response_rule,
+        "response_invalid",
+        _ref("schemas", "response"),
+        "error answer to a request whose command name is not a safe topic level",
+        dict(lane_params),
+    )
 
     return {
         "asyncapi": "3.0.0",

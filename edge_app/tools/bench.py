@@ -39,15 +39,28 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE_SCRIPT = REPO / "scripts" / "bench_ultralytics.py"
-STAGES = ("decode", "gate", "preprocess", "detect", "hands", "track", "perception", "evidence", "engine", "publish", "frame")
+STAGES = (
+    "decode",
+    "gate",
+    "preprocess",
+    "detect",
+    "hands",
+    "track",
+    "perception",
+    "evidence",
+    "engine",
+    "publish",
+    "frame",
+)
 T0_ENV = "EDGE_APP_BENCH_T0"
 
 
@@ -61,7 +74,11 @@ def pct(values: list[float]) -> dict:
     if not values:
         return {"p50": 0.0, "p95": 0.0, "n": 0}
     a = np.asarray(values, np.float64)
-    return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3), "n": len(values)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "n": len(values),
+    }
 
 
 def peak_rss_mb() -> float:
@@ -118,9 +135,19 @@ def machine() -> dict:
     }
 
 
-def lane_config(config: Optional[str], scenario_dir: Path, *, state_dir: str, gating: str = "config",
-                model: Optional[str] = None, model_sha256: Optional[str] = None, threads: Optional[int] = None,
-                parallel: Optional[int] = None, light_none: bool = True, scanners: Optional[bool] = None):  # fmt: skip
+def lane_config(
+    config: str | None,
+    scenario_dir: Path,
+    *,
+    state_dir: str,
+    gating: str = "config",
+    model: str | None = None,
+    model_sha256: str | None = None,
+    threads: int | None = None,
+    parallel: int | None = None,
+    light_none: bool = True,
+    scanners: bool | None = None,
+):
     """The lane config for a bench run: no broker, a private state folder, optional overrides."""
     from edge_app.config import load_config
     from edge_app.devices.lights.none import NoLightConfig
@@ -173,16 +200,22 @@ class _Timer:
         return self.acc.pop(stage, 0.0)
 
 
-def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, instrument: bool = False,
-                on_first_frame: Callable[[], None] = lambda: None) -> dict:  # fmt: skip
+def replay_lane(
+    cfg,
+    scenario_dir: Path,
+    *,
+    max_frames: int | None = None,
+    instrument: bool = False,
+    on_first_frame: Callable[[], None] = lambda: None,
+) -> dict:
     """Replay a scenario through a ``Lane`` built from ``cfg`` (replay equals live).
 
     Returns the lane events, the replay result, per-frame stage milliseconds
     (``instrument=True``) and the wall time of the frame loop.
     """
+    from edge_app.events import PosEvent
     from edge_app.lane.app import Lane
     from edge_app.lane.camera import file_frames
-    from edge_app.events import PosEvent
     from edge_app.tools.replay import ScenarioClock, replay
     from edge_app.tools.scenario import Scenario
 
@@ -262,7 +295,9 @@ def replay_lane(cfg, scenario_dir: Path, *, max_frames: Optional[int] = None, in
         "detector_calls": getattr(p, "call_log", None) or [],
         "region_runs": getattr(p, "region_runs", 0),
         "regions_regrown": getattr(p, "regrown", 0),
-        "detected_area_pct": round(100 * getattr(p, "detected_area", 0.0) / max(1, getattr(p, "detector_runs", 1)), 1),
+        "detected_area_pct": round(
+            100 * getattr(p, "detected_area", 0.0) / max(1, getattr(p, "detector_runs", 1)), 1
+        ),
     }
 
 
@@ -276,8 +311,10 @@ def _apply_ort_spin(args) -> None:
     if getattr(args, "ort_spin", "default") != "default":
         import edge_app.perception.pipeline as pipeline
 
-        pipeline.ORT_SESSION_CONFIG = {**pipeline.ORT_SESSION_CONFIG,
-                                       "session.intra_op.allow_spinning": "1" if args.ort_spin == "on" else "0"}  # fmt: skip
+        pipeline.ORT_SESSION_CONFIG = {
+            **pipeline.ORT_SESSION_CONFIG,
+            "session.intra_op.allow_spinning": "1" if args.ort_spin == "on" else "0",
+        }
 
 
 def _child_pipeline(args) -> dict:
@@ -287,15 +324,24 @@ def _child_pipeline(args) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-"))
     try:
-        cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"), gating=args.gating,
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
-                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
+        cfg = lane_config(
+            args.config,
+            Path(args.scenario),
+            state_dir=str(tmp / "state"),
+            gating=args.gating,
+            model=args.model,
+            model_sha256=args.model_sha256,
+            threads=args.threads,
+            parallel=getattr(args, "parallel_frames", None),
+        )
         first: dict[str, float] = {}
 
         def on_first() -> None:
             first["wall"] = time.time()
 
-        out = replay_lane(cfg, Path(args.scenario), max_frames=args.max_frames, instrument=True, on_first_frame=on_first)
+        out = replay_lane(
+            cfg, Path(args.scenario), max_frames=args.max_frames, instrument=True, on_first_frame=on_first
+        )
         t0 = float(os.environ.get(T0_ENV, "0") or 0)
         s = score(out["scenario"].truth, out["events"])
         alerts = sorted(e.data.get("alert_type", "") for e in out["events"] if e.type == "alert.raised")
@@ -353,7 +399,9 @@ class _StaticCamera:
         pass
 
 
-def empty_counter_frames(width: int = 640, height: int = 480, n: int = 8, noise: float = 2.0, seed: int = 7) -> list:
+def empty_counter_frames(
+    width: int = 640, height: int = 480, n: int = 8, noise: float = 2.0, seed: int = 7
+) -> list:
     """The synthetic scene's empty counter, ``n`` copies with Gaussian sensor noise (σ in grey levels)."""
     from edge_app.sim.scene import _counter
 
@@ -365,18 +413,25 @@ def empty_counter_frames(width: int = 640, height: int = 480, n: int = 8, noise:
 def _child_idle(args) -> dict:
     import cv2
 
-    from edge_app.lane.app import Lane
-    from edge_app.lane.camera import FrameSource
     from edge_app.config import CameraConfig
     from edge_app.devices.virtual_scanner import VirtualScanner
+    from edge_app.lane.app import Lane
+    from edge_app.lane.camera import FrameSource
 
     _apply_ort_spin(args)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-idle-"))
     scanners: list = []
     try:
-        cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"), gating=args.gating,
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
-                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
+        cfg = lane_config(
+            args.config,
+            Path(args.scenario),
+            state_dir=str(tmp / "state"),
+            gating=args.gating,
+            model=args.model,
+            model_sha256=args.model_sha256,
+            threads=args.threads,
+            parallel=getattr(args, "parallel_frames", None),
+        )
         frames = empty_counter_frames()
         if args.idle_jpeg:
             frames = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1] for f in frames]
@@ -388,15 +443,30 @@ def _child_idle(args) -> dict:
             ports[sc.id] = vs.path
         lane.start(scanner_ports=ports, camera=False)
         cam_cfg = CameraConfig(source="0", kind="usb")  # a live camera: the source paces itself
-        lane.camera = FrameSource(cam_cfg, lane.clock, lane.submit_status, open_fn=lambda c: _StaticCamera(frames, 30.0, args.idle_jpeg)).start()
+        lane.camera = FrameSource(
+            cam_cfg,
+            lane.clock,
+            lane.submit_status,
+            open_fn=lambda c: _StaticCamera(frames, 30.0, args.idle_jpeg),
+        ).start()
         stop = threading.Event()
         th = threading.Thread(target=lane.run, args=(stop,), daemon=True)
         th.start()
         time.sleep(args.idle_warmup_s)  # the gate opens on the first frames, then closes
-        f0, runs0, c0, w0 = lane.perception.frames, getattr(lane.perception, "detector_runs", None), cpu_seconds(), time.monotonic()
+        f0, runs0, c0, w0 = (
+            lane.perception.frames,
+            getattr(lane.perception, "detector_runs", None),
+            cpu_seconds(),
+            time.monotonic(),
+        )
         th0 = thread_cpu()
         time.sleep(args.idle_s)
-        f1, runs1, c1, w1 = lane.perception.frames, getattr(lane.perception, "detector_runs", None), cpu_seconds(), time.monotonic()
+        f1, runs1, c1, w1 = (
+            lane.perception.frames,
+            getattr(lane.perception, "detector_runs", None),
+            cpu_seconds(),
+            time.monotonic(),
+        )
         th1 = thread_cpu()
         stop.set()
         th.join(5)
@@ -408,9 +478,12 @@ def _child_idle(args) -> dict:
             "detector_runs": None if runs0 is None else runs1 - runs0,
             "seconds": round(w1 - w0, 2),
             "jpeg_decode": bool(args.idle_jpeg),
-            "per_thread_pct": {k: round(100 * (v - th0.get(k, 0.0)) / (w1 - w0), 1)
-                               for k, v in sorted(th1.items()) if v - th0.get(k, 0.0) > 0},
-        }  # fmt: skip
+            "per_thread_pct": {
+                k: round(100 * (v - th0.get(k, 0.0)) / (w1 - w0), 1)
+                for k, v in sorted(th1.items())
+                if v - th0.get(k, 0.0) > 0
+            },
+        }
     finally:
         for vs in scanners:
             vs.close()
@@ -418,8 +491,19 @@ def _child_idle(args) -> dict:
 
 
 def _spawn_child(args, mode: str, extra: list[str] = ()) -> dict:
-    cmd = [sys.executable, "-m", "edge_app", "bench", "--child", mode, "--scenario", str(args.scenario),
-           "--gating", args.gating, *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_app",
+        "bench",
+        "--child",
+        mode,
+        "--scenario",
+        str(args.scenario),
+        "--gating",
+        args.gating,
+        *extra,
+    ]
     if args.config:
         cmd += ["--config", str(args.config)]
     if args.max_frames:
@@ -443,7 +527,7 @@ def _spawn_child(args, mode: str, extra: list[str] = ()) -> dict:
 # --------------------------------------------------------------------------
 
 
-def model_only(args, calls: Optional[list] = None) -> dict:
+def model_only(args, calls: list | None = None) -> dict:
     """The lane's detector (and hand backend) back-to-back on pre-decoded frames.
 
     ``fps``: on every frame, whole (the bound of a lane that detects every
@@ -458,9 +542,15 @@ def model_only(args, calls: Optional[list] = None) -> dict:
     _apply_ort_spin(args)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-model-"))
     try:
-        cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp / "state"),
-                          model=args.model, model_sha256=args.model_sha256, threads=args.threads,
-                          parallel=getattr(args, "parallel_frames", None))  # fmt: skip
+        cfg = lane_config(
+            args.config,
+            Path(args.scenario),
+            state_dir=str(tmp / "state"),
+            model=args.model,
+            model_sha256=args.model_sha256,
+            threads=args.threads,
+            parallel=getattr(args, "parallel_frames", None),
+        )
         perception = Perception(cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -510,8 +600,11 @@ def model_only(args, calls: Optional[list] = None) -> dict:
     if calls and hasattr(det, "preprocess"):
         work = [(images[i], tuple(r) if r else None) for i, r in calls if i < len(images)]
         fps = back_to_back(perception.parallel, work)
-        same_work = {"fps": round(statistics.median(fps), 2), "calls": len(work),
-                     "region_calls": sum(1 for _, r in work if r)}  # fmt: skip
+        same_work = {
+            "fps": round(statistics.median(fps), 2),
+            "calls": len(work),
+            "region_calls": sum(1 for _, r in work if r),
+        }
     perception.close()
     # the session alone on one prepared tensor, for reference
     if hasattr(det, "preprocess"):
@@ -519,7 +612,9 @@ def model_only(args, calls: Optional[list] = None) -> dict:
     else:
         from edge_app.perception.yolo import to_input_tensor
 
-        x = to_input_tensor(images[0], det.letterbox_for((images[0].shape[1], images[0].shape[0])), det.spec.colour)
+        x = to_input_tensor(
+            images[0], det.letterbox_for((images[0].shape[1], images[0].shape[0])), det.spec.colour
+        )
     ts = []
     for _ in range(min(len(images), 100)):
         t = time.perf_counter()
@@ -544,15 +639,30 @@ def ultralytics_baseline(args, cfg) -> dict:
 
     py = args.baseline_python or os.environ.get("EDGE_APP_TRAIN_PYTHON") or "/tmp/ulvenv/bin/python"
     if not Path(py).exists() and not shutil.which(py):
-        raise RuntimeError(f"--baseline ultralytics needs an interpreter with ultralytics; {py} not found "
-                           "(create one: python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch ultralytics)")  # fmt: skip
+        raise RuntimeError(
+            f"--baseline ultralytics needs an interpreter with ultralytics; {py} not found "
+            "(create one: python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch ultralytics)"
+        )
     scen = Scenario(Path(args.scenario))
     det_names = _model_names(cfg)
     wanted = set(cfg.models.products.classes)
     classes = [i for i, n in enumerate(det_names) if (n in wanted if wanted else n != "person")]
-    cmd = [py, str(BASELINE_SCRIPT), "--model", str(cfg.resolve(cfg.models.products.path)), "--video", str(scen.video_path),
-           "--conf", str(cfg.models.products.conf), "--iou", str(cfg.models.products.iou),
-           "--classes", ",".join(map(str, classes)), "--repeat", str(max(1, args.repeat))]  # fmt: skip
+    cmd = [
+        py,
+        str(BASELINE_SCRIPT),
+        "--model",
+        str(cfg.resolve(cfg.models.products.path)),
+        "--video",
+        str(scen.video_path),
+        "--conf",
+        str(cfg.models.products.conf),
+        "--iou",
+        str(cfg.models.products.iou),
+        "--classes",
+        ",".join(map(str, classes)),
+        "--repeat",
+        str(max(1, args.repeat)),
+    ]
     if args.max_frames:
         cmd += ["--max-frames", str(args.max_frames)]
     env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_VERBOSE": "False"}
@@ -577,7 +687,7 @@ def _model_names(cfg) -> tuple:
 # --------------------------------------------------------------------------
 
 
-def _median_of(runs: list[dict], key: str) -> Optional[float]:
+def _median_of(runs: list[dict], key: str) -> float | None:
     vals = [r[key] for r in runs if r.get(key) is not None]
     return round(statistics.median(vals), 3) if vals else None
 
@@ -588,8 +698,11 @@ def _stages_median(runs: list[dict]) -> dict:
     names += sorted({k for r in runs for k in r["stages_ms"]} - set(names))
     for s in names:
         rows = [r["stages_ms"][s] for r in runs if s in r["stages_ms"]]
-        out[s] = {"p50": round(statistics.median(x["p50"] for x in rows), 2),
-                  "p95": round(statistics.median(x["p95"] for x in rows), 2), "n": rows[0]["n"]}  # fmt: skip
+        out[s] = {
+            "p50": round(statistics.median(x["p50"] for x in rows), 2),
+            "p95": round(statistics.median(x["p95"] for x in rows), 2),
+            "n": rows[0]["n"],
+        }
     return out
 
 
@@ -604,7 +717,12 @@ def _pipeline_runs(args, what: str, log: Callable[[str], None]) -> list[dict]:
 
 def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> dict:
     args.scenario = str(Path(args.scenario).resolve())
-    report: dict[str, Any] = {"machine": machine(), "scenario": args.scenario, "config": args.config, "repeat": args.repeat}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "scenario": args.scenario,
+        "config": args.config,
+        "repeat": args.repeat,
+    }
     log(f"bench: load average {report['machine']['loadavg_1_5_15']} on {report['machine']['nproc']} cores")
     runs = _pipeline_runs(args, "pipeline run", log)
     report["fps_pipeline"] = _median_of(runs, "fps")
@@ -641,24 +759,38 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
     if "fps_pipeline_ungated" in report:
         report["ratio_to_model_bound_ungated"] = round(report["fps_pipeline_ungated"] / mo["fps"], 3)
     if args.idle_s > 0:
-        idle = _spawn_child(args, "idle", ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s)])
+        idle = _spawn_child(
+            args, "idle", ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s)]
+        )
         report["idle_cpu_pct"] = idle["idle_cpu_pct"]
         report["idle"] = idle
         log(f"bench: idle lane: {idle['idle_cpu_pct']} % of one core")
         if args.idle_jpeg_too:
-            ij = _spawn_child(args, "idle", ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s), "--idle-jpeg"])
+            ij = _spawn_child(
+                args,
+                "idle",
+                ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s), "--idle-jpeg"],
+            )
             report["idle_cpu_pct_mjpeg"] = ij["idle_cpu_pct"]
             log(f"bench: idle lane decoding MJPEG: {ij['idle_cpu_pct']} % of one core")
     if args.baseline == "ultralytics":
         tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-"))
         try:
-            cfg = lane_config(args.config, Path(args.scenario), state_dir=str(tmp), model=args.model, model_sha256=args.model_sha256)
+            cfg = lane_config(
+                args.config,
+                Path(args.scenario),
+                state_dir=str(tmp),
+                model=args.model,
+                model_sha256=args.model_sha256,
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         base = ultralytics_baseline(args, cfg)
         report["fps_ultralytics"] = base["fps"]
         report["ultralytics"] = base
-        report["speedup_vs_ultralytics"] = round(report["fps_pipeline"] / base["fps"], 3) if base["fps"] else None
+        report["speedup_vs_ultralytics"] = (
+            round(report["fps_pipeline"] / base["fps"], 3) if base["fps"] else None
+        )
         if "fps_pipeline_ungated" in report:
             report["speedup_vs_ultralytics_ungated"] = round(report["fps_pipeline_ungated"] / base["fps"], 3)
         log(f"bench: ultralytics model.track(): {base['fps']} fps")
@@ -688,24 +820,58 @@ def register(subparsers) -> None:
         help="replay a scenario as fast as possible; print fps, per-stage ms, memory, idle CPU (JSON)",
         description="Measure the lane on this machine. See docs/BENCHMARKS.md.",
     )
-    p.add_argument("--scenario", default=str(DEMO_SCENARIO), help="scenario folder (default: the demo session)")
+    p.add_argument(
+        "--scenario", default=str(DEMO_SCENARIO), help="scenario folder (default: the demo session)"
+    )
     p.add_argument("--config", help="lane YAML (default: the scenario's lane_config)")
-    p.add_argument("--baseline", choices=["ultralytics"], help="also time Ultralytics' model.track() on the same video and model")
-    p.add_argument("--baseline-python", help="interpreter with ultralytics (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)")
+    p.add_argument(
+        "--baseline",
+        choices=["ultralytics"],
+        help="also time Ultralytics' model.track() on the same video and model",
+    )
+    p.add_argument(
+        "--baseline-python",
+        help="interpreter with ultralytics (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the report here")
-    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported (default 3)")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; medians are reported (default 3)"
+    )
     p.add_argument("--max-frames", type=int, help="only the first N frames of the video")
-    p.add_argument("--gating", choices=["config", "on", "off"], default="config", help="motion gating (default: as the lane file says)")
-    p.add_argument("--no-ungated", dest="ungated", action="store_false", help="skip the runs with motion gating off")
-    p.add_argument("--idle-s", type=float, default=10.0, help="seconds of static frames at 30 fps for idle_cpu_pct (0: skip)")
+    p.add_argument(
+        "--gating",
+        choices=["config", "on", "off"],
+        default="config",
+        help="motion gating (default: as the lane file says)",
+    )
+    p.add_argument(
+        "--no-ungated", dest="ungated", action="store_false", help="skip the runs with motion gating off"
+    )
+    p.add_argument(
+        "--idle-s",
+        type=float,
+        default=10.0,
+        help="seconds of static frames at 30 fps for idle_cpu_pct (0: skip)",
+    )
     p.add_argument("--idle-warmup-s", type=float, default=2.0, help=argparse.SUPPRESS)
-    p.add_argument("--idle-mjpeg", dest="idle_jpeg_too", action="store_true", help="also measure idle CPU with an MJPEG decode per frame")
+    p.add_argument(
+        "--idle-mjpeg",
+        dest="idle_jpeg_too",
+        action="store_true",
+        help="also measure idle CPU with an MJPEG decode per frame",
+    )
     p.add_argument("--model", help="products model to use instead of the lane's (e.g. an fp32 export)")
     p.add_argument("--model-sha256", help="sha256 of --model when it is not in models/manifest.yaml")
     p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads instead of the lane's")
-    p.add_argument("--parallel-frames", type=int, help="frames detected at once instead of the lane's (1: one at a time)")
-    p.add_argument("--ort-spin", choices=["default", "on", "off"], default="default",
-                   help="ONNX Runtime intra-op spinning (default: the lane's, off)")
+    p.add_argument(
+        "--parallel-frames", type=int, help="frames detected at once instead of the lane's (1: one at a time)"
+    )
+    p.add_argument(
+        "--ort-spin",
+        choices=["default", "on", "off"],
+        default="default",
+        help="ONNX Runtime intra-op spinning (default: the lane's, off)",
+    )
     p.add_argument("--child", choices=["pipeline", "idle"], help=argparse.SUPPRESS)
     p.add_argument("--idle-jpeg", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)

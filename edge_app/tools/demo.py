@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
 from edge_app.config import load_config
 from edge_app.lane.live import ConsoleView, with_mqtt
@@ -32,7 +31,9 @@ DEMO_SCENARIO = REPO / "calibration" / "demo" / "session-001"
 
 def _private_broker(workdir: Path):
     """A mosquitto of our own on a free port, or None when it is not installed."""
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    exe = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     if not exe:
         return None
     import socket
@@ -66,7 +67,9 @@ class _Subscriber:
         host, port, tls, user, password = parse_mqtt_url(url)
         self.received: list[dict] = []
         self.printer = printer
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-app-demo-viewer-{time.time_ns()}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"edge-app-demo-viewer-{time.time_ns()}"
+        )
         if user:
             self.client.username_pw_set(user, password)
         if tls:
@@ -84,11 +87,13 @@ class _Subscriber:
         self.ready.set()
 
     def _on_message(self, client, userdata, msg):
-        topic = msg.topic[len(self.prefix):]
+        topic = msg.topic[len(self.prefix) :]
         if topic == "events":
             env = json.loads(msg.payload)
             self.received.append(env)
-            self.printer.line(f"          mqtt <- events  seq={env['seq']} {env['type']} {env['event_id'][:8]}…")
+            self.printer.line(
+                f"          mqtt <- events  seq={env['seq']} {env['type']} {env['event_id'][:8]}…"
+            )
         elif topic in ("availability", "state", "light") or topic.startswith("status/"):
             body = msg.payload.decode(errors="replace")
             if topic == "state":
@@ -105,16 +110,16 @@ def run_replay(
     config_path: Path,
     scenario_dir: Path,
     *,
-    mqtt_url: Optional[str] = None,
-    state_dir: Optional[str] = None,
+    mqtt_url: str | None = None,
+    state_dir: str | None = None,
     realtime: bool = False,
-    out: Optional[TextIO] = None,
+    out: TextIO | None = None,
     private_broker: bool = True,
     show_mqtt: bool = True,
-    json_out: Optional[str] = None,
+    json_out: str | None = None,
 ) -> int:
-    from edge_app.lane.app import Lane
     from edge_app.devices.lights.console import ConsoleLight, ConsoleLightConfig
+    from edge_app.lane.app import Lane
     from edge_app.tools.evaluate import score
     from edge_app.tools.replay import ScenarioClock, replay
     from edge_app.tools.scenario import Scenario
@@ -130,24 +135,40 @@ def run_replay(
         broker = _private_broker(tmp)
         if broker:
             cfg = with_mqtt(cfg, broker[1], None)
-    printer.line(f"edge-app: lane {cfg.store_id}/{cfg.lane_id}, scenario {scenario.meta.name} "
-                 f"({scenario.meta.duration_s:.1f} s of video, {len(scenario.truth.journeys)} items)")  # fmt: skip
+    printer.line(
+        f"edge-app: lane {cfg.store_id}/{cfg.lane_id}, scenario {scenario.meta.name} "
+        f"({scenario.meta.duration_s:.1f} s of video, {len(scenario.truth.journeys)} items)"
+    )
     if cfg.mqtt:
-        printer.line(f"edge-app: events go to {cfg.mqtt.url} under {cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/"
-                     + (" (a private mosquitto started for this demo)" if broker else ""))  # fmt: skip
+        printer.line(
+            f"edge-app: events go to {cfg.mqtt.url} under {cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/"
+            + (" (a private mosquitto started for this demo)" if broker else "")
+        )
     else:
-        printer.line("edge-app: no MQTT broker (mosquitto is not installed and no --mqtt-url): events are kept in the "
-                     f"outbox {cfg.state_path(cfg.outbox.path)} and shown here")  # fmt: skip
+        printer.line(
+            "edge-app: no MQTT broker (mosquitto is not installed and no --mqtt-url): events are kept in the "
+            f"outbox {cfg.state_path(cfg.outbox.path)} and shown here"
+        )
     subscriber = None
     if cfg.mqtt and show_mqtt:
         try:
-            subscriber = _Subscriber(cfg.mqtt.url, f"{cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/", printer)
+            subscriber = _Subscriber(
+                cfg.mqtt.url, f"{cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/", printer
+            )
         except OSError as exc:
             printer.line(f"edge-app: cannot watch the broker ({exc}); the lane keeps events in its outbox")
     clock = ScenarioClock()
     light = ConsoleLight(ConsoleLightConfig(), stream=out)
-    lane = Lane(cfg, clock=clock, light=light, on_lane_event=printer.lane_event, on_status=printer.status,
-                config_path=config_path, use_watchdog=False, keep_events=True)  # fmt: skip
+    lane = Lane(
+        cfg,
+        clock=clock,
+        light=light,
+        on_lane_event=printer.lane_event,
+        on_status=printer.status,
+        config_path=config_path,
+        use_watchdog=False,
+        keep_events=True,
+    )
     try:
         result = replay(lane, scenario, clock, realtime=realtime)
         if lane.engine.tx is not None:
@@ -169,21 +190,40 @@ def run_replay(
     scans = [e for e in lane.events_out if e.type == "scan.registered"]
     printer.line("")
     printer.line("== summary " + "=" * 60)
-    printer.line(f"video: {result.frames} frames in {result.wall_s:.1f} s ({result.frames / max(result.wall_s, 1e-9):.1f} fps); "
-                 f"scanner bytes through the pty: {result.scanner_bytes}")  # fmt: skip
-    printer.line(f"items in truth: {len(scenario.truth.journeys)}, scans: {len(scans)}, alerts: {len(alerts)}")
+    printer.line(
+        f"video: {result.frames} frames in {result.wall_s:.1f} s ({result.frames / max(result.wall_s, 1e-9):.1f} fps); "
+        f"scanner bytes through the pty: {result.scanner_bytes}"
+    )
+    printer.line(
+        f"items in truth: {len(scenario.truth.journeys)}, scans: {len(scans)}, alerts: {len(alerts)}"
+    )
     for j in scenario.truth.journeys:
         hit = next((a for tj, a in s.caught if tj is j), None)
-        verdict = "ALERT " + hit.data["alert_type"] if hit else ("no alert" if j.label == "scanned" else "MISSED (no alert)")
+        verdict = (
+            "ALERT " + hit.data["alert_type"]
+            if hit
+            else ("no alert" if j.label == "scanned" else "MISSED (no alert)")
+        )
         printer.line(f"  {j.product:18s} truth={j.label:24s} -> {verdict}")
     for a in s.false_alerts:
         printer.line(f"  false alert: {a.data['alert_type']} on track #{a.data['track_id']} at {a.ts:.2f}s")
     printer.line(f"precision {s.precision:.2f}, recall {s.recall:.2f}, false alerts {s.fp}")
     if subscriber:
-        printer.line(f"mqtt: the subscriber received {len(subscriber.received)} of {len(lane.events_out)} events")
+        printer.line(
+            f"mqtt: the subscriber received {len(subscriber.received)} of {len(lane.events_out)} events"
+        )
     if lane.evidence is not None:
         printer.line(f"evidence clips: {lane.evidence.clips_written} in {cfg.state_path(cfg.evidence.dir)}")
     if json_out:
-        Path(json_out).write_text(json.dumps({"score": s.to_dict(), "frames": result.frames, "events": [e.to_dict() for e in lane.events_out],
-                                              "received": len(subscriber.received) if subscriber else None}, indent=2))  # fmt: skip
+        Path(json_out).write_text(
+            json.dumps(
+                {
+                    "score": s.to_dict(),
+                    "frames": result.frames,
+                    "events": [e.to_dict() for e in lane.events_out],
+                    "received": len(subscriber.received) if subscriber else None,
+                },
+                indent=2,
+            )
+        )
     return 0

@@ -9,7 +9,6 @@ first signal (pending nudge or alert) for that journey.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from edge_app.events import LaneEvent
 from edge_app.tools.scenario import Truth
@@ -46,10 +45,15 @@ class Score:
 
     def to_dict(self) -> dict:
         return {
-            "tp": self.tp, "fp": self.fp, "fn": self.fn,
-            "precision": round(self.precision, 4), "recall": round(self.recall, 4),
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
             "scanned_items": self.scanned_items,
-            "false_alerts_per_100_scanned": round(100 * self.fp / self.scanned_items, 2) if self.scanned_items else 0.0,
+            "false_alerts_per_100_scanned": round(100 * self.fp / self.scanned_items, 2)
+            if self.scanned_items
+            else 0.0,
             "first_signal_latency_s": [round(x, 3) for x in self.first_signal_latency_s],
             "alert_latency_s": [round(x, 3) for x in self.alert_latency_s],
             "first_signal_after_scan_s": [round(x, 3) for x in self.first_signal_after_scan_s],
@@ -57,11 +61,16 @@ class Score:
             "late_alerts": len(self.late_alerts),
             "missed_scan_any_kind": dict(self.missed_family),
             "by_type": self.by_type,
-        }  # fmt: skip
+        }
 
 
-def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0,
-          escalation_s: Optional[float] = None, tick_s: float = 0.1) -> Score:  # fmt: skip
+def score(
+    truth: Truth,
+    events: list[LaneEvent],
+    tolerance_s: float = 1.0,
+    escalation_s: float | None = None,
+    tick_s: float = 0.1,
+) -> Score:
     """Match raised alerts to expected ones (same type, within ``tolerance_s``).
 
     ``escalation_s``: also check that each staff alert came no later than its
@@ -69,6 +78,7 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0,
     came first (one ``tick_s`` of slack: the engine decides on ticks).
     """
     s = Score(scanned_items=sum(1 for j in truth.journeys if j.label == "scanned"))
+
     def truth_ts(j):  # a barcode sheet never lands: it is placed by its scan
         return j.t_land if j.t_land is not None else j.t_scan
 
@@ -124,8 +134,11 @@ def score(truth: Truth, events: list[LaneEvent], tolerance_s: float = 1.0,
     for a in alerts:
         if not str(a.data.get("alert_type", "")).startswith("missed_scan") or alert_ts(a) is None:
             continue
-        hits = [(abs(alert_ts(a) - truth_ts(j)), i) for i, j in enumerate(fam_truth)
-                if i not in fam_used and abs(alert_ts(a) - truth_ts(j)) <= tolerance_s]  # fmt: skip
+        hits = [
+            (abs(alert_ts(a) - truth_ts(j)), i)
+            for i, j in enumerate(fam_truth)
+            if i not in fam_used and abs(alert_ts(a) - truth_ts(j)) <= tolerance_s
+        ]
         if hits:
             fam_used.add(min(hits)[1])
             s.missed_family["tp"] += 1
@@ -165,11 +178,16 @@ def truth_inputs(scenario, lane_cfg) -> list:
         t_pick = j.t_leave_pick if j.t_leave_pick is not None else j.t_land - 1.0
 
         def ev(t, zone, action, g=1):
-            return ZoneEvent(ts=t, track_id=tid, kind="item", zone=zone, action=action, label=label, group_size=g)
+            return ZoneEvent(
+                ts=t, track_id=tid, kind="item", zone=zone, action=action, label=label, group_size=g
+            )
 
         inputs += [ev(max(0.0, t_pick - 0.5), "pick", "entered"), ev(t_pick, "pick", "exited")]
         if j.t_over_scan is not None:
-            inputs += [ev(j.t_over_scan, "scan", "entered"), ev((j.t_over_scan + j.t_land) / 2, "scan", "exited")]
+            inputs += [
+                ev(j.t_over_scan, "scan", "entered"),
+                ev((j.t_over_scan + j.t_land) / 2, "scan", "exited"),
+            ]
         inputs.append(ev(j.t_land, "bag", "entered", group))
     decoders: dict = {}
     by_id = {s.id: s for s in lane_cfg.scanners}
@@ -204,8 +222,8 @@ def run_engine_only(scenario, lane_cfg) -> list:
 
 
 def run_pipeline(scenario, lane_cfg, state_dir) -> list:
-    from edge_app.lane.app import Lane
     from edge_app.devices.lights.none import NoLight, NoLightConfig
+    from edge_app.lane.app import Lane
     from edge_app.tools.replay import ScenarioClock, replay
 
     cfg = lane_cfg.model_copy(update={"mqtt": None, "state_dir": str(state_dir)})
@@ -218,7 +236,7 @@ def run_pipeline(scenario, lane_cfg, state_dir) -> list:
     return lane.events_out
 
 
-def _ratio(tp: int, other: int) -> Optional[float]:
+def _ratio(tp: int, other: int) -> float | None:
     return round(tp / (tp + other), 4) if tp + other else None
 
 
@@ -236,8 +254,14 @@ def override(cfg, key: str, value):
         raise ValueError(f"--set {exc}") from None
 
 
-def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s: float = 1.0,
-             overrides: Optional[dict] = None) -> dict:  # fmt: skip
+def evaluate(
+    dirs: list,
+    *,
+    engine_only: bool = False,
+    config=None,
+    tolerance_s: float = 1.0,
+    overrides: dict | None = None,
+) -> dict:
     """Score every scenario; aggregate per alert type, false alerts, latencies.
 
     ``overrides``: dotted lane-config keys to change for every scenario (an
@@ -264,9 +288,20 @@ def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s:
         s = score(sc.truth, events, tolerance_s, escalation_s=lane_cfg.checkout.escalation_ms / 1000)
         corrected = sum(1 for e in events if e.type == "alert.self_corrected")
         self_corrected += corrected
-        raised = [{"alert_type": e.data.get("alert_type"), "ts": round(e.ts, 3)} for e in events if e.type == "alert.raised"]
-        rows.append({"scenario": sc.meta.name, "path": str(d), **s.to_dict(), "self_corrected": corrected,
-                     "alerts_raised": raised})  # fmt: skip
+        raised = [
+            {"alert_type": e.data.get("alert_type"), "ts": round(e.ts, 3)}
+            for e in events
+            if e.type == "alert.raised"
+        ]
+        rows.append(
+            {
+                "scenario": sc.meta.name,
+                "path": str(d),
+                **s.to_dict(),
+                "self_corrected": corrected,
+                "alerts_raised": raised,
+            }
+        )
         totals.tp += s.tp
         totals.fp += s.fp
         totals.fn += s.fn
@@ -285,30 +320,53 @@ def evaluate(dirs: list, *, engine_only: bool = False, config=None, tolerance_s:
     by_type = {}
     for k, v in sorted(totals.by_type.items()):
         by_type[k] = {**v, "precision": _ratio(v["tp"], v["fp"]), "recall": _ratio(v["tp"], v["fn"])}
-    ms = {m: sum(by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass")) for m in ("tp", "fp", "fn")}
+    ms = {
+        m: sum(by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass"))
+        for m in ("tp", "fp", "fn")
+    }
     return {
         "mode": "engine_only" if engine_only else "pipeline",
         "scenarios": len(rows),
-        "alerts": {"tp": totals.tp, "fp": totals.fp, "fn": totals.fn,
-                   "precision": round(totals.precision, 4), "recall": round(totals.recall, 4)},
+        "alerts": {
+            "tp": totals.tp,
+            "fp": totals.fp,
+            "fn": totals.fn,
+            "precision": round(totals.precision, 4),
+            "recall": round(totals.recall, 4),
+        },
         "missed_scan": {**ms, "precision": _ratio(ms["tp"], ms["fp"]), "recall": _ratio(ms["tp"], ms["fn"])},
         # the same, counting an alert of the other missed-scan kind on the right item as caught
-        "missed_scan_any_kind": {**totals.missed_family,
-                                 "precision": _ratio(totals.missed_family["tp"], totals.missed_family["fp"]),
-                                 "recall": _ratio(totals.missed_family["tp"], totals.missed_family["fn"])},
+        "missed_scan_any_kind": {
+            **totals.missed_family,
+            "precision": _ratio(totals.missed_family["tp"], totals.missed_family["fp"]),
+            "recall": _ratio(totals.missed_family["tp"], totals.missed_family["fn"]),
+        },
         "by_type": by_type,
         "scanned_items": totals.scanned_items,
-        "false_alerts_per_100_scanned": round(100 * totals.fp / totals.scanned_items, 2) if totals.scanned_items else 0.0,
-        "first_signal_latency_s": {"p50": _pct(totals.first_signal_latency_s, 50), "p95": _pct(totals.first_signal_latency_s, 95)},
-        "staff_alert_latency_s": {"p50": _pct(totals.alert_latency_s, 50), "p95": _pct(totals.alert_latency_s, 95)},
+        "false_alerts_per_100_scanned": round(100 * totals.fp / totals.scanned_items, 2)
+        if totals.scanned_items
+        else 0.0,
+        "first_signal_latency_s": {
+            "p50": _pct(totals.first_signal_latency_s, 50),
+            "p95": _pct(totals.first_signal_latency_s, 95),
+        },
+        "staff_alert_latency_s": {
+            "p50": _pct(totals.alert_latency_s, 50),
+            "p95": _pct(totals.alert_latency_s, 95),
+        },
         # alerts with no item landing (scan_without_item): from the beep
-        "first_signal_after_scan_s": {"p50": _pct(totals.first_signal_after_scan_s, 50),
-                                      "p95": _pct(totals.first_signal_after_scan_s, 95)},
-        "staff_alert_after_scan_s": {"p50": _pct(totals.alert_after_scan_s, 50), "p95": _pct(totals.alert_after_scan_s, 95)},
+        "first_signal_after_scan_s": {
+            "p50": _pct(totals.first_signal_after_scan_s, 50),
+            "p95": _pct(totals.first_signal_after_scan_s, 95),
+        },
+        "staff_alert_after_scan_s": {
+            "p50": _pct(totals.alert_after_scan_s, 50),
+            "p95": _pct(totals.alert_after_scan_s, 95),
+        },
         "staff_alerts_late": len(totals.late_alerts),
         "self_corrected": self_corrected,
         "per_scenario": rows,
-    }  # fmt: skip
+    }
 
 
 def _eval_command(args) -> int:
@@ -318,7 +376,9 @@ def _eval_command(args) -> int:
     dirs = []
     for d in args.scenarios:
         p = Path(d)
-        dirs += sorted(x.parent for x in p.glob("*/scenario.yaml")) if not (p / "scenario.yaml").exists() else [p]
+        dirs += (
+            sorted(x.parent for x in p.glob("*/scenario.yaml")) if not (p / "scenario.yaml").exists() else [p]
+        )
     if not dirs:
         print("edge-app eval: no scenario folders found", flush=True)
         return 2
@@ -346,9 +406,15 @@ def _eval_command(args) -> int:
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="replay scenarios and score alerts against ground truth")
     p.add_argument("scenarios", nargs="+", help="scenario folders, or folders of scenario folders")
-    p.add_argument("--engine-only", action="store_true", help="feed ground-truth tracks to the engine (no vision)")
+    p.add_argument(
+        "--engine-only", action="store_true", help="feed ground-truth tracks to the engine (no vision)"
+    )
     p.add_argument("--config", help="lane YAML to use instead of each scenario's own")
     p.add_argument("--json", metavar="OUT", help="also write the report here")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="change a lane setting for every scenario, e.g. models.motion_gating=false (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change a lane setting for every scenario, e.g. models.motion_gating=false (repeatable)",
+    )
     p.set_defaults(func=_eval_command)

@@ -37,11 +37,17 @@ def _list(args) -> int:
         if not path.is_file():
             state = "missing"
         elif args.check:
-            state = "ok" if hashlib.sha256(path.read_bytes()).hexdigest() == entry.get("sha256") else "SHA256 MISMATCH"
+            state = (
+                "ok"
+                if hashlib.sha256(path.read_bytes()).hexdigest() == entry.get("sha256")
+                else "SHA256 MISMATCH"
+            )
         else:
             state = "present"
         names = entry.get("names") or []
-        print(f"{name:32s} {entry.get('task', '?'):7s} {entry.get('format', '?'):18s} {len(names):3d} classes  {state:8s} {entry.get('licence', '')}")
+        print(
+            f"{name:32s} {entry.get('task', '?'):7s} {entry.get('format', '?'):18s} {len(names):3d} classes  {state:8s} {entry.get('licence', '')}"
+        )
     return 0
 
 
@@ -69,27 +75,57 @@ def _train(args) -> int:
         if not args.dry_run:
             write_dataset(data, args.seed, args.images, val_fraction=0.07)
     if not (val / "data.yaml").is_file():
-        print(f"writing the fresh validation set {val} ({args.val_images} images, seed {args.val_seed})", flush=True)
+        print(
+            f"writing the fresh validation set {val} ({args.val_images} images, seed {args.val_seed})",
+            flush=True,
+        )
         if not args.dry_run:
             write_dataset(val, args.val_seed, args.val_images, val_fraction=1.0)
-    extra = ["--data", str(data / "data.yaml"), "--val-data", str(val / "data.yaml"), "--project", args.project,
-             "--name", args.name, "--epochs", str(args.epochs), "--imgsz", str(args.imgsz), "--batch", str(args.batch),
-             "--onnx", str(args.onnx), "--metrics", str(Path(args.project) / args.name / "metrics.json")]  # fmt: skip
+    extra = [
+        "--data",
+        str(data / "data.yaml"),
+        "--val-data",
+        str(val / "data.yaml"),
+        "--project",
+        args.project,
+        "--name",
+        args.name,
+        "--epochs",
+        str(args.epochs),
+        "--imgsz",
+        str(args.imgsz),
+        "--batch",
+        str(args.batch),
+        "--onnx",
+        str(args.onnx),
+        "--metrics",
+        str(Path(args.project) / args.name / "metrics.json"),
+    ]
     if args.time_h:
         extra += ["--time-h", str(args.time_h)]
     return _run(_command(args, extra), args.dry_run)
 
 
 def _export(args) -> int:
-    extra = ["--data", str(Path(args.val_dir) / "data.yaml"), "--skip-train", args.checkpoint, "--onnx", str(args.onnx),
-             "--imgsz", str(args.imgsz)]  # fmt: skip
+    extra = [
+        "--data",
+        str(Path(args.val_dir) / "data.yaml"),
+        "--skip-train",
+        args.checkpoint,
+        "--onnx",
+        str(args.onnx),
+        "--imgsz",
+        str(args.imgsz),
+    ]
     if (Path(args.val_dir) / "data.yaml").is_file():
         extra += ["--val-data", str(Path(args.val_dir) / "data.yaml")]
     return _run(_command(args, extra), args.dry_run)
 
 
 def register(subparsers) -> None:
-    m = subparsers.add_parser("models", help="the model registry; train/export the lane-view detector (separate venv)")
+    m = subparsers.add_parser(
+        "models", help="the model registry; train/export the lane-view detector (separate venv)"
+    )
     sub = m.add_subparsers(dest="models_command", metavar="MODELS_COMMAND", required=True)
 
     ls = sub.add_parser("list", help="models in models/manifest.yaml")
@@ -97,14 +133,21 @@ def register(subparsers) -> None:
     ls.set_defaults(func=_list)
 
     def common(p):
-        p.add_argument("--python", help="training interpreter (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)")
+        p.add_argument(
+            "--python",
+            help="training interpreter (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)",
+        )
         p.add_argument("--nice", type=int, default=10, help="run it under nice -n N (0: not at all)")
         p.add_argument("--imgsz", type=int, default=320)
         p.add_argument("--onnx", default=str(DEFAULT_ONNX), help="where the exported ONNX goes")
-        p.add_argument("--val-dir", default="/tmp/lane-val", help="fresh validation set (written when missing)")
+        p.add_argument(
+            "--val-dir", default="/tmp/lane-val", help="fresh validation set (written when missing)"
+        )
         p.add_argument("--dry-run", action="store_true", help="print the command only")
 
-    t = sub.add_parser("train", help="generate the synthetic sets (if missing), train from scratch, export, validate")
+    t = sub.add_parser(
+        "train", help="generate the synthetic sets (if missing), train from scratch, export, validate"
+    )
     common(t)
     t.add_argument("--data-dir", default="/tmp/lane-ds")
     t.add_argument("--images", type=int, default=2400)
@@ -114,11 +157,15 @@ def register(subparsers) -> None:
     t.add_argument("--project", default="/tmp/lane-runs")
     t.add_argument("--name", default="lane320")
     t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--time-h", type=float, default=0.35, help="training wall-clock budget in hours (0: use --epochs)")
+    t.add_argument(
+        "--time-h", type=float, default=0.35, help="training wall-clock budget in hours (0: use --epochs)"
+    )
     t.add_argument("--batch", type=int, default=8)
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("export", help="export a checkpoint to ONNX (opset 17, simplify, nms=False) and validate it")
+    e = sub.add_parser(
+        "export", help="export a checkpoint to ONNX (opset 17, simplify, nms=False) and validate it"
+    )
     common(e)
     e.add_argument("--checkpoint", required=True, help="best.pt of a training run")
     e.set_defaults(func=_export)

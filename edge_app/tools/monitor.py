@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from edge_app.store_link.topics import DEFAULT_PREFIX, fleet_filter, parse_topic
 
@@ -48,21 +48,25 @@ class LaneRow:
     last_alert_at: str = ""
     items: int = 0  # over closed transactions seen by this monitor
     alerts: int = 0  # ditto (transaction summaries)
-    fps: Optional[float] = None
-    outbox_depth: Optional[int] = None
+    fps: float | None = None
+    outbox_depth: int | None = None
     components: dict = field(default_factory=dict)  # component -> ok/degraded/down
     boot_id: str = ""
     version: str = ""
 
     @property
-    def alerts_per_100_items(self) -> Optional[float]:
+    def alerts_per_100_items(self) -> float | None:
         return round(100.0 * self.alerts / self.items, 1) if self.items else None
 
     @property
     def health(self) -> str:
-        bad = sorted((c for c, s in self.components.items() if s != "ok"),
-                     key=lambda c: (-_SEVERITY.get(self.components[c], 2), c))
-        return ", ".join(f"{c}:{self.components[c]}" for c in bad) if bad else ("ok" if self.components else "")
+        bad = sorted(
+            (c for c, s in self.components.items() if s != "ok"),
+            key=lambda c: (-_SEVERITY.get(self.components[c], 2), c),
+        )
+        return (
+            ", ".join(f"{c}:{self.components[c]}" for c in bad) if bad else ("ok" if self.components else "")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -74,7 +78,9 @@ class LaneRow:
 class FleetView:
     """Fold lane messages into rows; duplicate events (at-least-once) count once."""
 
-    def __init__(self, prefix: str = DEFAULT_PREFIX, store_id: Optional[str] = None, remember_events: int = 20_000):
+    def __init__(
+        self, prefix: str = DEFAULT_PREFIX, store_id: str | None = None, remember_events: int = 20_000
+    ):
         self.prefix = prefix
         self.store_id = store_id
         self._rows: dict[tuple[str, str], LaneRow] = {}
@@ -182,8 +188,11 @@ def render_table(rows: list[LaneRow]) -> str:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``monitor`` to an ``add_subparsers()`` object; ``args.func(args)`` returns the exit code."""
-    p = subparsers.add_parser("monitor", help="HQ view of every lane (live, or --once N --json)",
-                              description="Subscribe to the lanes' MQTT topics and show one row per lane.")
+    p = subparsers.add_parser(
+        "monitor",
+        help="HQ view of every lane (live, or --once N --json)",
+        description="Subscribe to the lanes' MQTT topics and show one row per lane.",
+    )
     p.add_argument("--host", default="127.0.0.1", help="broker host")
     p.add_argument("--port", type=int, default=1883, help="broker port")
     p.add_argument("--store", default=None, help="only this store_id")
@@ -192,8 +201,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--password", default=None, help="default: $MQTT_PASSWORD (prefer the variable)")
     p.add_argument("--tls", action="store_true", help="TLS with the system CAs or --ca-file")
     p.add_argument("--ca-file", default=None)
-    p.add_argument("--once", type=float, default=None, metavar="SECONDS",
-                   help="collect for SECONDS, print once and exit")
+    p.add_argument(
+        "--once", type=float, default=None, metavar="SECONDS", help="collect for SECONDS, print once and exit"
+    )
     p.add_argument("--json", action="store_true", help="print rows as JSON (with --once)")
     p.set_defaults(func=run)
     return p
@@ -258,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         client.loop_stop()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Standalone entry (``python -m edge_app.tools.monitor …``) until cli.py wires it."""
     parser = argparse.ArgumentParser(prog="edge-app")
     register(parser.add_subparsers(dest="command", required=True))

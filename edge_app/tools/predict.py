@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 
@@ -28,7 +28,7 @@ def predict_images(
     iou: float = 0.7,
     provider: str = "cpu",
     threads: int = 0,
-    detector: Optional[YoloDetector] = None,
+    detector: YoloDetector | None = None,
 ) -> list[dict]:
     """One ``{"image", "detections"}`` dict per image; raises ModelError / FileNotFoundError."""
     det = detector or YoloDetector(model, conf=conf, iou=iou, provider=provider, threads=threads)
@@ -52,7 +52,12 @@ def _format_text(result: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         results = predict_images(
-            args.model, args.images, conf=args.conf, iou=args.iou, provider=args.provider, threads=args.threads
+            args.model,
+            args.images,
+            conf=args.conf,
+            iou=args.iou,
+            provider=args.provider,
+            threads=args.threads,
         )
     except ModelError as exc:
         print(f"edge-app predict: {exc}", file=sys.stderr)
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="ONNX file (checked against models/manifest.yaml when listed)")
+    p.add_argument(
+        "--model", required=True, help="ONNX file (checked against models/manifest.yaml when listed)"
+    )
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
@@ -83,7 +90,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-app predict", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -13,12 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
 
-from edge_app.lane.camera import Frame, file_frames
 from edge_app.devices.virtual_scanner import VirtualScanner
 from edge_app.events import Tick
+from edge_app.lane.camera import Frame, file_frames
 from edge_app.tools.scenario import Scenario
 
 
@@ -53,10 +53,10 @@ def replay(
     clock: ScenarioClock,
     *,
     realtime: bool = False,
-    settle_s: Optional[float] = None,
+    settle_s: float | None = None,
     on_frame: Callable[[int, float], None] = lambda i, t: None,
-    stop: Optional[threading.Event] = None,
-    frames: Optional[Callable[[str], Iterable[Frame]]] = None,
+    stop: threading.Event | None = None,
+    frames: Callable[[str], Iterable[Frame]] | None = None,
 ) -> ReplayResult:
     """Run ``scenario`` through ``lane`` (a started-less ``Lane`` built with ``clock``).
 
@@ -133,7 +133,11 @@ def replay(
         result.video_s = t
         # Let the decision windows close after the last frame (escalations, late beeps).
         cfg = lane.cfg.checkout
-        end = t + (settle_s if settle_s is not None else (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000)
+        end = t + (
+            settle_s
+            if settle_s is not None
+            else (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
+        )
         step = 0.1
         while t < end and not stop.is_set():
             t = min(end, t + step)

@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 from edge_app.devices.scanner import GS, ParsedCode, ScanFramer, parse_code
 
@@ -34,9 +34,15 @@ def register(subparsers) -> None:
     sim.add_argument("--link", help="stable symlink to create for the pty (use it as the lane's port)")
     sim.add_argument("--terminator", choices=sorted(TERMINATORS), default="crlf")
     sim.add_argument("--delay-ms", type=int, default=300, help="pause between codes from a file")
-    sim.add_argument("--wait-s", type=float, default=60.0, help="how long to wait for the lane to open the port")
-    sim.add_argument("--linger-s", type=float, default=2.0,
-                     help="keep the device plugged this long after the last code, so the lane reads it")
+    sim.add_argument(
+        "--wait-s", type=float, default=60.0, help="how long to wait for the lane to open the port"
+    )
+    sim.add_argument(
+        "--linger-s",
+        type=float,
+        default=2.0,
+        help="keep the device plugged this long after the last code, so the lane reads it",
+    )
     sim.set_defaults(func=cmd_sim)
 
     listen = sub.add_parser("listen", help="show raw bytes and parsed codes from a scanner port")
@@ -63,19 +69,33 @@ def describe(text: str) -> dict:
     """The parse result of one line, as a JSON-ready dict."""
     parsed = parse_code(text)
     if isinstance(parsed, ParsedCode):
-        return {"ok": True, "gtin": parsed.gtin, "symbology": parsed.symbology, "aim": parsed.aim,
-                "ais": parsed.ais, "addon": parsed.addon}
+        return {
+            "ok": True,
+            "gtin": parsed.gtin,
+            "symbology": parsed.symbology,
+            "aim": parsed.aim,
+            "ais": parsed.ais,
+            "addon": parsed.addon,
+        }
     return {"ok": False, "reason": parsed.reason, "detail": parsed.detail, "symbology": parsed.symbology}
 
 
-def cmd_sim(args: argparse.Namespace, stdin: Optional[TextIO] = None, out: TextIO = sys.stdout) -> int:
+def cmd_sim(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO = sys.stdout) -> int:
     from edge_app.devices.virtual_scanner import VirtualScanner
 
     source = open(args.file) if args.file else (stdin or sys.stdin)
     interactive = not args.file and source.isatty()
     with VirtualScanner(link=args.link, terminator=TERMINATORS[args.terminator]) as vs:
-        print(f"virtual scanner at {vs.path}" + (f" -> {vs.tty_path}" if args.link else ""), file=out, flush=True)
-        print(f"set the lane's scanners[].port to {vs.path}; waiting for it to open the port …", file=out, flush=True)
+        print(
+            f"virtual scanner at {vs.path}" + (f" -> {vs.tty_path}" if args.link else ""),
+            file=out,
+            flush=True,
+        )
+        print(
+            f"set the lane's scanners[].port to {vs.path}; waiting for it to open the port …",
+            file=out,
+            flush=True,
+        )
         if not vs.wait_for_reader(args.wait_s):
             print("nobody opened the port; giving up", file=out, flush=True)
             return 1
@@ -88,8 +108,12 @@ def cmd_sim(args: argparse.Namespace, stdin: Optional[TextIO] = None, out: TextI
                     continue
                 vs.scan(code)
                 result = describe(code)
-                print(f"  scanned {code!r}: " + (result["gtin"] if result["ok"] else f"rejected ({result['reason']})"),
-                      file=out, flush=True)
+                print(
+                    f"  scanned {code!r}: "
+                    + (result["gtin"] if result["ok"] else f"rejected ({result['reason']})"),
+                    file=out,
+                    flush=True,
+                )
                 if args.file:
                     time.sleep(args.delay_ms / 1000)
             time.sleep(args.linger_s)
@@ -112,7 +136,11 @@ def cmd_listen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     framer = ScanFramer(args.terminator, args.prefix, args.suffix)
     lines = 0
     if not args.json:
-        print(f"listening on {args.port} at {args.baudrate} baud; scan something (Ctrl-C to stop)", file=out, flush=True)
+        print(
+            f"listening on {args.port} at {args.baudrate} baud; scan something (Ctrl-C to stop)",
+            file=out,
+            flush=True,
+        )
     try:
         while not args.count or lines < args.count:
             data = port.read(max(1, port.in_waiting))
@@ -124,14 +152,25 @@ def cmd_listen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 lines += 1
                 result = describe(frame.text)
                 if args.json:
-                    print(json.dumps({"raw_hex": frame.raw.hex(" "), "text": frame.text, **result}), file=out, flush=True)
+                    print(
+                        json.dumps({"raw_hex": frame.raw.hex(" "), "text": frame.text, **result}),
+                        file=out,
+                        flush=True,
+                    )
                 elif result["ok"]:
-                    print(f"  line {frame.text!r} -> GTIN {result['gtin']} ({result['symbology']}"
-                          f"{', AIM ' + result['aim'] if result['aim'] else ', no AIM id'})"
-                          f"{' AIs ' + str(result['ais']) if result['ais'] else ''}", file=out, flush=True)
+                    print(
+                        f"  line {frame.text!r} -> GTIN {result['gtin']} ({result['symbology']}"
+                        f"{', AIM ' + result['aim'] if result['aim'] else ', no AIM id'})"
+                        f"{' AIs ' + str(result['ais']) if result['ais'] else ''}",
+                        file=out,
+                        flush=True,
+                    )
                 else:
-                    print(f"  line {frame.text!r} -> rejected: {result['reason']} ({result['detail']})",
-                          file=out, flush=True)
+                    print(
+                        f"  line {frame.text!r} -> rejected: {result['reason']} ({result['detail']})",
+                        file=out,
+                        flush=True,
+                    )
                 if args.count and lines >= args.count:
                     break
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +46,7 @@ class ScenarioMeta(_Strict):
     duration_s: float = Field(gt=0)
     lane_config: str = Field(description="Lane YAML, relative to the scenario folder")
     video: str = "video.mp4"
-    seed: Optional[int] = None
+    seed: int | None = None
     source: str = Field("synthetic", description="synthetic | recording")
     epoch: float = Field(1_764_633_600.0, description="Wall-clock time of t=0 (UNIX seconds)")
 
@@ -55,12 +55,14 @@ class TruthJourney(_Strict):
     product: str
     gtin: str = ""
     label: Literal[TRUTH_LABELS]  # type: ignore[valid-type]
-    t_leave_pick: Optional[float] = None
-    t_over_scan: Optional[float] = None
-    t_land: Optional[float] = None
-    t_scan: Optional[float] = None
+    t_leave_pick: float | None = None
+    t_over_scan: float | None = None
+    t_land: float | None = None
+    t_scan: float | None = None
     quantity: int = 1
-    scanned_gtin: Optional[str] = Field(None, description="mismatch: the code the scanner read (another product's)")
+    scanned_gtin: str | None = Field(
+        None, description="mismatch: the code the scanner read (another product's)"
+    )
 
 
 class Truth(_Strict):

@@ -104,8 +104,10 @@ def test_scan_with_nothing_over_the_glass_is_scan_without_item():
 
 
 def test_scan_with_a_hand_over_the_glass_is_not_an_alert():
-    hand = [ZoneEvent(ts=0.8, track_id=1000001, kind="hand", zone="scan", action="entered"),
-            ZoneEvent(ts=1.4, track_id=1000001, kind="hand", zone="scan", action="exited")]  # fmt: skip
+    hand = [
+        ZoneEvent(ts=0.8, track_id=1000001, kind="hand", zone="scan", action="entered"),
+        ZoneEvent(ts=1.4, track_id=1000001, kind="hand", zone="scan", action="exited"),
+    ]
     _, out = run([PosEvent(ts=0.0, kind="transaction_start"), scan(1.0)] + hand)
     assert not alerts(out)
 
@@ -123,15 +125,23 @@ def test_voided_line_whose_item_stays_in_the_bag_is_void_kept():
 
 
 def test_voided_line_whose_item_leaves_the_bag_is_honest():
-    inputs = over_glass(1, 0.0) + [scan(1.2), PosEvent(ts=4.0, kind="void", gtin=COLA),
-                                   zone(5.0, 1, "bag", "exited"), zone(5.5, 1, "go_back", "entered")]  # fmt: skip
+    inputs = over_glass(1, 0.0) + [
+        scan(1.2),
+        PosEvent(ts=4.0, kind="void", gtin=COLA),
+        zone(5.0, 1, "bag", "exited"),
+        zone(5.5, 1, "go_back", "entered"),
+    ]
     _, out = run(inputs)
     assert not alerts(out)
 
 
 def test_long_hesitation_over_the_glass_offers_assist_once():
-    inputs = [zone(0.0, 1, "pick", "exited"), zone(0.5, 1, "scan", "entered"),
-              zone(1.0, 2, "pick", "exited"), zone(1.2, 2, "scan", "entered")]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "exited"),
+        zone(0.5, 1, "scan", "entered"),
+        zone(1.0, 2, "pick", "exited"),
+        zone(1.2, 2, "scan", "entered"),
+    ]
     _, out = run(inputs, until=20.0, cfg=CheckoutConfig(assist_dwell_ms=8000))
     assert alerts(out) == ["assist"]
 
@@ -156,10 +166,14 @@ def test_rescan_double_beep_is_not_an_alert():
 def test_bypassed_item_cannot_steal_the_beep_of_the_item_on_the_glass():
     # item 2 goes around and lands while item 1 is still over the glass, being scanned
     inputs = [
-        zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"),
-        zone(0.1, 2, "pick", "exited"), zone(1.0, 2, "bag", "entered"),
-        scan(1.1), zone(1.8, 1, "scan", "exited"), zone(2.2, 1, "bag", "entered"),
-    ]  # fmt: skip
+        zone(0.0, 1, "pick", "exited"),
+        zone(0.3, 1, "scan", "entered"),
+        zone(0.1, 2, "pick", "exited"),
+        zone(1.0, 2, "bag", "entered"),
+        scan(1.1),
+        zone(1.8, 1, "scan", "exited"),
+        zone(2.2, 1, "bag", "entered"),
+    ]
     _, out = run(inputs)
     raised = [e for e in out if e.type == "alert.raised"]
     assert [(e.data["alert_type"], e.data["track_id"]) for e in raised] == [("missed_scan.bypass", 2)]
@@ -175,32 +189,49 @@ def test_a_carry_over_the_go_back_area_is_still_a_carry():
     """kset10 normal-121212-042: a bypass round the top of the scanner crossed
     go_back for 0.2 s, the tracker lost it and a new box landed in the bag."""
     lost = ZoneEvent(ts=1.8, track_id=1, kind="item", zone="", action="lost", label="bottle", seen_ts=0.9)
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"),
-              zone(0.7, 1, "go_back", "entered"), zone(0.9, 1, "go_back", "exited"),
-              zone(1.7, 2, "bag", "entered"), lost]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.5, 1, "pick", "exited"),
+        zone(0.7, 1, "go_back", "entered"),
+        zone(0.9, 1, "go_back", "exited"),
+        zone(1.7, 2, "bag", "entered"),
+        lost,
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
     _, out = run(inputs, cfg=CFG.model_copy(update={"go_back_dwell_ms": 0}))  # the old rule: entering cancels
     assert alerts(out) == []
     # set down there (longer than go_back_dwell_ms) and the same hand-over is no carry
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"),
-              zone(0.7, 1, "go_back", "entered"), zone(2.0, 1, "go_back", "exited"),
-              zone(2.8, 2, "bag", "entered"), dataclasses.replace(lost, ts=2.9, seen_ts=2.0)]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.5, 1, "pick", "exited"),
+        zone(0.7, 1, "go_back", "entered"),
+        zone(2.0, 1, "go_back", "exited"),
+        zone(2.8, 2, "bag", "entered"),
+        dataclasses.replace(lost, ts=2.9, seen_ts=2.0),
+    ]
     _, out = run(inputs)
     assert alerts(out) == []
 
 
 def test_put_in_go_back_before_the_bag_is_no_carry():
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(0.9, 1, "go_back", "entered")]
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.5, 1, "pick", "exited"),
+        zone(0.9, 1, "go_back", "entered"),
+    ]
     _, out = run(inputs)
     assert alerts(out) == [] and not types(out, "journey.")
 
 
 def test_taken_out_of_bag_and_scanned_after_alert_self_corrects():
     inputs = around_glass(1, 0.0) + [
-        zone(7.0, 1, "bag", "exited"), zone(7.3, 1, "scan", "entered"), scan(7.5),
-        zone(7.9, 1, "scan", "exited"), zone(8.3, 1, "bag", "entered"),
-    ]  # fmt: skip
+        zone(7.0, 1, "bag", "exited"),
+        zone(7.3, 1, "scan", "entered"),
+        scan(7.5),
+        zone(7.9, 1, "scan", "exited"),
+        zone(8.3, 1, "bag", "entered"),
+    ]
     eng, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
     fixed = [e for e in out if e.type == "alert.self_corrected"]
@@ -262,16 +293,20 @@ def test_ticket_switch_is_a_mismatch():
 
 
 def test_produce_keyed_on_the_kiosk_covers_a_barcode_less_item():
-    inputs = around_glass(1, 0.0, label="banana") + [PosEvent(ts=2.3, kind="item_added", description="Bananas")]
+    inputs = around_glass(1, 0.0, label="banana") + [
+        PosEvent(ts=2.3, kind="item_added", description="Bananas")
+    ]
     _, out = run(inputs)
     assert not alerts(out) and "journey.matched" in types(out)
 
 
 def test_track_lost_in_flight_is_picked_up_by_the_track_in_the_bag():
     inputs = [
-        zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"), zone(1.0, 1, "scan", "lost"),
+        zone(0.0, 1, "pick", "exited"),
+        zone(0.3, 1, "scan", "entered"),
+        zone(1.0, 1, "scan", "lost"),
         zone(1.8, 2, "bag", "entered"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.pass_over"]
 
@@ -307,7 +342,9 @@ def sessions(draw):
     for _ in range(draw(st.integers(0, 2))):
         inputs.append(PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="item_added", description="Apples"))
     for _ in range(draw(st.integers(0, 2))):
-        inputs.append(PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="void", gtin=draw(st.sampled_from([COLA, LEMON]))))
+        inputs.append(
+            PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="void", gtin=draw(st.sampled_from([COLA, LEMON])))
+        )
     if draw(st.booleans()):
         inputs.append(PosEvent(ts=t + draw(st.floats(3.0, 8.0)), kind="transaction_end"))
     return inputs
@@ -324,7 +361,11 @@ def test_engine_invariants(inputs):
     # every journey is matched at most once
     assert len(matched) == len(set(matched))
     # no missed-scan alert for a matched journey
-    flagged = [e.data["journey_id"] for e in out1 if e.type == "alert.raised" and e.data["alert_type"].startswith("missed_scan")]
+    flagged = [
+        e.data["journey_id"]
+        for e in out1
+        if e.type == "alert.raised" and e.data["alert_type"].startswith("missed_scan")
+    ]
     assert not set(matched) & set(flagged)
     # one alert per (journey, type)
     keys = [(e.data["journey_id"], e.data["alert_type"]) for e in out1 if e.type == "alert.raised"]
@@ -408,25 +449,38 @@ def test_alerts_of_a_closed_basket_wait_for_staff():
 
 def test_tracker_id_swap_mid_carry_keeps_the_journey():
     # track 1 leaves the basket; the tracker hands the item to id 2 before it reports 1 lost
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(2.0, 2, "bag", "entered"),
-              zone(3.0, 1, "pick", "lost")]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.5, 1, "pick", "exited"),
+        zone(2.0, 2, "bag", "entered"),
+        zone(3.0, 1, "pick", "lost"),
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
 
 
 def test_bag_flicker_does_not_land_the_item_on_the_glass():
-    inputs = [zone(0.0, 1, "pick", "exited"), zone(0.3, 1, "scan", "entered"),
-              zone(0.8, 9, "bag", "entered"),  # a baseline item re-detected under a new id
-              scan(1.0), zone(1.5, 1, "scan", "exited"), zone(2.0, 1, "bag", "entered")]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "exited"),
+        zone(0.3, 1, "scan", "entered"),
+        zone(0.8, 9, "bag", "entered"),  # a baseline item re-detected under a new id
+        scan(1.0),
+        zone(1.5, 1, "scan", "exited"),
+        zone(2.0, 1, "bag", "entered"),
+    ]
     _, out = run(inputs)
     assert not alerts(out) and "journey.pending" not in types(out)
 
 
 def test_one_frame_label_flicker_is_not_a_ticket_switch():
     catalog = Catalog(items={COLA: {"name": "Cola", "label": "bottle"}})
-    flicker = [zone(0.0, 1, "pick", "entered", "bottle"), zone(0.5, 1, "pick", "exited", "bottle"),
-               zone(0.8, 1, "scan", "entered", "cup"), zone(1.6, 1, "scan", "exited", "cup"),
-               zone(2.0, 1, "bag", "entered", "cup")]  # fmt: skip
+    flicker = [
+        zone(0.0, 1, "pick", "entered", "bottle"),
+        zone(0.5, 1, "pick", "exited", "bottle"),
+        zone(0.8, 1, "scan", "entered", "cup"),
+        zone(1.6, 1, "scan", "exited", "cup"),
+        zone(2.0, 1, "bag", "entered", "cup"),
+    ]
     _, out = run(flicker + [scan(1.2)], catalog=catalog)
     assert not alerts(out)  # the camera also called it the scanned product: no accusation
 
@@ -434,9 +488,12 @@ def test_one_frame_label_flicker_is_not_a_ticket_switch():
 def test_two_items_carried_as_one_with_one_beep_is_multi_item_not_a_missed_scan():
     """A stack seen as two boxes moving together: the unpaid one is the stacking alert."""
     stack = over_glass(1, 0.0) + [
-        zone(0.05, 2, "pick", "entered"), zone(0.55, 2, "pick", "exited"), zone(0.85, 2, "scan", "entered"),
-        zone(1.65, 2, "scan", "exited"), zone(2.05, 2, "bag", "entered"),
-    ]  # fmt: skip
+        zone(0.05, 2, "pick", "entered"),
+        zone(0.55, 2, "pick", "exited"),
+        zone(0.85, 2, "scan", "entered"),
+        zone(1.65, 2, "scan", "exited"),
+        zone(2.05, 2, "bag", "entered"),
+    ]
     eng, out = run(stack + [scan(1.2)])
     assert alerts(out) == ["multi_item"]
     assert eng.view.open_alerts == 1
@@ -454,13 +511,16 @@ def test_a_stack_whose_pick_ups_were_not_seen_is_judged_by_its_landing():
     """kset3 normal-4242-006: both boxes of a stacked pair are new tracks (one first seen over the
     glass, one in the bag) whose starts are guesses 2 s apart; they land 0.4 s apart."""
     inputs = [
-        zone(0.0, 9, "pick", "entered"), lost(10.07, 9, "pick"),  # a basket track the tracker lost
+        zone(0.0, 9, "pick", "entered"),
+        lost(10.07, 9, "pick"),  # a basket track the tracker lost
         zone(0.0, 7, "pick", "entered"),
-        zone(11.40, 12, "scan", "entered"), scan(11.83), zone(12.53, 12, "scan", "exited"),
+        zone(11.40, 12, "scan", "entered"),
+        scan(11.83),
+        zone(12.53, 12, "scan", "exited"),
         lost(12.13, 7, "pick"),
         zone(12.60, 12, "bag", "entered"),
         zone(13.00, 14, "bag", "entered", group=4),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["multi_item"]
 
@@ -470,13 +530,15 @@ def test_a_lost_second_box_over_the_glass_does_not_keep_the_beep_from_the_item_t
     glass is lost after the other landed. Its claim on the keyed line must go with it."""
     apples = "02000000413006"
     inputs = [
-        zone(0.0, 1, "pick", "entered", "apple"), zone(14.0, 1, "pick", "exited", "apple"),
+        zone(0.0, 1, "pick", "entered", "apple"),
+        zone(14.0, 1, "pick", "exited", "apple"),
         zone(14.2, 11, "scan", "entered", "apple"),
         PosEvent(ts=14.8, kind="item_added", gtin=apples, description="Apples (loose)"),
-        lost(15.0, 1), zone(16.0, 15, "bag", "entered", "apple"),
+        lost(15.0, 1),
+        zone(16.0, 15, "bag", "entered", "apple"),
         lost(16.53, 11, "scan"),
         PosEvent(ts=17.2, kind="payment_start"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == [] and "journey.matched" in types(out)
 
@@ -484,10 +546,12 @@ def test_a_lost_second_box_over_the_glass_does_not_keep_the_beep_from_the_item_t
 def test_a_stale_box_coasting_over_the_glass_does_not_excuse_a_barcode_sheet():
     """suite-scan-without-item: the soda lands under a new track while its old box, last seen over the
     glass at 2.8 s, coasts until 3.87 s. The sheet beeped at 5.32 s, 2.5 s after anything was there."""
+
     def inputs(seen):
         return [
             PosEvent(ts=0.0, kind="transaction_start"),
-            zone(1.733, 2, "scan", "entered"), scan(2.291),
+            zone(1.733, 2, "scan", "entered"),
+            scan(2.291),
             zone(3.067, 3, "bag", "entered"),
             dataclasses.replace(lost(3.867, 2, "scan"), seen_ts=seen),
             scan(5.323, LEMON),
@@ -503,10 +567,13 @@ def test_a_keyed_line_goes_to_the_produce_not_the_bottle_whose_beep_comes_late()
     """Found by hypothesis: apples keyed while carried past the glass; a bottle over the glass at the
     same moment beeps one second after it lands. Each is paid."""
     inputs = [
-        *around_glass(1, 1.0, label="apple"), PosEvent(ts=2.0, kind="item_added", description="Apples"),
-        *around_glass(2, 2.0, label="apple"), PosEvent(ts=3.0, kind="item_added", description="Apples"),
-        *over_glass(3, 3.0), scan(6.0),
-    ]  # fmt: skip
+        *around_glass(1, 1.0, label="apple"),
+        PosEvent(ts=2.0, kind="item_added", description="Apples"),
+        *around_glass(2, 2.0, label="apple"),
+        PosEvent(ts=3.0, kind="item_added", description="Apples"),
+        *over_glass(3, 3.0),
+        scan(6.0),
+    ]
     _, out = run(inputs)
     assert alerts(out) == []
 
@@ -525,32 +592,52 @@ def test_voiding_a_double_beep_does_not_unpay_the_item_that_took_it():
     beep takes it, the double is voided, then the apples are keyed: everything is paid."""
     inputs = [
         *around_glass(1, 1.0, label="apple"),
-        *over_glass(2, 1.5), scan(2.5), scan(3.0), PosEvent(ts=3.5, kind="void", gtin=COLA),
+        *over_glass(2, 1.5),
+        scan(2.5),
+        scan(3.0),
+        PosEvent(ts=3.5, kind="void", gtin=COLA),
         PosEvent(ts=4.0, kind="item_added", description="Apples"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == []
 
 
 def test_a_void_takes_the_line_of_its_quantity():
     """A can beeped twice, then two cans scanned as a quantity of two; the double beep is voided."""
-    pair = [dataclasses.replace(e, track_id=e.track_id + k, ts=e.ts + 0.05 * k) for k in (0, 1) for e in over_glass(2, 3.0)]
-    inputs = [*over_glass(1, 0.0), scan(1.0), scan(1.3), *pair, scan(4.2, qty=2),
-              PosEvent(ts=5.5, kind="void", gtin=COLA)]  # fmt: skip
+    pair = [
+        dataclasses.replace(e, track_id=e.track_id + k, ts=e.ts + 0.05 * k)
+        for k in (0, 1)
+        for e in over_glass(2, 3.0)
+    ]
+    inputs = [
+        *over_glass(1, 0.0),
+        scan(1.0),
+        scan(1.3),
+        *pair,
+        scan(4.2, qty=2),
+        PosEvent(ts=5.5, kind="void", gtin=COLA),
+    ]
     _, out = run(inputs)
     assert alerts(out) == []
 
 
 JUICE = "07310240068900"
-SHOP = Catalog(items={COLA: {"name": "Cola", "label": "soda_bottle"}, JUICE: {"name": "Orange juice", "label": "juice"}})
+SHOP = Catalog(
+    items={COLA: {"name": "Cola", "label": "soda_bottle"}, JUICE: {"name": "Orange juice", "label": "juice"}}
+)
 
 
 def test_a_ticket_switch_is_judged_by_what_the_carry_looked_like():
     """kset4 normal-9001-012: in the full basket the soda's track said "juice" (it sat by the juice);
     carried, it is a soda all the way, and the juice's barcode was scanned."""
-    inputs = [zone(0.2, 2, "pick", "entered", "juice"), zone(17.6, 2, "pick", "exited", "soda_bottle"),
-              zone(17.8, 2, "scan", "entered", "soda_bottle"), scan(18.5, JUICE),
-              zone(19.4, 2, "scan", "exited", "soda_bottle"), zone(19.5, 2, "bag", "entered", "soda_bottle")]  # fmt: skip
+    inputs = [
+        zone(0.2, 2, "pick", "entered", "juice"),
+        zone(17.6, 2, "pick", "exited", "soda_bottle"),
+        zone(17.8, 2, "scan", "entered", "soda_bottle"),
+        scan(18.5, JUICE),
+        zone(19.4, 2, "scan", "exited", "soda_bottle"),
+        zone(19.5, 2, "bag", "entered", "soda_bottle"),
+    ]
     _, out = run(inputs, catalog=SHOP)
     assert alerts(out) == ["mismatch"]
 
@@ -559,11 +646,13 @@ def carry_lost_late(*scans):
     """kset normal-77-003: a milk over the glass, last seen at 9.13 s, lands at 9.47 s under a new
     id (first seen in the bag); the tracker gives the old id up at 10.2 s."""
     return [
-        zone(0.2, 4, "pick", "entered", "milk"), zone(8.13, 4, "pick", "exited", "milk"),
-        zone(8.2, 4, "scan", "entered", "milk"), *scans,
+        zone(0.2, 4, "pick", "entered", "milk"),
+        zone(8.13, 4, "pick", "exited", "milk"),
+        zone(8.2, 4, "scan", "entered", "milk"),
+        *scans,
         zone(9.47, 5, "bag", "entered", "milk"),
         dataclasses.replace(lost(10.2, 4, "scan"), label="milk", seen_ts=9.13),
-    ]  # fmt: skip
+    ]
 
 
 def test_a_carry_that_landed_while_its_old_box_coasted_is_decided():
@@ -579,13 +668,18 @@ def back_of_a_stack_lost(*scans):
     """kset5 normal-31337-039: two oat drinks carried stacked, seen as two boxes moving together;
     the back one (a sliver) is last seen over the glass and lost as the pair lands."""
     return [
-        zone(0.2, 11, "pick", "entered"), zone(0.2, 17, "pick", "entered"),
-        zone(15.0, 11, "pick", "exited", group=2), zone(15.07, 17, "pick", "exited", group=2),
-        zone(15.13, 11, "scan", "entered", group=2), zone(15.4, 17, "scan", "entered", group=2), *scans,
-        zone(16.67, 11, "scan", "exited"), zone(16.8, 11, "bag", "entered"),
+        zone(0.2, 11, "pick", "entered"),
+        zone(0.2, 17, "pick", "entered"),
+        zone(15.0, 11, "pick", "exited", group=2),
+        zone(15.07, 17, "pick", "exited", group=2),
+        zone(15.13, 11, "scan", "entered", group=2),
+        zone(15.4, 17, "scan", "entered", group=2),
+        *scans,
+        zone(16.67, 11, "scan", "exited"),
+        zone(16.8, 11, "bag", "entered"),
         dataclasses.replace(lost(17.47, 17, "scan"), seen_ts=16.4),
         PosEvent(ts=18.46, kind="payment_start"),
-    ]  # fmt: skip
+    ]
 
 
 def test_the_back_of_a_stack_lost_as_the_pair_lands_went_into_the_bag_with_it():
@@ -600,8 +694,10 @@ def test_the_back_of_a_stack_lost_as_the_pair_lands_went_into_the_bag_with_it():
 def test_the_back_of_a_stack_is_no_evidence_of_a_ticket_switch():
     """kset5 normal-31337-014: the sliver of the back box was called "milk"; the front, the box the
     camera saw whole, is the one scanned, and the back one is the stacking alert."""
-    sliver = [dataclasses.replace(e, label="milk") if getattr(e, "track_id", 0) == 17 else e
-              for e in back_of_a_stack_lost(scan(15.92))]
+    sliver = [
+        dataclasses.replace(e, label="milk") if getattr(e, "track_id", 0) == 17 else e
+        for e in back_of_a_stack_lost(scan(15.92))
+    ]
     _, out = run(sliver, catalog=Catalog(items={COLA: {"label": "bottle"}}))
     assert alerts(out) == ["multi_item"]
     assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [17]
@@ -611,12 +707,17 @@ def test_a_stack_whose_back_box_is_first_seen_over_the_glass_raises_one_alert():
     """kset6 normal-60606-001: the second cola of a stack is first seen over the glass, 1.3 s after
     the first left the basket; it is still in flight when the first lands and takes the beep."""
     inputs = [
-        zone(0.2, 1, "pick", "entered"), zone(13.27, 1, "pick", "exited"), zone(13.4, 1, "scan", "entered"),
-        scan(14.21), zone(14.6, 22, "scan", "entered", group=2),
-        zone(15.07, 1, "scan", "exited", group=2), zone(15.13, 22, "scan", "exited", group=2),
-        zone(15.27, 1, "bag", "entered", group=2), zone(15.67, 22, "bag", "entered", group=2),
+        zone(0.2, 1, "pick", "entered"),
+        zone(13.27, 1, "pick", "exited"),
+        zone(13.4, 1, "scan", "entered"),
+        scan(14.21),
+        zone(14.6, 22, "scan", "entered", group=2),
+        zone(15.07, 1, "scan", "exited", group=2),
+        zone(15.13, 22, "scan", "exited", group=2),
+        zone(15.27, 1, "bag", "entered", group=2),
+        zone(15.67, 22, "bag", "entered", group=2),
         PosEvent(ts=17.69, kind="payment_start"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["multi_item"]
     assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [22]
@@ -626,11 +727,14 @@ def test_a_basket_item_lost_and_found_on_its_spot_is_no_missed_carry():
     """kset6 normal-60606-021: the apple's box flickers in the basket (lost, a new id on the same
     spot); the milk carried round the glass must be one bypass, not two."""
     inputs = [
-        at(zone(0.2, 12, "pick", "entered", "apple"), 0.22, 0.82), at(zone(0.2, 7, "pick", "entered", "milk"), 0.19, 0.24),
-        at(lost(11.2, 12, "pick"), 0.22, 0.82), at(zone(11.27, 14, "pick", "entered", "apple"), 0.22, 0.80),
+        at(zone(0.2, 12, "pick", "entered", "apple"), 0.22, 0.82),
+        at(zone(0.2, 7, "pick", "entered", "milk"), 0.19, 0.24),
+        at(lost(11.2, 12, "pick"), 0.22, 0.82),
+        at(zone(11.27, 14, "pick", "entered", "apple"), 0.22, 0.80),
         zone(11.47, 7, "pick", "exited", "milk"),
-        at(zone(12.6, 15, "bag", "entered", "milk"), 0.79, 0.43), at(zone(13.0, 7, "bag", "entered", "milk"), 0.80, 0.36),
-    ]  # fmt: skip
+        at(zone(12.6, 15, "bag", "entered", "milk"), 0.79, 0.43),
+        at(zone(13.0, 7, "bag", "entered", "milk"), 0.80, 0.36),
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
 
@@ -639,11 +743,14 @@ def test_a_basket_box_dragged_along_with_a_carry_is_no_second_item():
     """kset7 normal-70707-022: the milk's box slides out of the basket on its prediction beside the
     cola being carried round the glass, and is never seen again; a bag box picks up its loss."""
     inputs = [
-        zone(0.2, 3, "pick", "entered"), zone(0.2, 2, "pick", "entered", "milk"),
-        zone(5.53, 3, "pick", "exited", group=3), zone(6.2, 2, "pick", "exited", group=2),
+        zone(0.2, 3, "pick", "entered"),
+        zone(0.2, 2, "pick", "entered", "milk"),
+        zone(5.53, 3, "pick", "exited", group=3),
+        zone(6.2, 2, "pick", "exited", group=2),
         dataclasses.replace(lost(7.13, 2), seen_ts=6.07),
-        at(zone(7.73, 3, "bag", "entered"), 0.84, 0.32), at(zone(8.87, 14, "bag", "entered"), 0.88, 0.56),
-    ]  # fmt: skip
+        at(zone(7.73, 3, "bag", "entered"), 0.84, 0.32),
+        at(zone(8.87, 14, "bag", "entered"), 0.88, 0.56),
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
     seen_carried = [dataclasses.replace(e, seen_ts=6.9) if e.action == "lost" else e for e in inputs]
@@ -655,12 +762,15 @@ def test_a_box_re_identified_over_the_glass_is_not_the_back_of_a_stack():
     """kset7 normal-70707-039: a soda's track is replaced by a new id over the glass (both boxes
     seen together 0.13 s); the old one is given up after the new one lands: one item, one alert."""
     inputs = [
-        zone(0.2, 12, "pick", "entered"), zone(14.67, 12, "pick", "exited"),
-        zone(14.8, 12, "scan", "entered", group=2), zone(14.87, 14, "scan", "entered", group=2),
-        zone(15.47, 14, "scan", "exited"), zone(15.73, 14, "bag", "entered"),
+        zone(0.2, 12, "pick", "entered"),
+        zone(14.67, 12, "pick", "exited"),
+        zone(14.8, 12, "scan", "entered", group=2),
+        zone(14.87, 14, "scan", "entered", group=2),
+        zone(15.47, 14, "scan", "exited"),
+        zone(15.73, 14, "bag", "entered"),
         dataclasses.replace(lost(16.07, 12, "scan"), seen_ts=15.0),
         PosEvent(ts=17.71, kind="payment_start"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.pass_over"]
 
@@ -671,12 +781,15 @@ def test_a_weak_second_box_on_a_carried_soda_is_not_the_back_of_a_stack():
     box is lost over the glass. One item, one beep: nothing to say."""
     inputs = [
         zone(7.73, 5, "pick", "entered"),
-        zone(15.13, 5, "pick", "exited", group=2), zone(15.13, 5, "scan", "entered", group=2),
-        zone(15.13, 12, "scan", "entered", group=2), scan(15.77),
-        zone(16.4, 12, "scan", "exited"), zone(16.47, 12, "bag", "entered"),
+        zone(15.13, 5, "pick", "exited", group=2),
+        zone(15.13, 5, "scan", "entered", group=2),
+        zone(15.13, 12, "scan", "entered", group=2),
+        scan(15.77),
+        zone(16.4, 12, "scan", "exited"),
+        zone(16.47, 12, "bag", "entered"),
         dataclasses.replace(lost(17.27, 5, "scan"), seen_ts=16.2),
         PosEvent(ts=18.47, kind="payment_start"),
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == []
 
@@ -689,18 +802,25 @@ def test_two_items_one_hand_sets_down_together_are_a_stack_however_late_one_left
     """kset12 normal-141414-021: two grape sodas carried stacked; the back one's box lags in the
     basket and is seen leaving it a second after the front one. One beep; the hand carrying both
     sets them down 70 ms apart: the unpaid one is the stacking alert, not a pass-over."""
+
     def inputs(carrier):
         return [
-            zone(0.2, 25, "pick", "entered"), zone(0.2, 19, "pick", "entered"),
-            zone(14.47, 25, "pick", "exited"), zone(14.67, 25, "scan", "entered"),
-            zone(15.13, 27, "scan", "entered"), scan(15.31),
-            zone(15.47, 19, "scan", "entered", group=2), zone(15.53, 19, "pick", "exited", group=2),
+            zone(0.2, 25, "pick", "entered"),
+            zone(0.2, 19, "pick", "entered"),
+            zone(14.47, 25, "pick", "exited"),
+            zone(14.67, 25, "scan", "entered"),
+            zone(15.13, 27, "scan", "entered"),
+            scan(15.31),
+            zone(15.47, 19, "scan", "entered", group=2),
+            zone(15.53, 19, "pick", "exited", group=2),
             zone(16.0, 25, "scan", "exited"),
-            hand(zone(16.13, 19, "scan", "exited"), carrier), hand(zone(16.13, 19, "bag", "entered"), carrier),
+            hand(zone(16.13, 19, "scan", "exited"), carrier),
+            hand(zone(16.13, 19, "bag", "entered"), carrier),
             hand(zone(16.2, 25, "bag", "entered"), carrier),
             dataclasses.replace(lost(16.67, 27, "scan"), seen_ts=15.67),
             PosEvent(ts=18.43, kind="payment_start"),
-        ]  # fmt: skip
+        ]
+
     _, out = run(inputs(1_000_005))
     assert alerts(out) == ["multi_item"]
     assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [19]
@@ -711,11 +831,15 @@ def test_two_items_one_hand_sets_down_together_are_a_stack_however_late_one_left
 def test_a_stack_the_hand_is_seen_carrying_raises_one_alert_not_two():
     """Both boxes say the hand carries two (carry group 2): one stack, one alert, on the unpaid item."""
     stack = [
-        zone(0.0, 1, "pick", "exited", group=2), zone(0.05, 2, "pick", "exited", group=2),
-        zone(0.3, 1, "scan", "entered", group=2), zone(0.35, 2, "scan", "entered", group=2),
-        zone(1.5, 1, "scan", "exited", group=2), zone(1.55, 2, "scan", "exited", group=2),
-        zone(2.0, 1, "bag", "entered", group=2), zone(2.05, 2, "bag", "entered", group=2),
-    ]  # fmt: skip
+        zone(0.0, 1, "pick", "exited", group=2),
+        zone(0.05, 2, "pick", "exited", group=2),
+        zone(0.3, 1, "scan", "entered", group=2),
+        zone(0.35, 2, "scan", "entered", group=2),
+        zone(1.5, 1, "scan", "exited", group=2),
+        zone(1.55, 2, "scan", "exited", group=2),
+        zone(2.0, 1, "bag", "entered", group=2),
+        zone(2.05, 2, "bag", "entered", group=2),
+    ]
     eng, out = run(stack + [scan(1.2)])
     raised = [e for e in out if e.type == "alert.raised"]
     assert [e.data["alert_type"] for e in raised] == ["multi_item"]
@@ -746,33 +870,50 @@ def at(ev, x, y):
 def test_a_second_box_on_a_bagged_item_is_not_a_second_landing():
     """The tracker coasts the old id over the glass while a new id carries the item: one item, one alert."""
     inputs = [
-        zone(0.0, 1, "pick", "entered"), zone(0.5, 1, "pick", "exited"), zone(0.6, 1, "scan", "entered"),
-        zone(0.7, 2, "scan", "entered"), zone(1.5, 2, "scan", "exited"), at(zone(1.6, 2, "bag", "entered"), 0.72, 0.57),
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.5, 1, "pick", "exited"),
+        zone(0.6, 1, "scan", "entered"),
+        zone(0.7, 2, "scan", "entered"),
+        zone(1.5, 2, "scan", "exited"),
+        at(zone(1.6, 2, "bag", "entered"), 0.72, 0.57),
         zone(2.2, 1, "scan", "lost"),  # the coasting ghost gives up
         at(zone(2.4, 3, "bag", "entered"), 0.76, 0.52),  # a second box on the same item
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.pass_over"]
-    far = inputs[:-1] + [at(zone(2.4, 3, "bag", "entered"), 0.95, 0.95)]  # somewhere else: the lost carry landing
+    far = inputs[:-1] + [
+        at(zone(2.4, 3, "bag", "entered"), 0.95, 0.95)
+    ]  # somewhere else: the lost carry landing
     _, out = run(far)
     assert alerts(out) == ["missed_scan.pass_over", "missed_scan.pass_over"]
 
 
 def test_a_carry_lost_in_the_basket_that_lands_in_the_bag_is_a_bypass():
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.9, 1, "pick", "lost"), at(zone(1.8, 2, "bag", "entered"), 0.85, 0.3)]
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.9, 1, "pick", "lost"),
+        at(zone(1.8, 2, "bag", "entered"), 0.85, 0.3),
+    ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
     _, scanned = run(inputs + [scan(1.5)])
     assert not alerts(scanned)
-    late = inputs[:-1] + [at(zone(4.5, 2, "bag", "entered"), 0.85, 0.3)]  # too long after: an item found in the bag
+    late = inputs[:-1] + [
+        at(zone(4.5, 2, "bag", "entered"), 0.85, 0.3)
+    ]  # too long after: an item found in the bag
     _, out = run(late)
     assert not alerts(out)
 
 
 def test_a_track_lost_in_the_basket_then_scanned_over_the_glass_is_honest():
-    inputs = [zone(0.0, 1, "pick", "entered"), zone(0.9, 1, "pick", "lost"),
-              zone(1.2, 2, "scan", "entered"), scan(1.4), zone(1.9, 2, "scan", "exited"),
-              at(zone(2.2, 2, "bag", "entered"), 0.8, 0.4)]  # fmt: skip
+    inputs = [
+        zone(0.0, 1, "pick", "entered"),
+        zone(0.9, 1, "pick", "lost"),
+        zone(1.2, 2, "scan", "entered"),
+        scan(1.4),
+        zone(1.9, 2, "scan", "exited"),
+        at(zone(2.2, 2, "bag", "entered"), 0.8, 0.4),
+    ]
     _, out = run(inputs)
     assert not alerts(out) and "journey.matched" in types(out)
 
@@ -780,9 +921,13 @@ def test_a_track_lost_in_the_basket_then_scanned_over_the_glass_is_honest():
 def test_a_ghost_track_left_in_the_basket_by_a_carry_is_not_a_lost_carry():
     """The tracker coasts the old id in the basket while a new id carries the item over the glass."""
     inputs = [
-        zone(0.0, 1, "pick", "entered"), zone(1.0, 5, "scan", "entered"), scan(1.4), zone(1.9, 1, "pick", "lost"),
-        zone(2.0, 5, "scan", "exited"), at(zone(2.1, 5, "bag", "entered"), 0.75, 0.57),
+        zone(0.0, 1, "pick", "entered"),
+        zone(1.0, 5, "scan", "entered"),
+        scan(1.4),
+        zone(1.9, 1, "pick", "lost"),
+        zone(2.0, 5, "scan", "exited"),
+        at(zone(2.1, 5, "bag", "entered"), 0.75, 0.57),
         at(zone(2.3, 6, "bag", "entered"), 0.91, 0.52),  # a second box on the landing bottle
-    ]  # fmt: skip
+    ]
     _, out = run(inputs)
     assert not alerts(out)

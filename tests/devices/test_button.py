@@ -37,7 +37,16 @@ def test_contact_bounce_gives_one_clear():
     factory, clock, actions = MockFactory(), Clock(), []
     button = StaffButton(26, actions.append, clock=clock, pin_factory=factory)
     pin = factory.pin(26)
-    for t, level in [(1.000, 0), (1.003, 1), (1.006, 0), (1.009, 1), (1.012, 0), (1.250, 1), (1.252, 0), (1.254, 1)]:
+    for t, level in [
+        (1.000, 0),
+        (1.003, 1),
+        (1.006, 0),
+        (1.009, 1),
+        (1.012, 0),
+        (1.250, 1),
+        (1.252, 0),
+        (1.254, 1),
+    ]:
         clock.now = t
         pin.drive_low() if level == 0 else pin.drive_high()
     assert [a.resolution for a in actions] == ["item_added"]

@@ -2,11 +2,11 @@
 
 import io
 import time
+from typing import Annotated
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 from pydantic import Field, TypeAdapter
-from typing import Annotated
 
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
@@ -30,9 +30,15 @@ PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
         (dict(mode=LaneMode.IN_TRANSACTION, pending_nudge=True), LightState.ASSIST),
         (dict(mode=LaneMode.REVIEW_REQUIRED), LightState.REVIEW),
         (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=2, pending_nudge=True), LightState.REVIEW),
-        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention"), LightState.INTERVENTION),
+        (
+            dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention"),
+            LightState.INTERVENTION,
+        ),
         (dict(mode=LaneMode.IN_TRANSACTION, open_alerts=1, alert_severity="assist"), LightState.ASSIST),
-        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention", healthy=False), LightState.FAULT),
+        (
+            dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention", healthy=False),
+            LightState.FAULT,
+        ),
         (dict(mode=LaneMode.IDLE, healthy=False), LightState.FAULT),
         (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=3, healthy=False, running=False), LightState.OFF),
     ],
@@ -78,7 +84,10 @@ def gpio_light(factory, **overrides):
     "state, steady",
     [
         (LightState.OFF, {"red": [False], "yellow": [False], "green": [False], "buzzer": [False]}),
-        (LightState.AVAILABLE, {"red": [False], "yellow": [False], "green": [False, True], "buzzer": [False]}),
+        (
+            LightState.AVAILABLE,
+            {"red": [False], "yellow": [False], "green": [False, True], "buzzer": [False]},
+        ),
         (LightState.ASSIST, {"red": [False], "yellow": [False, True], "green": [False], "buzzer": [False]}),
         (LightState.FAULT, {"red": [False, True], "yellow": [False], "green": [False], "buzzer": [False]}),
     ],
@@ -200,7 +209,9 @@ def test_tower_buzzer_sounds_only_for_buzzer_ms(tower_device):
 
 def test_tower_refresh_resends_without_buzzer(tower_device):
     clock = Clock()
-    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, buzzer_ms=60_000, refresh_ms=1000), clock=clock)
+    light = UsbTowerLight(
+        UsbTowerConfig(port=tower_device.path, buzzer_ms=60_000, refresh_ms=1000), clock=clock
+    )
     light.show(LightState.INTERVENTION)
     assert read_exactly(tower_device, 4).hex(" ") == "41 22 24 48"
     clock.now += 2
@@ -212,8 +223,11 @@ def test_tower_refresh_resends_without_buzzer(tower_device):
 def test_tower_unplug_then_replug_resends_the_state(tower_device):
     clock = Clock()
     statuses = []
-    light = UsbTowerLight(UsbTowerConfig(port=tower_device.path, reconnect_initial_ms=1000), clock=clock,
-                          on_status=lambda ok, detail: statuses.append(ok))
+    light = UsbTowerLight(
+        UsbTowerConfig(port=tower_device.path, reconnect_initial_ms=1000),
+        clock=clock,
+        on_status=lambda ok, detail: statuses.append(ok),
+    )
     light.show(LightState.AVAILABLE)
     assert read_exactly(tower_device, 4).hex(" ") == "21 22 14 28"
     tower_device.unplug()
@@ -258,8 +272,13 @@ def test_mqtt_mirror_publishes_changes_retained_and_retries():
     light.show(LightState.REVIEW)  # fails, kept for the next re-send
     light.show(LightState.REVIEW)
     light.show(LightState.REVIEW)  # already published: nothing
-    assert sent == [("light/tower", '{"state": "review", "red": "off", "yellow": "blink", "green": "off", '
-                                    '"buzzer": "off"}', True)]
+    assert sent == [
+        (
+            "light/tower",
+            '{"state": "review", "red": "off", "yellow": "blink", "green": "off", "buzzer": "off"}',
+            True,
+        )
+    ]
     light.close()
     assert sent[-1][1].startswith('{"state": "off"')
 
@@ -286,8 +305,9 @@ def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
         for key in sorted(keys):
             cfg = union.validate_python(raw.get(key, {"type": key}))
             assert type(cfg) is drivers()[key].Config and cfg.type == key
-            light = make_light(cfg, pin_factory=MockFactory(), publish=lambda *a: published.append(a),
-                               stream=io.StringIO())
+            light = make_light(
+                cfg, pin_factory=MockFactory(), publish=lambda *a: published.append(a), stream=io.StringIO()
+            )
             assert light.KEY == key
             for state in LightState:
                 light.show(state)

@@ -109,8 +109,9 @@ def test_element_string_errors():
 
 def test_frame_to_scan_builds_the_shared_event():
     scan = frame_to_scan("]E05000112637939", ts=3.25, scanner_id="flatbed")
-    assert scan == Scan(ts=3.25, scanner_id="flatbed", gtin="05000112637939", symbology="EAN-13",
-                        raw="]E05000112637939")
+    assert scan == Scan(
+        ts=3.25, scanner_id="flatbed", gtin="05000112637939", symbology="EAN-13", raw="]E05000112637939"
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,8 +162,14 @@ def test_decoder_counts_every_drop_reason():
     scans = decoder.feed(stream, ts=1.0)
     assert [s.gtin for s in scans] == ["05000112637939"]
     c = decoder.counters
-    assert (c["scans"], c["dropped_bad_check"], c["dropped_not_an_item"], c["dropped_garbage"],
-            c["dropped_empty"], c["dropped_unknown"]) == (1, 1, 1, 1, 1, 1)
+    assert (
+        c["scans"],
+        c["dropped_bad_check"],
+        c["dropped_not_an_item"],
+        c["dropped_garbage"],
+        c["dropped_empty"],
+        c["dropped_unknown"],
+    ) == (1, 1, 1, 1, 1, 1)
 
 
 # ---------------------------------------------------------------- fuzzing
@@ -174,7 +181,8 @@ def _valid_codes():
     ean13 = body12.map(lambda b: b + ean.calc_check_digit(b))
     ean8 = body7.map(lambda b: "]E4" + b + ean.calc_check_digit(b))
     gs1 = st.text("0123456789", min_size=13, max_size=13).map(
-        lambda b: "]C101" + b + ean.calc_check_digit(b) + "10LOT" + GS + "21X")
+        lambda b: "]C101" + b + ean.calc_check_digit(b) + "10LOT" + GS + "21X"
+    )
     return st.one_of(ean13.map(lambda c: "]E0" + c), ean13, ean8, gs1)
 
 
@@ -183,7 +191,9 @@ def _expected_gtin(code: str) -> str:
 
 
 junk_line = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"") + b"\xff")
-overlong_line = st.binary(min_size=300, max_size=600).map(lambda b: b.replace(b"\r", b"!").replace(b"\n", b"!"))
+overlong_line = st.binary(min_size=300, max_size=600).map(
+    lambda b: b.replace(b"\r", b"!").replace(b"\n", b"!")
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -199,15 +209,25 @@ def test_random_bytes_never_raise_and_chunking_does_not_matter(data, cuts):
     assert got == expected
     assert chunked.counters == whole.counters
     c = whole.counters
-    dropped_in_parse = sum(v for k, v in c.items() if k.startswith("dropped_") and k[8:] in
-                           ("bad_check", "unknown", "not_an_item", "addon_only", "bad_gs1"))
+    dropped_in_parse = sum(
+        v
+        for k, v in c.items()
+        if k.startswith("dropped_")
+        and k[8:] in ("bad_check", "unknown", "not_an_item", "addon_only", "bad_gs1")
+    )
     assert c["frames"] == c["scans"] + dropped_in_parse
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    lines=st.lists(st.one_of(_valid_codes().map(lambda c: ("ok", c)), junk_line.map(lambda j: ("junk", j)),
-                             overlong_line.map(lambda j: ("long", j))), max_size=25),
+    lines=st.lists(
+        st.one_of(
+            _valid_codes().map(lambda c: ("ok", c)),
+            junk_line.map(lambda j: ("junk", j)),
+            overlong_line.map(lambda j: ("long", j)),
+        ),
+        max_size=25,
+    ),
     terminator=st.sampled_from([b"\r", b"\n", b"\r\n"]),
     chunk=st.integers(1, 64),
 )
@@ -216,7 +236,7 @@ def test_valid_codes_survive_interleaved_garbage(lines, terminator, chunk):
     decoder = ScanDecoder("s", max_line_bytes=256)
     scans = []
     for i in range(0, len(stream), chunk):
-        scans += decoder.feed(stream[i:i + chunk], ts=float(i))
+        scans += decoder.feed(stream[i : i + chunk], ts=float(i))
     assert [s.gtin for s in scans] == [_expected_gtin(c) for kind, c in lines if kind == "ok"]
     assert decoder.counters["dropped_garbage"] == sum(kind == "junk" for kind, _ in lines)
     assert decoder.counters["dropped_overlong"] == sum(kind == "long" for kind, _ in lines)

@@ -17,8 +17,8 @@ class Lane:
     """Collects what the reader hands on, as the app's engine queue would."""
 
     def __init__(self):
-        self.scans: "queue.Queue[Scan]" = queue.Queue()
-        self.statuses: "queue.Queue[DeviceStatus]" = queue.Queue()
+        self.scans: queue.Queue[Scan] = queue.Queue()
+        self.statuses: queue.Queue[DeviceStatus] = queue.Queue()
         self.beats = 0
 
     def beat(self):

@@ -10,10 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from edge_app.lane.app import Lane
 from edge_app.config import load_config
 from edge_app.devices.lights.console import ConsoleLight, ConsoleLightConfig
 from edge_app.events import LightState, ZoneEvent
+from edge_app.lane.app import Lane
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"
@@ -99,29 +99,43 @@ def test_mqtt_review_clear_and_kiosk_commands(lane_factory, broker):
     prefix = "checkout/v1/demo-store/lane-01/"
     got: dict[str, list] = {}
     kiosk = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="kiosk")
-    kiosk.on_message = lambda c, u, m: got.setdefault(m.topic[len(prefix):], []).append(json.loads(m.payload))
+    kiosk.on_message = lambda c, u, m: got.setdefault(m.topic[len(prefix) :], []).append(
+        json.loads(m.payload)
+    )
     kiosk.connect(broker.host, broker.port)
     kiosk.subscribe(prefix + "response/#", qos=1)
     kiosk.subscribe(prefix + "state", qos=1)
     kiosk.loop_start()
     try:
         deadline = time.monotonic() + 10
-        while not lane.link.accepting_commands and time.monotonic() < deadline:  # subscribed, not just connected
+        while (
+            not lane.link.accepting_commands and time.monotonic() < deadline
+        ):  # subscribed, not just connected
             time.sleep(0.05)
-        kiosk.publish(prefix + "request/transaction/start", json.dumps({"request_id": "r1", "transaction_id": "K-77"}), qos=1)
+        kiosk.publish(
+            prefix + "request/transaction/start",
+            json.dumps({"request_id": "r1", "transaction_id": "K-77"}),
+            qos=1,
+        )
         _wait(lambda: "response/transaction/start" in got)
         lane.drain()
         assert lane.engine.tx.transaction_id == "K-77"
         bypass(lane, clock, t0=1.0)
         tick_until(lane, clock, 8.0)
         _wait(lambda: any(s["mode"] == "review_required" for s in got.get("state", [])))
-        kiosk.publish(prefix + "request/review/clear", json.dumps({"request_id": "r2", "resolution": "false_alarm"}), qos=1)
+        kiosk.publish(
+            prefix + "request/review/clear",
+            json.dumps({"request_id": "r2", "resolution": "false_alarm"}),
+            qos=1,
+        )
         _wait(lambda: "response/review/clear" in got)
         lane.drain()
         assert got["response/review/clear"][0]["status"] == "ok"
         assert lane.engine.view.mode.value == "in_transaction"
         _wait(lambda: got["state"][-1]["mode"] == "in_transaction")
-        kiosk.publish(prefix + "request/review/clear", json.dumps({"request_id": "r3", "resolution": "bribe"}), qos=1)
+        kiosk.publish(
+            prefix + "request/review/clear", json.dumps({"request_id": "r3", "resolution": "bribe"}), qos=1
+        )
         _wait(lambda: len(got.get("response/review/clear", [])) == 2)
         assert got["response/review/clear"][1]["status"] == "error"
     finally:
@@ -159,8 +173,13 @@ def test_dead_camera_is_retried_without_starving_the_watchdog(tmp_path):
     from edge_app.lane.health import Watchdog
 
     cfg = load_config(DEMO)
-    cam = cfg.camera.model_copy(update={"source": str(tmp_path / "no-camera.mp4"), "reconnect_initial_ms": 50,
-                                        "reconnect_max_ms": 100})  # fmt: skip
+    cam = cfg.camera.model_copy(
+        update={
+            "source": str(tmp_path / "no-camera.mp4"),
+            "reconnect_initial_ms": 50,
+            "reconnect_max_ms": 100,
+        }
+    )
     new = cfg.model_copy(update={"state_dir": str(tmp_path / "state"), "scanners": [], "camera": cam})
 
     class Notes:

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_app.lane.camera import FrameSource, file_frames, source_kind
 from edge_app.config import CameraConfig
+from edge_app.lane.camera import FrameSource, file_frames, source_kind
 
 
 @pytest.fixture
@@ -24,9 +24,14 @@ def video(tmp_path):
 
 @pytest.mark.parametrize(
     "source,kind",
-    [("0", "usb"), ("/dev/video2", "usb"), ("rtsp://cam.local/stream1", "rtsp"),
-     ("v4l2src device=/dev/video0 ! videoconvert ! appsink", "gstreamer"), ("session/video.mp4", "file")],
-)  # fmt: skip
+    [
+        ("0", "usb"),
+        ("/dev/video2", "usb"),
+        ("rtsp://cam.local/stream1", "rtsp"),
+        ("v4l2src device=/dev/video0 ! videoconvert ! appsink", "gstreamer"),
+        ("session/video.mp4", "file"),
+    ],
+)
 def test_source_kind_is_guessed_from_its_form(source, kind):
     assert source_kind(CameraConfig(source=source)) == kind
 

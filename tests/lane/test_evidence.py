@@ -3,8 +3,8 @@
 import cv2
 import numpy as np
 
-from edge_app.lane.camera import Frame
 from edge_app.config import EvidenceConfig
+from edge_app.lane.camera import Frame
 from edge_app.lane.evidence import EvidenceRecorder, blur_regions
 
 
@@ -66,7 +66,9 @@ def test_small_frames_stay_raw_large_ones_are_jpeg_and_both_make_the_same_clip(t
     """The ring keeps frames unencoded only while pre_s of them fit in raw_ring_mb."""
     clips = {}
     for budget in (64, 0):
-        rec = EvidenceRecorder(tmp_path / str(budget), EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget))
+        rec = EvidenceRecorder(
+            tmp_path / str(budget), EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget)
+        )
         for f in frames(20):
             rec.add(f)
             if f.index == 12:

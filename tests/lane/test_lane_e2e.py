@@ -25,12 +25,21 @@ ENV = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 def sub(broker, topic, *extra):
     return subprocess.Popen(
         ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-v", "-t", topic, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def test_demo_command_flags_the_missed_items_and_nothing_else():
-    r = subprocess.run([sys.executable, "-m", "edge_app", "demo"], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge_app", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
     assert "ALERT     missed_scan.pass_over" in out
@@ -46,10 +55,28 @@ def test_replay_delivers_schema_valid_events_to_mosquitto_sub(broker, tmp_path):
     time.sleep(0.5)
     report = tmp_path / "report.json"
     r = subprocess.run(
-        [sys.executable, "-m", "edge_app", "run", "--config", str(DEMO), "--replay", str(SESSION),
-         "--mqtt-url", broker.url, "--state-dir", str(tmp_path / "state"), "--json", str(report)],
-        capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge_app",
+            "run",
+            "--config",
+            str(DEMO),
+            "--replay",
+            str(SESSION),
+            "--mqtt-url",
+            broker.url,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     time.sleep(1.0)
     watcher.terminate()
@@ -78,8 +105,11 @@ def test_availability_turns_offline_when_the_lane_is_killed(broker, tmp_path):
     cfg.write_text(yaml.safe_dump(lane))
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_app", "run", "--config", str(cfg), "--mqtt-url", broker.url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=ENV,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=ENV,
+    )
     try:
         online = _retained(broker, f"{PREFIX}/availability", want="online", timeout=60)
         assert online == "online"
@@ -98,9 +128,23 @@ def _retained(broker, topic, want, timeout):
     value = None
     while time.monotonic() < deadline:
         r = subprocess.run(
-            ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-t", topic, "-C", "1", "-W", "2", "--retained-only"],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                "mosquitto_sub",
+                "-h",
+                broker.host,
+                "-p",
+                str(broker.port),
+                "-t",
+                topic,
+                "-C",
+                "1",
+                "-W",
+                "2",
+                "--retained-only",
+            ],
+            capture_output=True,
+            text=True,
+        )
         value = r.stdout.strip() or None
         if value is not None and (want is None or value == want):
             return value

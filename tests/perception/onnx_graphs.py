@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 
-def constant_model(path: Path, output: np.ndarray, *, input_hw=(64, 64), metadata=None, out_name="output0") -> Path:
+def constant_model(
+    path: Path, output: np.ndarray, *, input_hw=(64, 64), metadata=None, out_name="output0"
+) -> Path:
     """Input ``images`` [1,3,H,W] → ``out_name`` = output + 0·mean(images)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper

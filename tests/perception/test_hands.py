@@ -32,23 +32,39 @@ from tests.perception.conftest import LANDMARK, PALM, YOLO11, read_image
 # photo -> {point: (x, y)} in image pixels, labelled by eye
 LABELS = {
     "hands/pexels-daria-shevtsova-1578238.jpg": {
-        "wrist": (240, 478), "thumb": (483, 358), "index": (458, 158), "middle": (380, 102),
-        "ring": (316, 115), "pinky": (218, 160),
+        "wrist": (240, 478),
+        "thumb": (483, 358),
+        "index": (458, 158),
+        "middle": (380, 102),
+        "ring": (316, 115),
+        "pinky": (218, 160),
     },
     "hands/pexels-natalie-3759656.jpg": {
-        "wrist": (540, 262), "thumb": (487, 170), "index": (498, 110), "middle": (517, 102),
-        "ring": (534, 115), "pinky": (570, 137),
+        "wrist": (540, 262),
+        "thumb": (487, 170),
+        "index": (498, 110),
+        "middle": (517, 102),
+        "ring": (534, 115),
+        "pinky": (570, 137),
     },
     # The thumb points at the camera here; the model puts its tip ~35 px (9 %) short of the
     # nail at (555, 250), so it is left out of the check rather than hidden by a wide tolerance.
     "hands/pexels-ricardo-utsumi-1314554.jpg": {
-        "wrist": (255, 555), "index": (420, 162), "middle": (315, 148), "ring": (218, 145), "pinky": (100, 205),
+        "wrist": (255, 555),
+        "index": (420, 162),
+        "middle": (315, 148),
+        "ring": (218, 145),
+        "pinky": (100, 205),
     },
     "hands/pexels-daria-shevtsova-1578238-crop224.png": {
-        "wrist": (90, 165), "thumb": (168, 125), "index": (160, 60), "middle": (134, 43),
-        "ring": (113, 46), "pinky": (82, 60),
+        "wrist": (90, 165),
+        "thumb": (168, 125),
+        "index": (160, 60),
+        "middle": (134, 43),
+        "ring": (113, 46),
+        "pinky": (82, 60),
     },
-}  # fmt: skip
+}
 
 
 def _index(point: str) -> int:
@@ -67,7 +83,9 @@ def test_mediapipe_landmarks_land_on_the_fingers(mediapipe_hands, photo):
     for point, xy in labels.items():
         got = hand.points[_index(point), :2]
         err = float(np.hypot(*(got - xy)))
-        assert err <= tol, f"{photo}: {point} at {got.round(1).tolist()}, labelled {xy} ({err:.1f} px > {tol:.1f})"
+        assert err <= tol, (
+            f"{photo}: {point} at {got.round(1).tolist()}, labelled {xy} ({err:.1f} px > {tol:.1f})"
+        )
     np.testing.assert_allclose(hand.wrist, hand.points[WRIST, :2])
     assert hand.box[0] <= hand.wrist[0] <= hand.box[2] and hand.box[1] <= hand.wrist[1] <= hand.box[3]
 
@@ -75,7 +93,9 @@ def test_mediapipe_landmarks_land_on_the_fingers(mediapipe_hands, photo):
 def test_no_hand_on_the_bottle_photo(mediapipe_hands):
     """The palm detector fires weakly on a bottle neck; the landmark presence flag rejects it."""
     image = read_image("retail/sample-bottle.jpg")
-    assert mediapipe_hands.palms(image), "the palm detector is expected to fire here (or the test proves nothing)"
+    assert mediapipe_hands.palms(image), (
+        "the palm detector is expected to fire here (or the test proves nothing)"
+    )
     assert mediapipe_hands.detect(image) == []
 
 
@@ -149,7 +169,9 @@ def test_pose_backend_refuses_a_detect_model():
 
 
 def test_hands_become_detections_for_the_tracker():
-    h = HandPoints(np.ones((21, 3), np.float32), np.ones(2, np.float32), 0.8, np.array([0, 0, 10, 10], np.float32))
+    h = HandPoints(
+        np.ones((21, 3), np.float32), np.ones(2, np.float32), 0.8, np.array([0, 0, 10, 10], np.float32)
+    )
     dets = hands_to_detections([h, h])
     assert len(dets) == 2 and dets.labels() == ["hand", "hand"] and dets.keypoints.shape == (2, 21, 3)
     assert len(hands_to_detections([])) == 0
@@ -157,7 +179,9 @@ def test_hands_become_detections_for_the_tracker():
 
 def test_backend_from_lane_config():
     assert make_hand_backend(HandModelConfig()) is None
-    mp = make_hand_backend(HandModelConfig(backend="mediapipe", palm_path=str(PALM), landmark_path=str(LANDMARK)))
+    mp = make_hand_backend(
+        HandModelConfig(backend="mediapipe", palm_path=str(PALM), landmark_path=str(LANDMARK))
+    )
     assert mp.name == "mediapipe"
     with pytest.raises(ModelError, match="palm_path"):
         make_hand_backend(HandModelConfig(backend="mediapipe"))

@@ -34,9 +34,13 @@ def copy_with_manifest(tmp_path, name="yolo11n-coco-int8-320.onnx", edit=None):
 def test_every_shipped_model_matches_its_entry_and_has_its_licence():
     specs = load_manifest(default_manifest_path())
     assert set(specs) == {
-        "yolo11n-coco-int8-320", "yolo11n-coco-fp32dq-320", "yolov8n-coco-int8-640", "mediapipe-palm-detection-128",
-        "mediapipe-hand-landmark-224", "lane-products-hands-320",
-    }  # fmt: skip
+        "yolo11n-coco-int8-320",
+        "yolo11n-coco-fp32dq-320",
+        "yolov8n-coco-int8-640",
+        "mediapipe-palm-detection-128",
+        "mediapipe-hand-landmark-224",
+        "lane-products-hands-320",
+    }
     for spec in specs.values():
         path = MODELS / spec.file
         assert sha256_of(path) == spec.sha256, spec.name
@@ -71,7 +75,9 @@ def test_wrong_output_shape_is_refused(tmp_path):
         models["yolo11n-coco-int8-320"]["sha256"] = None
 
     path = copy_with_manifest(tmp_path, edit=edit)
-    with pytest.raises(ModelError, match=r"output 'output0' shape is \[1, 84, 2100\], the manifest says \[1, 84, 8400\]"):
+    with pytest.raises(
+        ModelError, match=r"output 'output0' shape is \[1, 84, 2100\], the manifest says \[1, 84, 8400\]"
+    ):
         open_model(path)
 
 
@@ -98,14 +104,29 @@ def test_class_names_must_agree_with_the_onnx_metadata(tmp_path):
 def test_class_count_must_fit_the_output_channels(tmp_path):
     out = np.zeros((1, 4 + 3, 10), np.float32)
     path = constant_model(tmp_path / "tiny.onnx", out)
-    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({"models": {"tiny": {
-        "file": "tiny.onnx", "task": "detect", "format": "raw", "input_size": 64, "names": ["a", "b"]}}}))  # fmt: skip
+    (tmp_path / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    "tiny": {
+                        "file": "tiny.onnx",
+                        "task": "detect",
+                        "format": "raw",
+                        "input_size": 64,
+                        "names": ["a", "b"],
+                    }
+                }
+            }
+        )
+    )
     with pytest.raises(ModelError, match="7 channels per box; 2 classes need 6"):
         open_model(path)
 
 
 def test_unlisted_model_can_be_required_to_be_listed(tmp_path):
-    path = constant_model(tmp_path / "x.onnx", np.zeros((1, 300, 6)), metadata={"names": {0: "a"}, "end2end": True})
+    path = constant_model(
+        tmp_path / "x.onnx", np.zeros((1, 300, 6)), metadata={"names": {0: "a"}, "end2end": True}
+    )
     assert open_model(path).spec.output_format == "end2end"
     with pytest.raises(ModelError, match="not listed"):
         open_model(path, require_manifest=True)
@@ -128,8 +149,15 @@ def test_missing_and_broken_files_are_model_errors(tmp_path):
 def test_unavailable_provider_falls_back_to_cpu_with_a_warning(caplog):
     import onnxruntime as ort
 
-    missing = [p for p, n in (("cuda", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider"),
-                              ("openvino", "OpenVINOExecutionProvider")) if n not in ort.get_available_providers()]  # fmt: skip
+    missing = [
+        p
+        for p, n in (
+            ("cuda", "CUDAExecutionProvider"),
+            ("tensorrt", "TensorrtExecutionProvider"),
+            ("openvino", "OpenVINOExecutionProvider"),
+        )
+        if n not in ort.get_available_providers()
+    ]
     if not missing:
         pytest.skip("every accelerated provider is installed here")
     with caplog.at_level(logging.WARNING, logger="edge_app.perception.models"):

@@ -174,8 +174,15 @@ def _journeys(events) -> list[tuple]:
     for e in events:
         if e.type.startswith(("journey.", "alert.")):
             d = e.data
-            rows.append((e.type, d.get("alert_type"), d.get("gtin"), d.get("over_scanner"),
-                         None if d.get("landed_ts") is None else round(d["landed_ts"], 2)))  # fmt: skip
+            rows.append(
+                (
+                    e.type,
+                    d.get("alert_type"),
+                    d.get("gtin"),
+                    d.get("over_scanner"),
+                    None if d.get("landed_ts") is None else round(d["landed_ts"], 2),
+                )
+            )
     return rows
 
 
@@ -193,7 +200,10 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
     for run in (on, off):
         s = score(run["scenario"].truth, run["events"])
         assert (s.tp, s.fp, s.fn) == (2, 0, 0)
-        assert sorted(a.data["alert_type"] for _, a in s.caught) == ["missed_scan.bypass", "missed_scan.pass_over"]
+        assert sorted(a.data["alert_type"] for _, a in s.caught) == [
+            "missed_scan.bypass",
+            "missed_scan.pass_over",
+        ]
     j_on, j_off = _journeys(on["events"]), _journeys(off["events"])
     assert [r[:4] for r in j_on] == [r[:4] for r in j_off]
     # motion regions see a box a few frames later or earlier at a region's edge:
@@ -205,8 +215,8 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
 
 def test_detector_hand_backend_tracks_the_lane_models_hand_class():
     """The lane-view model sees hands itself: hand tracks come with no second model."""
-    from edge_app.lane.camera import file_frames
     from edge_app.config import load_config
+    from edge_app.lane.camera import file_frames
     from edge_app.perception.pipeline import Perception
 
     suite = Path(__file__).resolve().parents[1] / "scenarios" / "suite"
@@ -224,8 +234,8 @@ def test_detector_hand_backend_tracks_the_lane_models_hand_class():
 
 def test_detector_hand_backend_needs_a_hand_class():
     from edge_app.config import load_config
-    from edge_app.perception.pipeline import Perception
     from edge_app.perception.models import ModelError
+    from edge_app.perception.pipeline import Perception
 
     base = load_config(Path(__file__).resolve().parents[2] / "calibration" / "demo" / "lane.yaml")
     hands = base.models.hands.model_copy(update={"backend": "detector"})
@@ -323,8 +333,12 @@ class ItemInHandDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[167, 208, 306, 278], [191, 215, 318, 338], [208, 266, 313, 360]], [0.66, 0.37, 0.87],
-                          [1, 1, 3], self.names)  # fmt: skip
+        return Detections(
+            [[167, 208, 306, 278], [191, 215, 318, 338], [208, 266, 313, 360]],
+            [0.66, 0.37, 0.87],
+            [1, 1, 3],
+            self.names,
+        )
 
 
 @pytest.mark.parametrize("share, expected", [(0.5, 1), (0.0, 2)])
@@ -343,8 +357,12 @@ class HeldCartonDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[77, 172, 220, 242], [131, 175, 203, 224], [60, 180, 100, 250]], [0.56, 0.8, 0.9],
-                          [1, 2, 3], self.names)  # fmt: skip
+        return Detections(
+            [[77, 172, 220, 242], [131, 175, 203, 224], [60, 180, 100, 250]],
+            [0.56, 0.8, 0.9],
+            [1, 2, 3],
+            self.names,
+        )
 
 
 def test_a_carton_held_at_its_end_is_not_taken_for_its_sub_box_and_a_hand():
@@ -376,10 +394,14 @@ def test_parallel_frames_decide_exactly_as_one_frame_at_a_time(tmp_path):
         out[n] = replay_lane(cfg, SESSION)
     assert out[1]["frames"] == out[2]["frames"] == out[3]["frames"] == 320
     assert out[1]["detector_runs"] == out[2]["detector_runs"] == out[3]["detector_runs"]
-    one = [(e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id")) for e in out[1]["events"]]
+    one = [
+        (e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id")) for e in out[1]["events"]
+    ]
     for n in (2, 3):
-        assert [(e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id"))
-                for e in out[n]["events"]] == one  # fmt: skip
+        assert [
+            (e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id"))
+            for e in out[n]["events"]
+        ] == one
     assert sum(1 for e in out[2]["events"] if e.type == "alert.raised") == 2
 
 
@@ -424,7 +446,10 @@ def test_motion_regions_crop_the_detector_and_keep_the_decisions(tmp_path):
     assert out[True]["region_runs"] > out[True]["detector_runs"] // 2
     assert out[True]["detected_area_pct"] < 80
     assert out[False]["region_runs"] == 0
-    alerts = {k: sorted(e.data.get("alert_type") for e in v["events"] if e.type == "alert.raised") for k, v in out.items()}
+    alerts = {
+        k: sorted(e.data.get("alert_type") for e in v["events"] if e.type == "alert.raised")
+        for k, v in out.items()
+    }
     assert alerts[True] == alerts[False] == ["missed_scan.bypass", "missed_scan.pass_over"]
 
 

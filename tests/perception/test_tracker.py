@@ -134,8 +134,16 @@ def test_irregular_timestamps_still_track():
 
 def hand(track_id, xy, kind="hand"):
     x, y = xy
-    return Track(track_id, np.array([x - 20, y - 20, x + 20, y + 20], np.float32), "hand", 0.9, kind, 5, True,
-                 points=np.array([[x, y, 1.0]], np.float32))  # fmt: skip
+    return Track(
+        track_id,
+        np.array([x - 20, y - 20, x + 20, y + 20], np.float32),
+        "hand",
+        0.9,
+        kind,
+        5,
+        True,
+        points=np.array([[x, y, 1.0]], np.float32),
+    )
 
 
 def item(track_id, box):

@@ -52,7 +52,9 @@ def test_boxes_round_trip_and_clip_to_the_image():
     forward = box * [gx, gy, gx, gy] + [lb.left, lb.top, lb.left, lb.top]
     np.testing.assert_allclose(lb.boxes_to_image(forward), box, atol=1e-3)
     np.testing.assert_allclose(lb.boxes_to_image([[0, -5, 330, 400]]), [[0, 0, 810, 1080]])
-    np.testing.assert_allclose(lb.points_to_image(np.array([[[30, 5, 0.7]]])), [[[0, 5 / gy, 0.7]]], rtol=1e-6)
+    np.testing.assert_allclose(
+        lb.points_to_image(np.array([[[30, 5, 0.7]]])), [[[0, 5 / gy, 0.7]]], rtol=1e-6
+    )
 
 
 def raw_tensor(boxes_xywh, class_scores):
@@ -82,7 +84,9 @@ def test_raw_decode_keeps_max_det_best():
 
 def test_raw_decode_of_pose_keeps_keypoints_as_extra():
     kp = np.arange(51, dtype=np.float32)
-    out = np.concatenate([np.array([[100, 100, 20, 40, 0.8]], np.float32), kp[None]], axis=1).T[None]  # [1, 56, 1]
+    out = np.concatenate([np.array([[100, 100, 20, 40, 0.8]], np.float32), kp[None]], axis=1).T[
+        None
+    ]  # [1, 56, 1]
     rows = decode_raw(out, conf=0.25, iou=0.7, nc=1)
     assert rows.shape == (1, 6 + 51)
     np.testing.assert_allclose(rows[0, 6:], kp)
@@ -131,8 +135,11 @@ def test_end2end_model_through_the_detector(tmp_path):
     out = np.zeros((1, 300, 6), np.float32)
     out[0, 0] = [10, 20, 30, 40, 0.9, 1]  # input pixels of a 64x64 input
     out[0, 1] = [0, 0, 64, 64, 0.1, 0]
-    path = constant_model(tmp_path / "e2e.onnx", out, metadata={
-        "names": {0: "person", 1: "bottle"}, "task": "detect", "end2end": True, "imgsz": [64, 64]})  # fmt: skip
+    path = constant_model(
+        tmp_path / "e2e.onnx",
+        out,
+        metadata={"names": {0: "person", 1: "bottle"}, "task": "detect", "end2end": True, "imgsz": [64, 64]},
+    )
     det = YoloDetector(path)
     assert det.spec.output_format == "end2end" and det.names == ("person", "bottle")
     d = det.detect(np.zeros((128, 256, 3), np.uint8))  # gain 0.25, pad top 16
@@ -147,8 +154,11 @@ def test_pose_model_through_the_detector(tmp_path):
     kps = np.tile(np.array([32, 40, 0.3], np.float32), (17, 1))  # unsure, except:
     kps[9] = [20, 40, 0.95]  # left wrist
     out[0, 5:, 0] = kps.ravel()
-    path = constant_model(tmp_path / "pose.onnx", out, metadata={
-        "names": {0: "person"}, "task": "pose", "kpt_shape": [17, 3], "imgsz": [64, 64]})  # fmt: skip
+    path = constant_model(
+        tmp_path / "pose.onnx",
+        out,
+        metadata={"names": {0: "person"}, "task": "pose", "kpt_shape": [17, 3], "imgsz": [64, 64]},
+    )
     det = YoloDetector(path)
     assert det.task == "pose" and det.spec.output_format == "pose_raw"
     d = det.detect(np.zeros((64, 128, 3), np.uint8))  # gain 0.5, pad top 16

@@ -9,21 +9,21 @@ import os
 import subprocess
 import sys
 import warnings
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from edge_app.tools.predict import predict_images
 from edge_app.perception.yolo import YoloDetector
+from edge_app.tools.predict import predict_images
 from tests.perception.conftest import ASSETS, ROOT
 
 FIXTURE = json.loads((ROOT / "tests/perception/fixtures/ultralytics_predictions.json").read_text())
 BOX_PX, SCORE = 2.0, 0.01
 
 
-@lru_cache(maxsize=None)
+@cache
 def detector(model: str) -> YoloDetector:
     return YoloDetector(ROOT / model, conf=FIXTURE["conf"], iou=FIXTURE["iou"])
 
@@ -33,9 +33,14 @@ def pair_up(ours: list[dict], theirs: list[dict]) -> list[tuple[dict, dict]]:
     if not ours or not theirs:
         return []
     cost = np.array(
-        [[np.abs(np.subtract(a["xyxy"], b["xyxy"])).max() + (1e6 if a["class"] != b["class"] else 0) for b in theirs]
-         for a in ours]
-    )  # fmt: skip
+        [
+            [
+                np.abs(np.subtract(a["xyxy"], b["xyxy"])).max() + (1e6 if a["class"] != b["class"] else 0)
+                for b in theirs
+            ]
+            for a in ours
+        ]
+    )
     rows, cols = linear_sum_assignment(cost)
     return [(ours[r], theirs[c]) for r, c in zip(rows, cols)]
 
@@ -55,35 +60,59 @@ def assert_agrees(ours: list[dict], theirs: list[dict], where: str) -> tuple[flo
 
 def test_fixture_covers_both_models_and_real_photos():
     models = {c["model"] for c in FIXTURE["cases"]}
-    assert models == {"models/yolo11n-coco-int8-320.onnx", "models/yolov8n-coco-int8-640.onnx", "models/yolo11n-coco-fp32dq-320.onnx"}
+    assert models == {
+        "models/yolo11n-coco-int8-320.onnx",
+        "models/yolov8n-coco-int8-640.onnx",
+        "models/yolo11n-coco-fp32dq-320.onnx",
+    }
     assert sum(len(c["detections"]) for c in FIXTURE["cases"]) > 50
     assert FIXTURE["ultralytics"]
 
 
-@pytest.mark.parametrize("case", FIXTURE["cases"], ids=lambda c: f"{c['model'][7:14]}-{c['image'].split('/')[-1]}")
+@pytest.mark.parametrize(
+    "case", FIXTURE["cases"], ids=lambda c: f"{c['model'][7:14]}-{c['image'].split('/')[-1]}"
+)
 def test_predict_matches_ultralytics(case):
     [result] = predict_images(ROOT / case["model"], [ROOT / case["image"]], detector=detector(case["model"]))
     assert_agrees(result["detections"], case["detections"], f"{case['model']} on {case['image']}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cli() -> tuple[str, ...]:
     """``python -m edge_app predict`` when the app's CLI offers it, else the module's own entry."""
     real = (sys.executable, "-m", "edge_app", "predict")
-    probe = subprocess.run(real + ("--help",), capture_output=True, text=True, cwd=ROOT, timeout=60,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    probe = subprocess.run(
+        real + ("--help",),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if probe.returncode == 0 and "--model" in probe.stdout:
         return real
-    warnings.warn(f"edge-app CLI has no working 'predict' yet; using edge_app.tools.predict\n{probe.stderr[-300:]}")
+    warnings.warn(
+        f"edge-app CLI has no working 'predict' yet; using edge_app.tools.predict\n{probe.stderr[-300:]}"
+    )
     return (sys.executable, "-m", "edge_app.tools.predict")
 
 
 def test_predict_command_line_matches_ultralytics():
-    cases = [c for c in FIXTURE["cases"] if c["model"] == "models/yolo11n-coco-int8-320.onnx" and "grocery" not in c["image"]]
+    cases = [
+        c
+        for c in FIXTURE["cases"]
+        if c["model"] == "models/yolo11n-coco-int8-320.onnx" and "grocery" not in c["image"]
+    ]
     out = subprocess.run(
-        list(_cli()) + ["--model", str(ROOT / cases[0]["model"]), "--json"] + [str(ROOT / c["image"]) for c in cases],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        list(_cli())
+        + ["--model", str(ROOT / cases[0]["model"]), "--json"]
+        + [str(ROOT / c["image"]) for c in cases],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert [line["image"] for line in lines] == [str(ROOT / c["image"]) for c in cases]
@@ -99,7 +128,11 @@ def test_predict_command_refuses_a_tampered_model(tmp_path):
     (tmp_path / "manifest.yaml").write_text((ROOT / "models/manifest.yaml").read_text())
     out = subprocess.run(
         list(_cli()) + ["--model", str(bad), str(ASSETS / "bus.jpg")],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 2
     assert "sha256" in out.stderr and "refused" in out.stderr

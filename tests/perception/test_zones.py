@@ -19,10 +19,21 @@ ZONES = dict(
 EDGE = W / 3  # pick | scan boundary in pixels
 
 
-def track(tid, cx, cy=250, kind="item", confirmed=True, carried_by=None, velocity=(0, 0), size=40, predicted=False):
-    return Track(tid, np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2], np.float32), "bottle",
-                 0.9, kind, 5, confirmed, carried_by, velocity=np.array(velocity, np.float32),
-                 predicted=predicted)  # fmt: skip
+def track(
+    tid, cx, cy=250, kind="item", confirmed=True, carried_by=None, velocity=(0, 0), size=40, predicted=False
+):
+    return Track(
+        tid,
+        np.array([cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2], np.float32),
+        "bottle",
+        0.9,
+        kind,
+        5,
+        confirmed,
+        carried_by,
+        velocity=np.array(velocity, np.float32),
+        predicted=predicted,
+    )
 
 
 def run(xs, enter=2, exit_=3, **kw):
@@ -42,16 +53,36 @@ TABLE = [
     ("enter needs enter_frames", [100], 2, 3, []),
     ("enter_frames=1 is immediate", [100], 1, 3, [(0, "pick", "entered")]),
     ("pure flicker on the edge never settles", [IN, OUT] * 6, 2, 3, []),
-    ("jittery crossing gives one enter and one exit", [IN, IN, OUT, IN, OUT, OUT, IN, OUT, OUT, OUT, OUT], 2, 3,
-     [(1, "pick", "entered"), (5, "scan", "entered"), (9, "pick", "exited")]),
+    (
+        "jittery crossing gives one enter and one exit",
+        [IN, IN, OUT, IN, OUT, OUT, IN, OUT, OUT, OUT, OUT],
+        2,
+        3,
+        [(1, "pick", "entered"), (5, "scan", "entered"), (9, "pick", "exited")],
+    ),
     ("flicker after settling in pick", [100, 100, IN, OUT, IN, OUT, IN], 2, 3, [(1, "pick", "entered")]),
-    ("pick to bag through scan", [100, 100, 500, 500, 500, 900, 900, 900], 2, 3,
-     [(1, "pick", "entered"), (3, "scan", "entered"), (4, "pick", "exited"), (6, "bag", "entered"),
-      (7, "scan", "exited")]),
+    (
+        "pick to bag through scan",
+        [100, 100, 500, 500, 500, 900, 900, 900],
+        2,
+        3,
+        [
+            (1, "pick", "entered"),
+            (3, "scan", "entered"),
+            (4, "pick", "exited"),
+            (6, "bag", "entered"),
+            (7, "scan", "exited"),
+        ],
+    ),
     ("a one-frame excursion is ignored", [100, 100, 500, 100, 100], 2, 3, [(1, "pick", "entered")]),
-    ("a missing frame does not count as outside", [100, 100, None, None, None, None, 100], 2, 3,
-     [(1, "pick", "entered")]),
-]  # fmt: skip
+    (
+        "a missing frame does not count as outside",
+        [100, 100, None, None, None, None, 100],
+        2,
+        3,
+        [(1, "pick", "entered")],
+    ),
+]
 
 
 @pytest.mark.parametrize("desc,xs,enter,exit_,expected", TABLE, ids=[t[0] for t in TABLE])
@@ -67,7 +98,10 @@ def test_lost_track_emits_lost_per_zone_and_is_pruned():
     mapper = ZoneMapper(ZonesConfig(**ZONES, enter_frames=1), (W, H))
     mapper.update([track(1, 900), track(2, 10_000)], ts=0)  # 2 is outside every zone
     events = mapper.update([], ts=0.5, lost=[1, 2, 99])
-    assert [(e.track_id, e.zone, e.action, e.ts) for e in events] == [(1, "bag", "lost", 0.5), (2, "", "lost", 0.5)]
+    assert [(e.track_id, e.zone, e.action, e.ts) for e in events] == [
+        (1, "bag", "lost", 0.5),
+        (2, "", "lost", 0.5),
+    ]
     assert mapper.inside(1) == [] and mapper.update([], ts=0.6, lost=[1]) == []
     # the id comes back (a new track with a recycled id would start from scratch)
     assert [(e.zone, e.action) for e in mapper.update([track(1, 900)], ts=0.7)] == [("bag", "entered")]
@@ -113,23 +147,51 @@ def test_points_in_a_concave_polygon(point, inside):
 GROUPS = [
     # (description, tracks, expected group size of track 1)
     ("alone", [track(1, 100, velocity=(200, 0))], 1),
-    ("two stacked moving alike", [track(1, 100, velocity=(200, 0)), track(2, 100, 290, velocity=(210, 5))], 2),
+    (
+        "two stacked moving alike",
+        [track(1, 100, velocity=(200, 0)), track(2, 100, 290, velocity=(210, 5))],
+        2,
+    ),
     ("side by side but one still", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(0, 0))], 1),
-    ("close but opposite directions", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(-200, 0))], 1),
+    (
+        "close but opposite directions",
+        [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(-200, 0))],
+        1,
+    ),
     ("far apart, same motion", [track(1, 100, velocity=(200, 0)), track(2, 600, velocity=(200, 0))], 1),
-    ("same carrier hand", [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))], 2),
+    (
+        "same carrier hand",
+        [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))],
+        2,
+    ),
     # kset12 normal-141414-013: a carton standing in the bag, its box pushed about by the hand
     # setting another carton down beside it, is no stack with it
-    ("same carrier hand, moving different ways",
-     [track(1, 100, carried_by=7, velocity=(118, -56)), track(2, 140, carried_by=7, velocity=(-28, 51))], 1),
-    ("the hand puts one down by one standing in the bag",
-     [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))], 1),
+    (
+        "same carrier hand, moving different ways",
+        [track(1, 100, carried_by=7, velocity=(118, -56)), track(2, 140, carried_by=7, velocity=(-28, 51))],
+        1,
+    ),
+    (
+        "the hand puts one down by one standing in the bag",
+        [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))],
+        1,
+    ),
     # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box; the old one coasts beside it
-    ("a coasting box beside the new box of one item", [track(1, 100, velocity=(400, -100), predicted=True),
-                                                       track(2, 140, velocity=(380, -120))], 1),
-    ("chain of three", [track(1, 100, velocity=(200, 0)), track(2, 145, velocity=(200, 0)),
-                        track(3, 190, velocity=(200, 0))], 3),
-]  # fmt: skip
+    (
+        "a coasting box beside the new box of one item",
+        [track(1, 100, velocity=(400, -100), predicted=True), track(2, 140, velocity=(380, -120))],
+        1,
+    ),
+    (
+        "chain of three",
+        [
+            track(1, 100, velocity=(200, 0)),
+            track(2, 145, velocity=(200, 0)),
+            track(3, 190, velocity=(200, 0)),
+        ],
+        3,
+    ),
+]
 
 
 @pytest.mark.parametrize("desc,tracks,size", GROUPS, ids=[g[0] for g in GROUPS])

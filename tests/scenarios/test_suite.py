@@ -50,8 +50,20 @@ def test_suite_regenerates_from_its_seed(tmp_path):
     seed, difficulty, labels = SUITE[name]
     s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
     look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))
-    out = write_plan(tmp_path / name, name, s.items, "../lane.yaml", seed=seed, fps=SUITE_FPS, size=SUITE_SIZE,
-                     pos_events=s.pos_events, look=look, extra_scans=s.extra_scans, extra_truth=s.extra_truth, end_s=s.end_s)  # fmt: skip
+    out = write_plan(
+        tmp_path / name,
+        name,
+        s.items,
+        "../lane.yaml",
+        seed=seed,
+        fps=SUITE_FPS,
+        size=SUITE_SIZE,
+        pos_events=s.pos_events,
+        look=look,
+        extra_scans=s.extra_scans,
+        extra_truth=s.extra_truth,
+        end_s=s.end_s,
+    )
     for f in ("truth.yaml", "scanner.jsonl", "pos.jsonl", "scenario.yaml"):
         assert (out / f).read_text() == (HERE / name / f).read_text(), f
     a = next(iter(file_frames(str(out / "video.mp4")))).image

@@ -32,18 +32,39 @@ def _recording(tmp: Path) -> dict:
     lines += [f"{EPOCH + c.t:.3f} {c.hex}" for c in sc.scanner_chunks]
     (rec / "serial.log").write_text("\n".join(lines) + "\n")
     pos = [json.loads(x) for x in (ORIGINAL / "pos.jsonl").read_text().splitlines() if x.strip()]
-    (rec / "kiosk.jsonl").write_text("".join(json.dumps({**r, "t": round(EPOCH + r["t"], 3)}) + "\n" for r in pos))
+    (rec / "kiosk.jsonl").write_text(
+        "".join(json.dumps({**r, "t": round(EPOCH + r["t"], 3)}) + "\n" for r in pos)
+    )
     truth = yaml.safe_load((ORIGINAL / "truth.yaml").read_text())  # "hand-written": the same journeys
     (rec / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
-    return {"video": rec / "lane01.mp4", "serial": rec / "serial.log", "pos": rec / "kiosk.jsonl", "truth": rec / "truth.yaml"}
+    return {
+        "video": rec / "lane01.mp4",
+        "serial": rec / "serial.log",
+        "pos": rec / "kiosk.jsonl",
+        "truth": rec / "truth.yaml",
+    }
 
 
 def _replay(lane: Path, folder: Path, tmp: Path, tag: str) -> list[dict]:
     """`edge-app run --config LANE --replay DIR` in its own process, as a technician runs it."""
     out = tmp / f"{tag}.json"
-    cmd = [sys.executable, "-m", "edge_app", "run", "--config", str(lane), "--replay", str(folder), "--json", str(out),
-           "--state-dir", str(tmp / f"state-{tag}")]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"}, timeout=120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_app",
+        "run",
+        "--config",
+        str(lane),
+        "--replay",
+        str(folder),
+        "--json",
+        str(out),
+        "--state-dir",
+        str(tmp / f"state-{tag}"),
+    ]
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"}, timeout=120
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(out.read_text())["events"]
 
@@ -51,13 +72,37 @@ def _replay(lane: Path, folder: Path, tmp: Path, tag: str) -> list[dict]:
 def test_imported_recording_replays_with_the_same_events_as_its_original(tmp_path, capsys):
     rec = _recording(tmp_path)
     out = tmp_path / "imported"
-    rc = main(["sim", "import", "--video", str(rec["video"]), "--serial", str(rec["serial"]), "--truth", str(rec["truth"]),
-               "--lane", str(SUITE / "lane.yaml"), "--out", str(out), "--start", str(EPOCH), "--pos", str(rec["pos"])])  # fmt: skip
+    rc = main(
+        [
+            "sim",
+            "import",
+            "--video",
+            str(rec["video"]),
+            "--serial",
+            str(rec["serial"]),
+            "--truth",
+            str(rec["truth"]),
+            "--lane",
+            str(SUITE / "lane.yaml"),
+            "--out",
+            str(out),
+            "--start",
+            str(EPOCH),
+            "--pos",
+            str(rec["pos"]),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     imported, original = Scenario(out), Scenario(ORIGINAL)
     assert imported.meta.source == "recording" and imported.meta.epoch == EPOCH
-    assert (imported.meta.fps, imported.meta.width, imported.meta.height) == (original.meta.fps, original.meta.width, original.meta.height)
-    assert [(c.t, c.scanner, c.hex) for c in imported.scanner_chunks] == [(c.t, c.scanner, c.hex) for c in original.scanner_chunks]
+    assert (imported.meta.fps, imported.meta.width, imported.meta.height) == (
+        original.meta.fps,
+        original.meta.width,
+        original.meta.height,
+    )
+    assert [(c.t, c.scanner, c.hex) for c in imported.scanner_chunks] == [
+        (c.t, c.scanner, c.hex) for c in original.scanner_chunks
+    ]
     assert imported.pos_events == original.pos_events
     assert imported.truth == original.truth
     assert imported.lane_config_path == (SUITE / "lane.yaml").resolve()
@@ -72,14 +117,21 @@ def test_raw_dump_reads_are_placed_at_the_truth_scan_times(tmp_path):
     dump.write_bytes(b"]E04006381333931\r]E05449000000996\r\n\x00")
     assert sniff_format(dump) == "raw"
     chunks = read_capture(dump, scanner="flatbed", scan_times=(3.5, 1.25), interval=2.0)
-    assert [(c.t, c.data) for c in chunks] == [(1.25, b"]E04006381333931\r"), (3.5, b"]E05449000000996\r\n"), (4.0, b"\x00")]
+    assert [(c.t, c.data) for c in chunks] == [
+        (1.25, b"]E04006381333931\r"),
+        (3.5, b"]E05449000000996\r\n"),
+        (4.0, b"\x00"),
+    ]
 
 
 def test_log_and_jsonl_captures(tmp_path):
     log = tmp_path / "cap.log"
     log.write_text("# t hex\n100.5 5d4530 flatbed\n\n101.0 0d\n")
     assert sniff_format(log) == "log"
-    assert [(c.t, c.hex, c.scanner) for c in read_capture(log, scanner="x", start=100.0)] == [(0.5, "5d4530", "flatbed"), (1.0, "0d", "x")]
+    assert [(c.t, c.hex, c.scanner) for c in read_capture(log, scanner="x", start=100.0)] == [
+        (0.5, "5d4530", "flatbed"),
+        (1.0, "0d", "x"),
+    ]
     js = tmp_path / "cap.jsonl"
     js.write_text('{"ts": 2.0, "hex": "41"}\n')
     assert sniff_format(js) == "jsonl"
@@ -95,7 +147,23 @@ def test_log_and_jsonl_captures(tmp_path):
 def test_import_refuses_a_scanner_the_lane_does_not_have(tmp_path, capsys):
     rec = _recording(tmp_path)
     rec["serial"].write_text(f"{EPOCH + 1:.3f} 5d45300d handheld\n")
-    rc = main(["sim", "import", "--video", str(rec["video"]), "--serial", str(rec["serial"]), "--truth", str(rec["truth"]),
-               "--lane", str(SUITE / "lane.yaml"), "--out", str(tmp_path / "x"), "--start", str(EPOCH)])  # fmt: skip
+    rc = main(
+        [
+            "sim",
+            "import",
+            "--video",
+            str(rec["video"]),
+            "--serial",
+            str(rec["serial"]),
+            "--truth",
+            str(rec["truth"]),
+            "--lane",
+            str(SUITE / "lane.yaml"),
+            "--out",
+            str(tmp_path / "x"),
+            "--start",
+            str(EPOCH),
+        ]
+    )
     assert rc == 2
     assert "handheld" in capsys.readouterr().err

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import yaml
 
 from edge_app.sim.dataset import sample_frame, write_dataset
 from edge_app.sim.generate import generate, scanner_bytes, with_check_digit
 from edge_app.sim.kiosk import CLASSES, GROCERY, Look, hand_position, plan_kiosk_session
-from edge_app.tools.scenario import TRUTH_LABELS, Scenario
 from edge_app.sim.scene import Scene, render
+from edge_app.tools.scenario import TRUTH_LABELS, Scenario
 
 ALL_LABELS = [
-    "scanned", "missed_scan.pass_over", "missed_scan.bypass", "multi_item", "mismatch", "scan_without_item", "no_barcode_item",
-]  # fmt: skip
+    "scanned",
+    "missed_scan.pass_over",
+    "missed_scan.bypass",
+    "multi_item",
+    "mismatch",
+    "scan_without_item",
+    "no_barcode_item",
+]
 
 
 def test_catalogue_gtins_are_valid_and_classes_known():
@@ -26,7 +30,9 @@ def test_catalogue_gtins_are_valid_and_classes_known():
 
 
 def test_a_transaction_with_every_label_writes_its_scans_pos_events_and_truth(tmp_path):
-    (folder,) = generate(tmp_path, seed=5, count=1, difficulty="normal", size=(160, 120), fps=5.0, labels=[ALL_LABELS])
+    (folder,) = generate(
+        tmp_path, seed=5, count=1, difficulty="normal", size=(160, 120), fps=5.0, labels=[ALL_LABELS]
+    )
     sc = Scenario(folder)
     assert sc.lane_config_path == (tmp_path / "lane.yaml").resolve()
     by_label = {}
@@ -45,7 +51,9 @@ def test_a_transaction_with_every_label_writes_its_scans_pos_events_and_truth(tm
     labels = {g: v["label"] for g, v in lane["catalog"]["items"].items()}
     assert labels[mm.scanned_gtin] != labels[mm.gtin]
     (extra,) = by_label["multi_item"]
-    carrier = [j for j in by_label["scanned"] if j.product == extra.product and abs(j.t_land - extra.t_land) < 0.5]
+    carrier = [
+        j for j in by_label["scanned"] if j.product == extra.product and abs(j.t_land - extra.t_land) < 0.5
+    ]
     assert carrier and carrier[0].t_scan is not None
     (swi,) = by_label["scan_without_item"]
     assert swi.t_land is None and swi.t_scan is not None

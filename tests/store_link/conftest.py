@@ -9,14 +9,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from tests.fixtures.broker import Mosquitto
 
@@ -47,8 +47,8 @@ class Subscriber:
         *,
         client_id: str = "",
         persistent: bool = False,
-        username: Optional[str] = None,
-        password: Optional[str] = None,
+        username: str | None = None,
+        password: str | None = None,
     ):
         self.broker = broker
         self.topic = topic
@@ -78,13 +78,17 @@ class Subscriber:
         with self.lock:
             self.messages.append(message)
 
-    def start(self, timeout: float = 5.0) -> "Subscriber":
+    def start(self, timeout: float = 5.0) -> Subscriber:
         props = None
         if self.persistent:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = 3600
         self.client.connect_async(
-            self.broker.host, self.broker.port, keepalive=10, clean_start=not self.persistent, properties=props
+            self.broker.host,
+            self.broker.port,
+            keepalive=10,
+            clean_start=not self.persistent,
+            properties=props,
         )
         self.client.loop_start()
         wait_until(self.subscribed.is_set, timeout, f"subscription to {self.topic}")
@@ -105,7 +109,7 @@ class Subscriber:
         return [json.loads(p) for p in self.payloads(topic_suffix)]
 
 
-def retained(broker: Mosquitto, topic: str, timeout: float = 2.0) -> Optional[bytes]:
+def retained(broker: Mosquitto, topic: str, timeout: float = 2.0) -> bytes | None:
     """The retained payload on ``topic`` as a fresh client sees it (None if there is none)."""
     got: list[bytes] = []
     done = threading.Event()
@@ -128,7 +132,7 @@ def retained(broker: Mosquitto, topic: str, timeout: float = 2.0) -> Optional[by
 
 
 def wait_retained(broker: Mosquitto, topic: str, expected: bytes, timeout: float = 8.0) -> None:
-    last: list[Optional[bytes]] = [None]
+    last: list[bytes | None] = [None]
 
     def check() -> bool:
         last[0] = retained(broker, topic, timeout=1.0)
@@ -143,20 +147,38 @@ def wait_retained(broker: Mosquitto, topic: str, expected: bytes, timeout: float
 class LaneProcess:
     """``tests/store_link/lane_process.py`` in its own interpreter, so it can be killed -9."""
 
-    def __init__(self, url: str, outbox: Path, *, boot_id: str, publish: int = 0, store: str = "s1", lane: str = "l1"):
+    def __init__(
+        self, url: str, outbox: Path, *, boot_id: str, publish: int = 0, store: str = "s1", lane: str = "l1"
+    ):
         self.args = [
-            sys.executable, str(REPO / "tests" / "store_link" / "lane_process.py"),
-            "--url", url, "--outbox", str(outbox), "--store", store, "--lane", lane,
-            "--boot-id", boot_id, "--publish", str(publish),
+            sys.executable,
+            str(REPO / "tests" / "store_link" / "lane_process.py"),
+            "--url",
+            url,
+            "--outbox",
+            str(outbox),
+            "--store",
+            store,
+            "--lane",
+            lane,
+            "--boot-id",
+            boot_id,
+            "--publish",
+            str(publish),
         ]
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
-        self._reader: Optional[threading.Thread] = None
+        self._reader: threading.Thread | None = None
 
-    def start(self) -> "LaneProcess":
+    def start(self) -> LaneProcess:
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            self.args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -175,7 +197,9 @@ class LaneProcess:
         for line in self.lines:
             if line.startswith(prefix):
                 return line
-        raise AssertionError(f"lane process exited ({self.proc.returncode}) without {prefix!r}:\n" + "\n".join(self.lines))
+        raise AssertionError(
+            f"lane process exited ({self.proc.returncode}) without {prefix!r}:\n" + "\n".join(self.lines)
+        )
 
     def kill9(self) -> None:
         assert self.proc

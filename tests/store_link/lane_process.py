@@ -35,13 +35,25 @@ def main() -> int:
 
     outbox = Outbox(args.outbox, 100_000)  # synchronous=FULL: the production setting
     link = StoreLink(
-        MqttConfig(url=args.url), args.store, args.lane, outbox, args.boot_id,
-        on_connection=on_connection, reconnect_min_s=0.1, reconnect_max_s=0.5,
+        MqttConfig(url=args.url),
+        args.store,
+        args.lane,
+        outbox,
+        args.boot_id,
+        on_connection=on_connection,
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
     )
     link.start()
     for i in range(args.publish):
-        link.publish_event(LaneEvent(ts=float(i), type="scan.registered", transaction_id="t-1",
-                                     data={"scanner_id": "flatbed", "gtin": "05000112637939", "symbology": "EAN-13"}))
+        link.publish_event(
+            LaneEvent(
+                ts=float(i),
+                type="scan.registered",
+                transaction_id="t-1",
+                data={"scanner_id": "flatbed", "gtin": "05000112637939", "symbology": "EAN-13"},
+            )
+        )
     print(f"PUT {args.publish}", flush=True)
     for line in sys.stdin:
         if line.strip() == "stop":

@@ -36,11 +36,16 @@ def store_broker(tmp_path):
     passwd = tmp_path / "passwd"
     for i, (user, password) in enumerate(USERS.items()):
         create = ["-c"] if i == 0 else []
-        subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True,
-                       capture_output=True)
-    b = Mosquitto(tmp_path / "broker", extra_conf=(
-        f"allow_anonymous false\npassword_file {passwd}\nacl_file {DOCS / 'acl.conf'}\n" + broker_user_line()
-    )).start()
+        subprocess.run(
+            ["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True, capture_output=True
+        )
+    b = Mosquitto(
+        tmp_path / "broker",
+        extra_conf=(
+            f"allow_anonymous false\npassword_file {passwd}\nacl_file {DOCS / 'acl.conf'}\n"
+            + broker_user_line()
+        ),
+    ).start()
     yield b
     b.stop()
 
@@ -62,12 +67,22 @@ def user_client(broker: Mosquitto, user: str) -> tuple[mqtt.Client, dict]:
 def lane_link(tmp_path, broker: Mosquitto, lane: str, **kwargs) -> StoreLink:
     user = f"store-042-{lane}"
     cfg = MqttConfig(url=broker.url, username=user, password=USERS[user])
-    return StoreLink(cfg, "store-042", lane, Outbox(tmp_path / f"{lane}.db", 1000, synchronous="NORMAL"),
-                     f"boot-{lane}", reconnect_min_s=0.1, reconnect_max_s=0.5, **kwargs)
+    return StoreLink(
+        cfg,
+        "store-042",
+        lane,
+        Outbox(tmp_path / f"{lane}.db", 1000, synchronous="NORMAL"),
+        f"boot-{lane}",
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
+        **kwargs,
+    )
 
 
 def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_own(tmp_path, store_broker):
-    monitor = Subscriber(store_broker, f"{PREFIX}/#", username="monitor-042", password=USERS["monitor-042"]).start()
+    monitor = Subscriber(
+        store_broker, f"{PREFIX}/#", username="monitor-042", password=USERS["monitor-042"]
+    ).start()
     own = lane_link(tmp_path, store_broker, "lane-01")
     intruder, acks = user_client(store_broker, "store-042-lane-01")
     try:
@@ -77,20 +92,32 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         own.publish_raw("light/tower", "review", retain=True)  # the mqtt_mirror light's default topic
         wait_until(lambda: own.outbox_depth() == 0, 10, "lane-01's own event acknowledged")
 
-        denied = [intruder.publish(f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain).mid
-                  for suffix, retain in [("events", False), ("state", True), ("availability", True),
-                                         ("status/camera", True), ("request/transaction/start", False),
-                                         ("response/review/clear", False)]]
+        denied = [
+            intruder.publish(f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain).mid
+            for suffix, retain in [
+                ("events", False),
+                ("state", True),
+                ("availability", True),
+                ("status/camera", True),
+                ("request/transaction/start", False),
+                ("response/review/clear", False),
+            ]
+        ]
         barrier = intruder.publish(f"{PREFIX}/lane-01/stats", b'{"barrier": 1}', qos=1).mid
         wait_until(lambda: barrier in acks and all(m in acks for m in denied), 5, "PUBACKs")
-        wait_until(lambda: any(b'"barrier"' in p for p in monitor.payloads("lane-01/stats")), 5, "the barrier")
+        wait_until(
+            lambda: any(b'"barrier"' in p for p in monitor.payloads("lane-01/stats")), 5, "the barrier"
+        )
 
         assert {acks[m] for m in denied} == {"Not authorized"}
         topics = [m.topic for m in monitor.snapshot()]
         assert not [t for t in topics if t.startswith(f"{PREFIX}/lane-02/")], topics
         assert f"{PREFIX}/lane-01/events" in topics and f"{PREFIX}/lane-01/availability" in topics
-        wait_until(lambda: any(m.topic == f"{PREFIX}/lane-01/light/tower" for m in monitor.snapshot()), 5,
-                   "the light mirror")
+        wait_until(
+            lambda: any(m.topic == f"{PREFIX}/lane-01/light/tower" for m in monitor.snapshot()),
+            5,
+            "the light mirror",
+        )
     finally:
         intruder.disconnect()
         intruder.loop_stop()
@@ -101,10 +128,15 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
 def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it(tmp_path, store_broker):
     calls = []
     lane2 = lane_link(tmp_path, store_broker, "lane-02", on_command=lambda n, a: calls.append(n) or {"ok": 1})
-    snoop = Subscriber(store_broker, f"{PREFIX}/lane-02/request/#",
-                       username="store-042-lane-01", password=USERS["store-042-lane-01"])
-    kiosk = Subscriber(store_broker, f"{PREFIX}/lane-02/response/#",
-                       username="kiosk-042-02", password=USERS["kiosk-042-02"])
+    snoop = Subscriber(
+        store_broker,
+        f"{PREFIX}/lane-02/request/#",
+        username="store-042-lane-01",
+        password=USERS["store-042-lane-01"],
+    )
+    kiosk = Subscriber(
+        store_broker, f"{PREFIX}/lane-02/response/#", username="kiosk-042-02", password=USERS["kiosk-042-02"]
+    )
     try:
         lane2.start()
         snoop.start()
@@ -115,8 +147,11 @@ def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it
         # the kiosk may not reload the lane's config (ops only): refused by the broker
         kiosk.client.publish(f"{PREFIX}/lane-02/request/config/reload", b'{"request_id": "k-2"}', qos=1)
         wait_until(lambda: len(kiosk.snapshot()) >= 1, 10, "the kiosk's response")
-        kiosk.client.publish(f"{PREFIX}/lane-02/request/transaction/end",
-                             json.dumps({"request_id": "k-3", "transaction_id": "T-9"}).encode(), qos=1)
+        kiosk.client.publish(
+            f"{PREFIX}/lane-02/request/transaction/end",
+            json.dumps({"request_id": "k-3", "transaction_id": "T-9"}).encode(),
+            qos=1,
+        )
         wait_until(lambda: len(kiosk.snapshot()) >= 2, 10, "the second response")
 
         assert [json.loads(p)["request_id"] for p in kiosk.payloads()] == ["k-1", "k-3"]
@@ -131,11 +166,17 @@ def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it
 def bridge_block(hq: Mosquitto) -> str:
     """The committed bridge section, pointed at a local HQ broker without TLS or credentials."""
     text = (DOCS / "mosquitto.conf").read_text()
-    lines = text[text.index("connection hq"):].splitlines()
+    lines = text[text.index("connection hq") :].splitlines()
     out = []
     for line in lines:
         key = line.split(" ", 1)[0]
-        if key in ("remote_username", "remote_password", "bridge_cafile", "bridge_certfile", "bridge_keyfile"):
+        if key in (
+            "remote_username",
+            "remote_password",
+            "bridge_cafile",
+            "bridge_certfile",
+            "bridge_keyfile",
+        ):
             continue
         out.append(f"address {hq.host}:{hq.port}" if key == "address" else line)
     return "\n".join(out) + "\n"
@@ -148,13 +189,23 @@ def test_the_example_bridge_forwards_a_lanes_events_and_retained_availability_to
     link = None
     try:
         store.start()
-        wait_until(lambda: any(m.topic.endswith("_bridge/hq") and m.payload == b"1" for m in hq_view.snapshot()),
-                   15, "the bridge to connect")
-        link = StoreLink(MqttConfig(url=store.url), "store-042", "lane-07",
-                         Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"), "boot")
+        wait_until(
+            lambda: any(m.topic.endswith("_bridge/hq") and m.payload == b"1" for m in hq_view.snapshot()),
+            15,
+            "the bridge to connect",
+        )
+        link = StoreLink(
+            MqttConfig(url=store.url),
+            "store-042",
+            "lane-07",
+            Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"),
+            "boot",
+        )
         link.start()
         env = link.publish_event(LaneEvent(ts=3.0, type="transaction.started", transaction_id="t-7"))
-        wait_until(lambda: any(b"t-7" in p for p in hq_view.payloads("lane-07/events")), 15, "the event at HQ")
+        wait_until(
+            lambda: any(b"t-7" in p for p in hq_view.payloads("lane-07/events")), 15, "the event at HQ"
+        )
         assert json.loads(hq_view.payloads("lane-07/events")[0])["event_id"] == env.event_id
         assert b"online" in hq_view.payloads("lane-07/availability")
     finally:

@@ -18,27 +18,73 @@ from tests.fixtures.broker import free_port
 from tests.store_link.conftest import Subscriber, wait_until
 
 SAMPLE_DATA = {
-    "scan.registered": {"scanner_id": "flatbed", "gtin": "05000112637939", "symbology": "EAN-13", "quantity": 2},
-    "journey.matched": {"journey_id": "j-1", "track_id": 4, "label": "bottle", "gtin": "05000112637939",
-                        "over_scanner": True, "landed_ts": 12.5},
-    "journey.pending": {"alert_id": "a-1", "alert_type": "missed_scan.bypass", "journey_id": "j-2", "landed_ts": 13.0},
-    "alert.raised": {"alert_id": "a-1", "alert_type": "missed_scan.bypass", "journey_id": "j-2", "track_id": 7,
-                     "label": "can", "after_payment": False, "landed_ts": 13.0},
+    "scan.registered": {
+        "scanner_id": "flatbed",
+        "gtin": "05000112637939",
+        "symbology": "EAN-13",
+        "quantity": 2,
+    },
+    "journey.matched": {
+        "journey_id": "j-1",
+        "track_id": 4,
+        "label": "bottle",
+        "gtin": "05000112637939",
+        "over_scanner": True,
+        "landed_ts": 12.5,
+    },
+    "journey.pending": {
+        "alert_id": "a-1",
+        "alert_type": "missed_scan.bypass",
+        "journey_id": "j-2",
+        "landed_ts": 13.0,
+    },
+    "alert.raised": {
+        "alert_id": "a-1",
+        "alert_type": "missed_scan.bypass",
+        "journey_id": "j-2",
+        "track_id": 7,
+        "label": "can",
+        "after_payment": False,
+        "landed_ts": 13.0,
+    },
     "alert.self_corrected": {"alert_id": "a-2", "alert_type": "missed_scan.pass_over"},
     "alert.cleared": {"alert_id": "a-1", "alert_type": "missed_scan.bypass", "resolution": "item_added"},
-    "transaction.ended": {"items": 5, "scans": 4, "alerts": 1, "self_corrected": 1,
-                          "resolutions": {"item_added": 1}, "duration_s": 61.2, "seconds_per_item": 12.2,
-                          "unverified": False, "alert_types": {"missed_scan.bypass": 1}},
+    "transaction.ended": {
+        "items": 5,
+        "scans": 4,
+        "alerts": 1,
+        "self_corrected": 1,
+        "resolutions": {"item_added": 1},
+        "duration_s": 61.2,
+        "seconds_per_item": 12.2,
+        "unverified": False,
+        "alert_types": {"missed_scan.bypass": 1},
+    },
 }
-STATE = LaneStatePayload(mode="review_required", light="review", transaction_id="t-1", open_alerts=1,
-                         unverified=False, boot_id="boot-s", version="0.1.0", config_hash="0123456789ab")
+STATE = LaneStatePayload(
+    mode="review_required",
+    light="review",
+    transaction_id="t-1",
+    open_alerts=1,
+    unverified=False,
+    boot_id="boot-s",
+    version="0.1.0",
+    config_hash="0123456789ab",
+)
 
 
 def make_link(tmp_path, url: str, **kwargs) -> StoreLink:
     cfg_kwargs = kwargs.pop("cfg", {})
-    return StoreLink(MqttConfig(url=url, **cfg_kwargs), "s1", "l1",
-                     Outbox(tmp_path / "o.db", 1000, synchronous="NORMAL"), "boot-s",
-                     reconnect_min_s=0.1, reconnect_max_s=0.5, **kwargs)
+    return StoreLink(
+        MqttConfig(url=url, **cfg_kwargs),
+        "s1",
+        "l1",
+        Outbox(tmp_path / "o.db", 1000, synchronous="NORMAL"),
+        "boot-s",
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
+        **kwargs,
+    )
 
 
 def test_every_published_payload_validates_against_the_schema(tmp_path, broker):
@@ -49,12 +95,18 @@ def test_every_published_payload_validates_against_the_schema(tmp_path, broker):
         link.start()
         wait_until(lambda: link.connected, 10, "connected")
         for event_type in EVENT_TYPES:
-            link.publish_event(LaneEvent(ts=10.0, type=event_type, transaction_id="t-1",
-                                         data=SAMPLE_DATA.get(event_type, {})))
+            link.publish_event(
+                LaneEvent(
+                    ts=10.0, type=event_type, transaction_id="t-1", data=SAMPLE_DATA.get(event_type, {})
+                )
+            )
         link.publish_state(STATE)
         link.publish_status("camera", "degraded", "12 fps, expected 30")
-        wait_until(lambda: len(hq.payloads("/events")) == len(EVENT_TYPES) and hq.payloads("/status/camera"),
-                   10, "all events and the status")
+        wait_until(
+            lambda: len(hq.payloads("/events")) == len(EVENT_TYPES) and hq.payloads("/status/camera"),
+            10,
+            "all events and the status",
+        )
         envelopes = hq.json("/events")
         for env in envelopes:
             Draft202012Validator(schemas["envelope"]).validate(env)
@@ -86,7 +138,9 @@ def test_start_never_blocks_on_a_dead_broker_and_events_wait_in_the_outbox(tmp_p
 
 
 def test_an_unresolvable_host_or_bad_tls_file_does_not_raise(tmp_path):
-    link = make_link(tmp_path, "mqtts://no-such-host.invalid:8883", cfg={"tls": {"ca_file": "/nonexistent/ca.pem"}})
+    link = make_link(
+        tmp_path, "mqtts://no-such-host.invalid:8883", cfg={"tls": {"ca_file": "/nonexistent/ca.pem"}}
+    )
     link.start()  # tls_set fails on the missing CA file: logged, lane runs on
     link.publish_event(LaneEvent(ts=1.0, type="transaction.started"))
     assert link.outbox_depth() == 1
@@ -101,7 +155,9 @@ def test_mqtt_311_fallback_delivers_events_and_answers_commands(tmp_path, broker
         wait_until(lambda: link.accepting_commands, 10, "3.1.1 connection")
         link.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t"))
         hq.client.publish("checkout/v1/s1/l1/request/snapshot", b'{"request_id": "r"}', qos=1)
-        wait_until(lambda: hq.payloads("/events") and hq.payloads("/response/snapshot"), 10, "event and response")
+        wait_until(
+            lambda: hq.payloads("/events") and hq.payloads("/response/snapshot"), 10, "event and response"
+        )
         assert json.loads(hq.payloads("/response/snapshot")[0])["data"] == {"seen": "snapshot"}
         wait_until(lambda: link.outbox_depth() == 0, 5, "PUBACK")
     finally:
@@ -136,17 +192,22 @@ def test_stats_carry_outbox_depth_and_status_since_only_changes_with_the_status(
         hq.stop()
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("mqtt://broker", ("broker", 1883, False, None, None)),
-    ("mqtts://broker", ("broker", 8883, True, None, None)),
-    ("mqtt://lane:pw@10.1.2.3:1884/", ("10.1.2.3", 1884, False, "lane", "pw")),
-    ("mqtts://u%40x:p%3Aw@h:1", ("h", 1, True, "u@x", "p:w")),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("mqtt://broker", ("broker", 1883, False, None, None)),
+        ("mqtts://broker", ("broker", 8883, True, None, None)),
+        ("mqtt://lane:pw@10.1.2.3:1884/", ("10.1.2.3", 1884, False, "lane", "pw")),
+        ("mqtts://u%40x:p%3Aw@h:1", ("h", 1, True, "u@x", "p:w")),
+    ],
+)
 def test_parse_mqtt_url(url, expected):
     assert parse_mqtt_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["http://broker", "mqtt://", "mqtt://h:99999", "mqtt://h/path", "broker:1883"])
+@pytest.mark.parametrize(
+    "url", ["http://broker", "mqtt://", "mqtt://h:99999", "mqtt://h/path", "broker:1883"]
+)
 def test_parse_mqtt_url_refuses(url):
     with pytest.raises(ValueError):
         parse_mqtt_url(url)

@@ -41,17 +41,27 @@ def test_every_command_has_a_valid_example():
 @pytest.mark.parametrize("command", sorted(VALID))
 def test_valid_requests_reach_the_handler_with_defaults_filled(command):
     calls = []
-    reply = dispatch(command, payload({"request_id": "r-1", **VALID[command]}),
-                     lambda name, args: calls.append((name, args)) or {"done": name})
+    reply = dispatch(
+        command,
+        payload({"request_id": "r-1", **VALID[command]}),
+        lambda name, args: calls.append((name, args)) or {"done": name},
+    )
     body = json.loads(reply.body)
-    assert reply.ok and body == {"request_id": "r-1", "status": "ok", "data": {"done": command}, "error": None}
+    assert reply.ok and body == {
+        "request_id": "r-1",
+        "status": "ok",
+        "data": {"done": command},
+        "error": None,
+    }
     assert reply.command == command
     assert calls[0][0] == command and calls[0][1]["request_id"] == "r-1"
 
 
 def test_item_add_keeps_barcode_less_lines_and_optional_gtin():
-    r = parse_request("item/add", payload({"request_id": "r", "description": "Croissant", "quantity": 3,
-                                           "gtin": "2012345678906"}))
+    r = parse_request(
+        "item/add",
+        payload({"request_id": "r", "description": "Croissant", "quantity": 3, "gtin": "2012345678906"}),
+    )
     assert isinstance(r, CommandRequest) and r.args["gtin"] == "2012345678906" and r.args["quantity"] == 3
 
 
@@ -64,37 +74,59 @@ def hostile_payloads(rng: random.Random) -> list[tuple[str, bytes]]:
         cases.append((command, raw))
 
     templates = [
-        lambda c: b"{",                                                    # truncated JSON
-        lambda c: b"{'request_id': 'x'}",                                  # Python, not JSON
-        lambda c: b"",                                                     # empty
-        lambda c: b"\xff\xfe\x00junk",                                     # not UTF-8
-        lambda c: rng.randbytes(rng.randint(1, 300)),                      # binary junk
+        lambda c: b"{",  # truncated JSON
+        lambda c: b"{'request_id': 'x'}",  # Python, not JSON
+        lambda c: b"",  # empty
+        lambda c: b"\xff\xfe\x00junk",  # not UTF-8
+        lambda c: rng.randbytes(rng.randint(1, 300)),  # binary junk
         lambda c: rng.choice([b"[1,2]", b"42", b'"str"', b"null", b"true"]),  # not an object
-        lambda c: payload({**VALID[c]}),                                   # no request_id
-        lambda c: payload({"request_id": 17, **VALID[c]}),                 # request_id wrong type
-        lambda c: payload({"request_id": "r" * 5000, **VALID[c]}),         # huge request_id
-        lambda c: payload({"request_id": "r", **VALID[c], "extra": 1}),    # unknown key
-        lambda c: b"[" * 20_000 + b"]" * 20_000,                           # 40 KB of nesting: RecursionError
+        lambda c: payload({**VALID[c]}),  # no request_id
+        lambda c: payload({"request_id": 17, **VALID[c]}),  # request_id wrong type
+        lambda c: payload({"request_id": "r" * 5000, **VALID[c]}),  # huge request_id
+        lambda c: payload({"request_id": "r", **VALID[c], "extra": 1}),  # unknown key
+        lambda c: b"[" * 20_000 + b"]" * 20_000,  # 40 KB of nesting: RecursionError
         lambda c: b'{"request_id":"r","x":' + b'"' + b"a" * (MAX_PAYLOAD_BYTES + 10) + b'"}',  # > 64 KiB
-        lambda c: b'{"request_id":"r","duration_ms":NaN}',                 # NaN is not JSON
+        lambda c: b'{"request_id":"r","duration_ms":NaN}',  # NaN is not JSON
     ]
     per_command_wrong = {
-        "transaction/start": [{"transaction_id": 7}, {"transaction_id": ""}, {"transaction_id": "a b/c#"},
-                              {"transaction_id": "x" * 5000}],
+        "transaction/start": [
+            {"transaction_id": 7},
+            {"transaction_id": ""},
+            {"transaction_id": "a b/c#"},
+            {"transaction_id": "x" * 5000},
+        ],
         "transaction/end": [{"transaction_id": "T", "outcome": "stolen"}, {"transaction_id": ["T"]}],
         "payment/start": [{"transaction_id": None}, {}],
-        "item/add": [{"description": "x" * 4096}, {"description": "Apples", "quantity": "3"},
-                     {"description": "Apples", "quantity": 0}, {"description": "Apples", "quantity": 10**30},
-                     {"description": "Apples", "quantity": True}, {"description": "", "quantity": 1},
-                     {"description": "Apples", "gtin": "12ab"}, {"description": {"$ne": 1}}],
+        "item/add": [
+            {"description": "x" * 4096},
+            {"description": "Apples", "quantity": "3"},
+            {"description": "Apples", "quantity": 0},
+            {"description": "Apples", "quantity": 10**30},
+            {"description": "Apples", "quantity": True},
+            {"description": "", "quantity": 1},
+            {"description": "Apples", "gtin": "12ab"},
+            {"description": {"$ne": 1}},
+        ],
         "item/void": [{"transaction_id": "T", "gtin": 5000112637939}, {"transaction_id": "T"}],
-        "review/clear": [{"resolution": "shrug"}, {"resolution": 1}, {"resolution": "false_alarm", "alert_id": "a" * 999}],
+        "review/clear": [
+            {"resolution": "shrug"},
+            {"resolution": 1},
+            {"resolution": "false_alarm", "alert_id": "a" * 999},
+        ],
         "config/reload": [{"path": "/etc/shadow"}],
         "snapshot": [{"reason": "r" * 10_000}],
         "light/test": [{"state": "disco"}, {"duration_ms": -5}, {"duration_ms": 10**7}, {"duration_ms": 1.5}],
     }
-    unknown = ["shutdown", "drop/tables", "transaction", "TRANSACTION/START", "light/test/now", "x" * 60,
-               "review/clear2", "config"]
+    unknown = [
+        "shutdown",
+        "drop/tables",
+        "transaction",
+        "TRANSACTION/START",
+        "light/test/now",
+        "x" * 60,
+        "review/clear2",
+        "config",
+    ]
     while len(cases) < 1000:
         kind = rng.random()
         if kind < 0.45:
@@ -114,7 +146,10 @@ def test_hostile_payloads_are_all_refused_without_calling_the_handler():
     for command, raw in hostile_payloads(random.Random(5)):
         reply = dispatch(command, raw, lambda *a: calls.append(a) or {})
         body = json.loads(reply.body)
-        assert not reply.ok and body["status"] == "error" and body["data"] is None and body["error"], (command, raw[:80])
+        assert not reply.ok and body["status"] == "error" and body["data"] is None and body["error"], (
+            command,
+            raw[:80],
+        )
         assert body["request_id"] is None or len(body["request_id"]) <= 128
     assert calls == []
 
@@ -129,9 +164,13 @@ def test_arbitrary_bytes_never_raise_and_reach_the_handler_only_when_valid(comma
 
 
 @settings(max_examples=200, deadline=None)
-@given(obj=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
-                        max_leaves=20))
+@given(
+    obj=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_json_on_a_known_command_is_validated_exactly(obj):
     parsed = parse_request("review/clear", json.dumps(obj).encode())
     if isinstance(parsed, CommandRequest):
@@ -144,8 +183,15 @@ def test_a_handler_that_raises_or_returns_junk_becomes_an_error_response():
         raise RuntimeError("engine queue full")
 
     body = json.loads(dispatch("snapshot", payload({"request_id": "r"}), broken).body)
-    assert body == {"request_id": "r", "status": "error", "data": None, "error": "RuntimeError: engine queue full"}
-    body = json.loads(dispatch("snapshot", payload({"request_id": "r"}), lambda *a: ["not", "a", "dict"]).body)
+    assert body == {
+        "request_id": "r",
+        "status": "error",
+        "data": None,
+        "error": "RuntimeError: engine queue full",
+    }
+    body = json.loads(
+        dispatch("snapshot", payload({"request_id": "r"}), lambda *a: ["not", "a", "dict"]).body
+    )
     assert body["status"] == "error" and "expected dict" in body["error"]
     body = json.loads(dispatch("snapshot", payload({"request_id": "r"}), lambda *a: {"x": {1, 2}}).body)
     assert body["status"] == "error"
@@ -153,8 +199,14 @@ def test_a_handler_that_raises_or_returns_junk_becomes_an_error_response():
 
 def test_1000_hostile_requests_over_mqtt_each_get_an_error_and_the_lane_stays_up(tmp_path, broker):
     calls = []
-    link = StoreLink(MqttConfig(url=broker.url), "s1", "l1", Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"),
-                     "boot", on_command=lambda name, args: calls.append((name, args)) or {"accepted": True})
+    link = StoreLink(
+        MqttConfig(url=broker.url),
+        "s1",
+        "l1",
+        Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"),
+        "boot",
+        on_command=lambda name, args: calls.append((name, args)) or {"accepted": True},
+    )
     kiosk = Subscriber(broker, "checkout/v1/s1/l1/response/#").start()
     attacker = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     try:
@@ -172,13 +224,20 @@ def test_1000_hostile_requests_over_mqtt_each_get_an_error_and_the_lane_stays_up
         assert calls == [], "no hostile request may reach the app"
         assert link.connected and link.commands_rejected_total == 1000
 
-        attacker.publish("checkout/v1/s1/l1/request/review/clear",
-                         payload({"request_id": "staff-1", "resolution": "false_alarm"}), qos=1)
+        attacker.publish(
+            "checkout/v1/s1/l1/request/review/clear",
+            payload({"request_id": "staff-1", "resolution": "false_alarm"}),
+            qos=1,
+        )
         wait_until(lambda: len(kiosk.snapshot()) >= 1001, 10, "the valid response")
         last = kiosk.snapshot()[-1]
         assert last.topic == "checkout/v1/s1/l1/response/review/clear"
-        assert json.loads(last.payload) == {"request_id": "staff-1", "status": "ok", "data": {"accepted": True},
-                                            "error": None}
+        assert json.loads(last.payload) == {
+            "request_id": "staff-1",
+            "status": "ok",
+            "data": {"accepted": True},
+            "error": None,
+        }
         assert [c[0] for c in calls] == ["review/clear"]
     finally:
         attacker.disconnect()

@@ -46,8 +46,9 @@ def test_ten_thousand_events_through_two_broker_restarts_arrive_complete_and_in_
     broker = persistent_broker(tmp_path).start()
     hq = Subscriber(broker, "checkout/v1/s1/l1/events", client_id="hq-test", persistent=True).start()
     outbox = Outbox(tmp_path / "outbox.db", 50_000, synchronous="NORMAL")  # NORMAL: 10k fsyncs are slow
-    link = StoreLink(MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-a",
-                     reconnect_min_s=0.1, reconnect_max_s=0.5)
+    link = StoreLink(
+        MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-a", reconnect_min_s=0.1, reconnect_max_s=0.5
+    )
     try:
         link.start()
         wait_until(lambda: link.connected, 10, "lane connected")
@@ -55,21 +56,27 @@ def test_ten_thousand_events_through_two_broker_restarts_arrive_complete_and_in_
 
         def publish(n: int) -> None:
             for _ in range(n):
-                env = link.publish_event(LaneEvent(ts=float(len(sent)), type="transaction.started",
-                                                   transaction_id=f"t-{len(sent)}"))
+                env = link.publish_event(
+                    LaneEvent(
+                        ts=float(len(sent)), type="transaction.started", transaction_id=f"t-{len(sent)}"
+                    )
+                )
                 sent.append(env.event_id)
 
         publish(2500)
-        broker.stop()           # mid-flight: part of the window never got its PUBACK
-        publish(2500)           # broker down: all of these wait in the outbox
+        broker.stop()  # mid-flight: part of the window never got its PUBACK
+        publish(2500)  # broker down: all of these wait in the outbox
         assert outbox.depth() >= 2500
         broker.start()
         publish(2500)
-        broker.restart()        # second outage, again while draining
+        broker.restart()  # second outage, again while draining
         publish(2500)
 
-        wait_until(lambda: len({e["event_id"] for e in hq.json()}) >= 10_000 and outbox.depth() == 0,
-                   90, "all 10,000 events at HQ and an empty outbox")
+        wait_until(
+            lambda: len({e["event_id"] for e in hq.json()}) >= 10_000 and outbox.depth() == 0,
+            90,
+            "all 10,000 events at HQ and an empty outbox",
+        )
         received = hq.json()
         assert {e["event_id"] for e in received} == set(sent)
         assert {e["boot_id"] for e in received} == {"boot-a"}
@@ -90,14 +97,18 @@ def test_kill_9_with_500_events_in_the_outbox_then_all_500_arrive(tmp_path, brok
     first.kill9()
 
     with sqlite3.connect(db) as con:
-        on_disk = [json.loads(p)["event_id"] for (p,) in con.execute("SELECT payload FROM outbox ORDER BY id")]
+        on_disk = [
+            json.loads(p)["event_id"] for (p,) in con.execute("SELECT payload FROM outbox ORDER BY id")
+        ]
     assert len(on_disk) == 500
 
     broker.start()
     hq = Subscriber(broker, "checkout/v1/s1/l1/events").start()
     try:
         second = lane_processes(broker.url, db, boot_id="boot-2", publish=0).start()
-        wait_until(lambda: {e["event_id"] for e in hq.json()} >= set(on_disk), 30, "the 500 events after restart")
+        wait_until(
+            lambda: {e["event_id"] for e in hq.json()} >= set(on_disk), 30, "the 500 events after restart"
+        )
         received = first_occurrences(hq.json())
         assert [e["seq"] for e in received] == list(range(1, 501))
         assert {e["boot_id"] for e in received} == {"boot-1"}
@@ -108,7 +119,9 @@ def test_kill_9_with_500_events_in_the_outbox_then_all_500_arrive(tmp_path, brok
         assert con.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
-def test_availability_offline_by_last_will_online_after_restart_stopped_after_stop(tmp_path, broker, lane_processes):
+def test_availability_offline_by_last_will_online_after_restart_stopped_after_stop(
+    tmp_path, broker, lane_processes
+):
     topic = "checkout/v1/s1/l1/availability"
     db = tmp_path / "outbox.db"
     lane = lane_processes(broker.url, db, boot_id="b1").start()
@@ -129,13 +142,24 @@ def test_state_and_status_are_republished_after_the_broker_lost_its_retained_sto
     from edge_app.events import LaneStatePayload
 
     outbox = Outbox(tmp_path / "outbox.db", 100, synchronous="NORMAL")
-    link = StoreLink(MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-x",
-                     reconnect_min_s=0.1, reconnect_max_s=0.5)
+    link = StoreLink(
+        MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-x", reconnect_min_s=0.1, reconnect_max_s=0.5
+    )
     link.start()
     try:
         wait_until(lambda: link.connected, 10, "connected")
-        link.publish_state(LaneStatePayload(mode="idle", light="available", transaction_id="", open_alerts=0,
-                                            unverified=False, boot_id="boot-x", version="0.1.0", config_hash="abc"))
+        link.publish_state(
+            LaneStatePayload(
+                mode="idle",
+                light="available",
+                transaction_id="",
+                open_alerts=0,
+                unverified=False,
+                boot_id="boot-x",
+                version="0.1.0",
+                config_hash="abc",
+            )
+        )
         link.publish_status("scanner/flatbed", "down", "no such port")
         link.publish_raw("light", "available", retain=True)
         wait_until(lambda: retained(broker, "checkout/v1/s1/l1/light") == b"available", 5, "first publish")

@@ -12,9 +12,19 @@ from edge_app.store_link.outbox import Outbox, rows_to_drop
 
 
 def envelope(seq: int) -> Envelope:
-    return Envelope(schema=SCHEMA_VERSION, event_id=f"e-{seq}", boot_id="b", seq=seq, ts="2024-01-01T00:00:00.000Z",
-                    mono_ts=float(seq), store_id="s", lane_id="l", type="transaction.started",
-                    transaction_id="t", data={})
+    return Envelope(
+        schema=SCHEMA_VERSION,
+        event_id=f"e-{seq}",
+        boot_id="b",
+        seq=seq,
+        ts="2024-01-01T00:00:00.000Z",
+        mono_ts=float(seq),
+        store_id="s",
+        lane_id="l",
+        type="transaction.started",
+        transaction_id="t",
+        data={},
+    )
 
 
 def test_pending_is_oldest_first_and_ack_deletes_only_that_row(tmp_path):

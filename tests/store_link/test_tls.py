@@ -25,41 +25,113 @@ def openssl(*args: str, cwd) -> None:
 def make_pki(d):
     """A store CA, a broker certificate for 127.0.0.1 and a lane client certificate."""
     d.mkdir()
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test store CA",
-            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test store CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=d,
+    )
     for name, ext in [("broker", "subjectAltName=IP:127.0.0.1"), ("lane", "extendedKeyUsage=clientAuth")]:
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
-                "-out", f"{name}.csr", cwd=d)
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=d,
+        )
         (d / f"{name}.ext").write_text(ext + "\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=some other CA",
-            "-keyout", "other.key", "-out", "other.crt", cwd=d)
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+            "-out",
+            f"{name}.crt",
+            cwd=d,
+        )
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=some other CA",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.crt",
+        cwd=d,
+    )
     return d
 
 
 @pytest.fixture
 def tls_broker(tmp_path):
     pki = make_pki(tmp_path / "pki")
-    b = Mosquitto(tmp_path / "broker", extra_conf=(
-        "allow_anonymous true\n"
-        f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n"
-        "require_certificate true\ntls_version tlsv1.2\n" + broker_user_line()
-    )).start()
+    b = Mosquitto(
+        tmp_path / "broker",
+        extra_conf=(
+            "allow_anonymous true\n"
+            f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n"
+            "require_certificate true\ntls_version tlsv1.2\n" + broker_user_line()
+        ),
+    ).start()
     yield b, pki
     b.stop()
 
 
 def link_for(tmp_path, broker, tls: dict) -> StoreLink:
     cfg = MqttConfig(url=f"mqtts://127.0.0.1:{broker.port}", tls=tls)
-    return StoreLink(cfg, "s1", "l1", Outbox(tmp_path / f"o-{len(tls)}.db", 10, synchronous="NORMAL"), "b",
-                     reconnect_min_s=0.2, reconnect_max_s=0.5)
+    return StoreLink(
+        cfg,
+        "s1",
+        "l1",
+        Outbox(tmp_path / f"o-{len(tls)}.db", 10, synchronous="NORMAL"),
+        "b",
+        reconnect_min_s=0.2,
+        reconnect_max_s=0.5,
+    )
 
 
 def test_lane_connects_with_ca_and_client_certificate_and_delivers(tmp_path, tls_broker):
     broker, pki = tls_broker
-    link = link_for(tmp_path, broker, {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "lane.crt"),
-                                       "key_file": str(pki / "lane.key")})
+    link = link_for(
+        tmp_path,
+        broker,
+        {
+            "ca_file": str(pki / "ca.crt"),
+            "cert_file": str(pki / "lane.crt"),
+            "key_file": str(pki / "lane.key"),
+        },
+    )
     link.start()
     try:
         wait_until(lambda: link.connected, 10, "TLS connection")
@@ -71,8 +143,15 @@ def test_lane_connects_with_ca_and_client_certificate_and_delivers(tmp_path, tls
 
 def test_a_broker_signed_by_another_ca_is_refused_and_events_stay_queued(tmp_path, tls_broker):
     broker, pki = tls_broker
-    link = link_for(tmp_path, broker, {"ca_file": str(pki / "other.crt"), "cert_file": str(pki / "lane.crt"),
-                                       "key_file": str(pki / "lane.key")})
+    link = link_for(
+        tmp_path,
+        broker,
+        {
+            "ca_file": str(pki / "other.crt"),
+            "cert_file": str(pki / "lane.crt"),
+            "key_file": str(pki / "lane.key"),
+        },
+    )
     link.start()
     try:
         link.publish_event(LaneEvent(ts=1.0, type="transaction.started"))

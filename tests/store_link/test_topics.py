@@ -9,17 +9,20 @@ from edge_app.store_link.topics import CONTRACT, RULES, LaneTopics, fleet_filter
 T = LaneTopics("checkout/v1", "store-042", "lane-03")
 
 
-@pytest.mark.parametrize("topic, expected", [
-    (T.availability, "checkout/v1/store-042/lane-03/availability"),
-    (T.state, "checkout/v1/store-042/lane-03/state"),
-    (T.status("camera"), "checkout/v1/store-042/lane-03/status/camera"),
-    (T.events, "checkout/v1/store-042/lane-03/events"),
-    (T.stats, "checkout/v1/store-042/lane-03/stats"),
-    (T.request("item/add"), "checkout/v1/store-042/lane-03/request/item/add"),
-    (T.response("item/add"), "checkout/v1/store-042/lane-03/response/item/add"),
-    (T.light, "checkout/v1/store-042/lane-03/light"),
-    (T.requests_filter, "checkout/v1/store-042/lane-03/request/#"),
-])
+@pytest.mark.parametrize(
+    "topic, expected",
+    [
+        (T.availability, "checkout/v1/store-042/lane-03/availability"),
+        (T.state, "checkout/v1/store-042/lane-03/state"),
+        (T.status("camera"), "checkout/v1/store-042/lane-03/status/camera"),
+        (T.events, "checkout/v1/store-042/lane-03/events"),
+        (T.stats, "checkout/v1/store-042/lane-03/stats"),
+        (T.request("item/add"), "checkout/v1/store-042/lane-03/request/item/add"),
+        (T.response("item/add"), "checkout/v1/store-042/lane-03/response/item/add"),
+        (T.light, "checkout/v1/store-042/lane-03/light"),
+        (T.requests_filter, "checkout/v1/store-042/lane-03/request/#"),
+    ],
+)
 def test_lane_topics(topic, expected):
     assert topic == expected
 
@@ -27,8 +30,14 @@ def test_lane_topics(topic, expected):
 def test_contract_table_matches_the_architecture():
     table = {r.name: (r.retained, r.qos) for r in CONTRACT}
     assert table == {
-        "availability": (True, 1), "state": (True, 1), "status": (True, 1), "events": (False, 1),
-        "stats": (False, 0), "light": (True, 1), "request": (False, 1), "response": (False, 1),
+        "availability": (True, 1),
+        "state": (True, 1),
+        "status": (True, 1),
+        "events": (False, 1),
+        "stats": (False, 0),
+        "light": (True, 1),
+        "request": (False, 1),
+        "response": (False, 1),
     }
 
 

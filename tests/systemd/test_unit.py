@@ -37,12 +37,21 @@ def test_unit_has_notify_watchdog_restart_and_hardening():
     assert one["ExecStartPre"].split()[1] == "validate-config"
     assert one["ExecStart"].startswith(INSTALLED_BIN + " run --config %E/edge-app/lane.yaml")
     assert one["LoadCredential"].startswith("mqtt_password:")
-    for key, value in {"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-                       "NoNewPrivileges": "yes", "DevicePolicy": "closed"}.items():
+    for key, value in {
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "NoNewPrivileges": "yes",
+        "DevicePolicy": "closed",
+    }.items():
         assert one[key] == value, key
     assert set(one["SupplementaryGroups"].split()) == {"dialout", "video", "gpio"}
-    assert sorted(d["DeviceAllow"]) == ["char-gpiochip rw", "char-ttyACM rw", "char-ttyUSB rw",
-                                         "char-video4linux rw"]
+    assert sorted(d["DeviceAllow"]) == [
+        "char-gpiochip rw",
+        "char-ttyACM rw",
+        "char-ttyUSB rw",
+        "char-video4linux rw",
+    ]
 
 
 def verify(unit_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -57,8 +66,9 @@ def verify(unit_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
     unit = tmp_path / "edge-app.service"
     unit.write_text(unit_text.replace(INSTALLED_BIN, exe))
     env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
@@ -72,8 +82,14 @@ def test_systemd_analyze_verify_is_clean(tmp_path):
 
 
 @needs_analyze
-@pytest.mark.parametrize("broken", [("Type=notify", "Type=notifyy"), ("WatchdogSec=", "WatchdgSec="),
-                                    ("DeviceAllow=char-ttyACM rw", "DeviceAllow=char-ttyACM rwq")])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        ("Type=notify", "Type=notifyy"),
+        ("WatchdogSec=", "WatchdgSec="),
+        ("DeviceAllow=char-ttyACM rw", "DeviceAllow=char-ttyACM rwq"),
+    ],
+)
 def test_verify_would_catch_a_typo(tmp_path, broken):
     result = verify(UNIT.read_text().replace(*broken, 1), tmp_path)
     assert result.returncode != 0 or "edge-app.service" in result.stderr
@@ -83,8 +99,12 @@ def test_install_script_parses_and_dry_run_changes_nothing(tmp_path):
     assert subprocess.run(["bash", "-n", str(INSTALL)]).returncode == 0
     lane = tmp_path / "lane.yaml"
     lane.write_text("store_id: s1\n")
-    result = subprocess.run(["bash", str(INSTALL), "--dry-run", "--config", str(lane), "--prefix", str(tmp_path / "opt")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--config", str(lane), "--prefix", str(tmp_path / "opt")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     planned = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert any("venv" in line for line in planned)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import yaml
 
 from edge_app.events import EVENT_DATA, payload_schemas
-from edge_app.tools.asyncapi import REGENERATE, build_document, render
 from edge_app.store_link.commands import COMMANDS
 from edge_app.store_link.topics import CONTRACT
+from edge_app.tools.asyncapi import REGENERATE, build_document, render
 from tests.store_link.conftest import REPO
 
 COMMITTED = REPO / "docs" / "asyncapi.yaml"

@@ -23,10 +23,29 @@ STAGES = ("decode", "gate", "preprocess", "detect", "track", "engine", "publish"
 def test_bench_prints_the_report_as_json(tmp_path):
     out = tmp_path / "bench.json"
     r = subprocess.run(
-        [sys.executable, "-m", "edge_app", "bench", "--max-frames", "40", "--repeat", "1", "--idle-s", "1",
-         "--idle-warmup-s", "1", "--no-ungated", "--json", str(out)],
-        capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edge_app",
+            "bench",
+            "--max-frames",
+            "40",
+            "--repeat",
+            "1",
+            "--idle-s",
+            "1",
+            "--idle-warmup-s",
+            "1",
+            "--no-ungated",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     assert json.loads(out.read_text()) == report
@@ -63,9 +82,13 @@ def test_ultralytics_baseline_runs_in_another_interpreter(tmp_path):
     assert out == {"fps": 12.5, "frames": 320}
     argv = record.read_text().split("\n")
     assert argv[0].endswith("scripts/bench_ultralytics.py")
-    assert argv[argv.index("--model") + 1] == str(cfg.resolve(cfg.models.products.path))  # the lane's own model
+    assert argv[argv.index("--model") + 1] == str(
+        cfg.resolve(cfg.models.products.path)
+    )  # the lane's own model
     assert argv[argv.index("--conf") + 1] == "0.1"
-    assert argv[argv.index("--classes") + 1] == "39,41,46,47,49,75"  # bottle, cup, banana, apple, orange, vase
+    assert (
+        argv[argv.index("--classes") + 1] == "39,41,46,47,49,75"
+    )  # bottle, cup, banana, apple, orange, vase
 
 
 def test_the_edge_process_never_loads_torch_or_ultralytics():
@@ -73,7 +96,9 @@ def test_the_edge_process_never_loads_torch_or_ultralytics():
         "import sys, edge_app.tools.bench, edge_app.cli; edge_app.cli.build_parser();"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics')))"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
 

@@ -6,10 +6,10 @@ import json
 
 from edge_app.config import MqttConfig
 from edge_app.events import LaneEvent, LaneStatePayload
-from edge_app.tools import monitor
 from edge_app.store_link.client import StoreLink
-from edge_app.tools.monitor import FleetView, render_table
 from edge_app.store_link.outbox import Outbox
+from edge_app.tools import monitor
+from edge_app.tools.monitor import FleetView, render_table
 from tests.fixtures.broker import free_port
 from tests.store_link.conftest import wait_until
 
@@ -23,8 +23,19 @@ def envelope(event_id: str, type_: str, data: dict, ts: str = "2024-05-01T09:30:
 def test_rows_fold_state_status_stats_and_events_per_lane():
     v = FleetView()
     v.fold(f"{P}/l1/availability", b"online")
-    v.fold(f"{P}/l1/state", json.dumps({"mode": "review_required", "light": "review", "transaction_id": "t-1",
-                                        "open_alerts": 2, "unverified": False, "boot_id": "b"}).encode())
+    v.fold(
+        f"{P}/l1/state",
+        json.dumps(
+            {
+                "mode": "review_required",
+                "light": "review",
+                "transaction_id": "t-1",
+                "open_alerts": 2,
+                "unverified": False,
+                "boot_id": "b",
+            }
+        ).encode(),
+    )
     v.fold(f"{P}/l1/status/camera", b'{"component": "camera", "status": "ok"}')
     v.fold(f"{P}/l1/status/scanner/flatbed", b'{"component": "scanner/flatbed", "status": "down"}')
     v.fold(f"{P}/l1/stats", b'{"fps": 14.5, "outbox_depth": 12}')
@@ -55,7 +66,7 @@ def test_junk_and_foreign_topics_are_ignored_not_fatal():
     assert not v.fold(f"{P}/l1/state", b"\xff\xfe")
     assert not v.fold(f"{P}/l1/stats", b"[1, 2]")
     assert not v.fold(f"{P}/l1/events", b'{"no": "event_id"}')
-    assert not v.fold("checkout/v1/s2/l1/availability", b"online")   # other store
+    assert not v.fold("checkout/v1/s2/l1/availability", b"online")  # other store
     assert not v.fold("elsewhere/s1/l1/availability", b"online")
     assert not v.fold(f"{P}/l1/request/snapshot", b"{}")
     assert v.ignored >= 5
@@ -75,29 +86,54 @@ def test_table_has_one_line_per_lane_and_the_header():
 
 
 def test_once_json_against_a_real_broker(tmp_path, broker, capsys):
-    link = StoreLink(MqttConfig(url=broker.url), "s1", "lane-9", Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"),
-                     "boot-m")
+    link = StoreLink(
+        MqttConfig(url=broker.url),
+        "s1",
+        "lane-9",
+        Outbox(tmp_path / "o.db", 100, synchronous="NORMAL"),
+        "boot-m",
+    )
     link.start()
     try:
         wait_until(lambda: link.connected, 10, "lane connected")
-        link.publish_state(LaneStatePayload(mode="in_transaction", light="available", transaction_id="t-5",
-                                            open_alerts=0, unverified=True, boot_id="boot-m", version="0.1.0",
-                                            config_hash="x"))
+        link.publish_state(
+            LaneStatePayload(
+                mode="in_transaction",
+                light="available",
+                transaction_id="t-5",
+                open_alerts=0,
+                unverified=True,
+                boot_id="boot-m",
+                version="0.1.0",
+                config_hash="x",
+            )
+        )
         link.publish_status("camera", "degraded", "low light")
-        link.publish_event(LaneEvent(ts=1.0, type="alert.raised", transaction_id="t-5",
-                                     data={"alert_id": "a1", "alert_type": "multi_item"}))
+        link.publish_event(
+            LaneEvent(
+                ts=1.0,
+                type="alert.raised",
+                transaction_id="t-5",
+                data={"alert_id": "a1", "alert_type": "multi_item"},
+            )
+        )
         wait_until(lambda: link.outbox_depth() == 0, 10, "event acknowledged")
         # the retained state/status/availability are what a monitor started now sees
-        code = monitor.main(["--host", broker.host, "--port", str(broker.port), "--store", "s1",
-                             "--once", "0.8", "--json"])
+        code = monitor.main(
+            ["--host", broker.host, "--port", str(broker.port), "--store", "s1", "--once", "0.8", "--json"]
+        )
     finally:
         link.stop(timeout_s=0.5)
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1
     row = rows[0]
-    assert (row["lane_id"], row["availability"], row["mode"], row["unverified"]) == ("lane-9", "online",
-                                                                                     "in_transaction", True)
+    assert (row["lane_id"], row["availability"], row["mode"], row["unverified"]) == (
+        "lane-9",
+        "online",
+        "in_transaction",
+        True,
+    )
     assert row["health"] == "camera:degraded"
 
 

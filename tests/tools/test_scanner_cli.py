@@ -9,9 +9,9 @@ import time
 
 from edge_app.config import ScannerConfig
 from edge_app.devices.scanner import GS
-from edge_app.tools.scanner_cli import cmd_listen, cmd_sim, register
 from edge_app.devices.serial_reader import ScannerReader
 from edge_app.devices.virtual_scanner import VirtualScanner
+from edge_app.tools.scanner_cli import cmd_listen, cmd_sim, register
 
 WAIT_S = 5.0
 
@@ -40,7 +40,10 @@ def test_listen_shows_raw_bytes_and_parse_results(tmp_path):
         assert not worker.is_alive()
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(r["ok"], r.get("gtin"), r.get("reason")) for r in rows] == [
-        (True, "05000112637939", None), (False, None, "not_an_item"), (True, "09506000134352", None)]
+        (True, "05000112637939", None),
+        (False, None, "not_an_item"),
+        (True, "09506000134352", None),
+    ]
     assert rows[0]["raw_hex"].startswith("5d 45 30")  # "]E0"
     assert rows[2]["ais"] == {"10": "L1"}
 
@@ -54,8 +57,22 @@ def test_sim_types_a_file_into_a_lane(tmp_path):
     codes = tmp_path / "codes.txt"
     codes.write_text("# a basket\n5000112637939\n\n]C10109506000134352<GS>10LOT\n96385074\n")
     link = tmp_path / "scanner"
-    args = parse(["scanner", "sim", "--file", str(codes), "--link", str(link), "--delay-ms", "0",
-                  "--wait-s", str(WAIT_S), "--linger-s", "0.3"])
+    args = parse(
+        [
+            "scanner",
+            "sim",
+            "--file",
+            str(codes),
+            "--link",
+            str(link),
+            "--delay-ms",
+            "0",
+            "--wait-s",
+            str(WAIT_S),
+            "--linger-s",
+            "0.3",
+        ]
+    )
     out = io.StringIO()
     rc = []
     sim = threading.Thread(target=lambda: rc.append(cmd_sim(args, out=out)))

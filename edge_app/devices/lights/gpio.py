@@ -10,7 +10,7 @@ blink, so a stalled app thread does not freeze the flashing.
 from __future__ import annotations
 
 import threading
-from typing import Literal, Optional, Union
+from typing import Literal, Union
 
 from pydantic import Field
 
@@ -25,16 +25,20 @@ Pin = Union[int, str]
 
 class GpioLightConfig(LightConfigBase):
     type: Literal["gpio"] = "gpio"
-    red: Optional[Pin] = Field(None, title="Red lamp pin", description="BCM number or gpiozero pin name; omit if absent")
-    yellow: Optional[Pin] = Field(None, title="Yellow lamp pin", description="BCM number or gpiozero pin name")
-    green: Optional[Pin] = Field(None, title="Green lamp pin", description="BCM number or gpiozero pin name")
-    buzzer: Optional[Pin] = Field(None, title="Buzzer pin", description="Active buzzer; omit for a silent tower")
+    red: Pin | None = Field(
+        None, title="Red lamp pin", description="BCM number or gpiozero pin name; omit if absent"
+    )
+    yellow: Pin | None = Field(None, title="Yellow lamp pin", description="BCM number or gpiozero pin name")
+    green: Pin | None = Field(None, title="Green lamp pin", description="BCM number or gpiozero pin name")
+    buzzer: Pin | None = Field(None, title="Buzzer pin", description="Active buzzer; omit for a silent tower")
     active_high: bool = Field(True, description="False when a low-side driver/relay board switches on low")
     blink_on_ms: int = Field(500, gt=0, description="Lamp on-time while flashing")
     blink_off_ms: int = Field(500, gt=0, description="Lamp off-time while flashing")
     beep_on_ms: int = Field(200, gt=0, description="Buzzer on-time while beeping")
     beep_off_ms: int = Field(800, gt=0, description="Buzzer off-time while beeping")
-    beeps: Optional[int] = Field(10, gt=0, description="Beeps per intervention, then silence (None: until cleared)")
+    beeps: int | None = Field(
+        10, gt=0, description="Beeps per intervention, then silence (None: until cleared)"
+    )
 
 
 class GpioLight(ReviewLight):
@@ -52,13 +56,15 @@ class GpioLight(ReviewLight):
         for name in ("red", "yellow", "green"):
             pin = getattr(config, name)
             if pin is not None:
-                self._lamps[name] = LED(pin, active_high=config.active_high, initial_value=False,
-                                        pin_factory=pin_factory)
+                self._lamps[name] = LED(
+                    pin, active_high=config.active_high, initial_value=False, pin_factory=pin_factory
+                )
         self._buzzer = None
         if config.buzzer is not None:
-            self._buzzer = Buzzer(config.buzzer, active_high=config.active_high, initial_value=False,
-                                  pin_factory=pin_factory)
-        self._shown: Optional[LightState] = None
+            self._buzzer = Buzzer(
+                config.buzzer, active_high=config.active_high, initial_value=False, pin_factory=pin_factory
+            )
+        self._shown: LightState | None = None
 
     def show(self, state: LightState) -> None:
         with self._lock:
@@ -73,7 +79,7 @@ class GpioLight(ReviewLight):
             self._shown = self.state = state
 
     @staticmethod
-    def _apply(device, lamp: str, on_ms: int, off_ms: int, n: Optional[int]) -> None:
+    def _apply(device, lamp: str, on_ms: int, off_ms: int, n: int | None) -> None:
         if lamp == "on":
             device.on()
         elif lamp == "blink":

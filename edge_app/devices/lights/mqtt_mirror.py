@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Callable, Literal, Optional, Union
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import Field
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 KEY = "mqtt_mirror"
 
-Publish = Callable[[str, Union[bytes, str], bool], None]
+Publish = Callable[[str, bytes | str, bool], None]
 
 
 def mirror_payload(state: LightState) -> str:
@@ -37,8 +38,11 @@ def mirror_payload(state: LightState) -> str:
 
 class MqttMirrorConfig(LightConfigBase):
     type: Literal["mqtt_mirror"] = "mqtt_mirror"
-    topic: str = Field("light/tower", title="Topic",
-                       description="Handed to the app's publish as is (lane-relative there); not 'light', which the app uses")
+    topic: str = Field(
+        "light/tower",
+        title="Topic",
+        description="Handed to the app's publish as is (lane-relative there); not 'light', which the app uses",
+    )
     retain: bool = Field(True, description="Retain, so a reconnecting controller gets the state")
 
 
@@ -46,13 +50,13 @@ class MqttMirrorLight(ReviewLight):
     KEY = KEY
     Config = MqttMirrorConfig
 
-    def __init__(self, config: MqttMirrorConfig, publish: Optional[Publish] = None, **kwargs) -> None:
+    def __init__(self, config: MqttMirrorConfig, publish: Publish | None = None, **kwargs) -> None:
         super().__init__(config)
         if publish is None:
             raise ValueError("the mqtt_mirror light needs the app's publish(topic, payload, retain)")
         self._publish = publish
         self._lock = threading.Lock()
-        self._published: Optional[LightState] = None
+        self._published: LightState | None = None
 
     def show(self, state: LightState) -> None:
         with self._lock:

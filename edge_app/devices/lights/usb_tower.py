@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Literal
 
 import serial
 from pydantic import Field
@@ -60,7 +61,9 @@ def tower_bytes(state: LightState, buzzer: bool = True) -> bytes:
 
 class UsbTowerConfig(LightConfigBase):
     type: Literal["usb_tower"] = "usb_tower"
-    port: str = Field("/dev/edge-app/tower", title="Serial port", description="Stable path from hardware/99-edge-app.rules")
+    port: str = Field(
+        "/dev/edge-app/tower", title="Serial port", description="Stable path from hardware/99-edge-app.rules"
+    )
     baudrate: int = Field(9600, gt=0)
     buzzer_ms: int = Field(3000, ge=0, description="How long the buzzer sounds on an intervention (0: never)")
     refresh_ms: int = Field(30000, gt=0, description="Re-send the lamps this often even without a change")
@@ -74,18 +77,23 @@ class UsbTowerLight(ReviewLight):
     KEY = KEY
     Config = UsbTowerConfig
 
-    def __init__(self, config: UsbTowerConfig, clock: Callable[[], float] = time.monotonic,
-                 on_status: Optional[Callable[[bool, str], None]] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        config: UsbTowerConfig,
+        clock: Callable[[], float] = time.monotonic,
+        on_status: Callable[[bool, str], None] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(config)
         self._clock = clock
         self._on_status = on_status
         self._lock = threading.Lock()
-        self._port: Optional[serial.SerialBase] = None
-        self._sent: Optional[LightState] = None  # what the device is known to show
+        self._port: serial.SerialBase | None = None
+        self._sent: LightState | None = None  # what the device is known to show
         self._sent_at = 0.0
         self._retry_at = 0.0
         self._delay_ms = config.reconnect_initial_ms
-        self._buzzer_timer: Optional[threading.Timer] = None
+        self._buzzer_timer: threading.Timer | None = None
         self.connected = False
         self.detail = "not opened"
 
@@ -109,8 +117,13 @@ class UsbTowerLight(ReviewLight):
         if now < self._retry_at:
             return False
         try:
-            self._port = serial.serial_for_url(self.config.port, baudrate=self.config.baudrate,
-                                               timeout=0.5, write_timeout=0.5, exclusive=True)
+            self._port = serial.serial_for_url(
+                self.config.port,
+                baudrate=self.config.baudrate,
+                timeout=0.5,
+                write_timeout=0.5,
+                exclusive=True,
+            )
         except (serial.SerialException, OSError, ValueError) as exc:
             self._retry_at = now + self._delay_ms / 1000
             self._delay_ms = min(self._delay_ms * 2, self.config.reconnect_max_ms)
