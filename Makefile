@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   - install the edge runtime in .venv and replay the bundled demo lane
-#   make test   - install what the tests need (Python deps + the Debian mosquitto) and run them
+#   make test   - install what the tests need (Python deps + the Debian mosquitto), lint, run them
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -34,7 +34,14 @@ broker:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mosquitto mosquitto-clients; }
 
-test: $(VENV)/.installed-dev broker
+# ruff (lint + format), mypy and the import contracts (the runtime never imports the tools or the simulator)
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint broker
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

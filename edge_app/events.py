@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 SCHEMA_VERSION = "checkout/v1"
 
@@ -148,13 +148,17 @@ class PosEvent(_Vocabulary):
     description: str = ""
 
 
+#: a component's health, as ``status/<component>`` says it
+ComponentState = Literal["ok", "degraded", "down"]
+
+
 @dataclass(frozen=True)
 class DeviceStatus(_Vocabulary):
     """Health of one lane component; a blind lane must not accuse anyone."""
 
     ts: float
     component: str  # camera, scanner/<id>, light, outbox, model
-    status: Literal["ok", "degraded", "down"]
+    status: ComponentState
     detail: str = ""
 
 
@@ -175,7 +179,7 @@ class Tick(_Vocabulary):
     ts: float
 
 
-EngineInput = Union[Scan, ZoneEvent, PosEvent, DeviceStatus, StaffAction, Tick]
+EngineInput = Scan | ZoneEvent | PosEvent | DeviceStatus | StaffAction | Tick
 
 
 # --------------------------------------------------------------------------

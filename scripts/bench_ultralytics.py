@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 "ultralytics": ultralytics.__version__,
                 "torch": torch_v,
                 "torch_threads": torch_threads,
-                "pipeline": f"YOLO({os.path.basename(args.model)}).track(stream=True, tracker={args.tracker}, imgsz={args.imgsz})",
+                "pipeline": f"YOLO({os.path.basename(args.model)}).track("
+                f"stream=True, tracker={args.tracker}, imgsz={args.imgsz})",
             }
         )
     )

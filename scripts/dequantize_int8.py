@@ -10,7 +10,8 @@ metadata Ultralytics needs) is kept. The result carries the int8 model's
 weight rounding, not the original fp32 weights: it is validated against
 Ultralytics' own predictor on the same file (tests/perception/test_yolo_vs_ultralytics.py).
 
-    .venv/bin/python scripts/dequantize_int8.py models/yolo11n-coco-int8-320.onnx models/yolo11n-coco-fp32dq-320.onnx
+    .venv/bin/python scripts/dequantize_int8.py \\
+        models/yolo11n-coco-int8-320.onnx models/yolo11n-coco-fp32dq-320.onnx
 
 Needs the ``onnx`` package (in the dev extra), never the edge runtime.
 """

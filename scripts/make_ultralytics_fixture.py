@@ -62,7 +62,9 @@ def main() -> int:
                             "score": float(s),
                             "xyxy": [float(v) for v in b],
                         }
-                        for b, s, c in zip(boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist())
+                        for b, s, c in zip(
+                            boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist(), strict=True
+                        )
                     ],
                 }
             )

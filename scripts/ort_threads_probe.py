@@ -43,7 +43,7 @@ def lat(s, n=60):
 
 
 for th, sp in [(1, False), (2, False), (2, True), (1, True)]:
-    print("threads", th, "spin", sp, "%.1f ms" % lat(sess(th, sp)))
+    print("threads", th, "spin", sp, f"{lat(sess(th, sp)):.1f} ms")
 # two threads, one session intra 1
 s = sess(1, False)
 

@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--static",
         action="store_true",
-        help="export a fixed 320x320 input (default: dynamic, so the lane can letterbox 4:3 to 320x256 and detect regions)",
+        help="export a fixed 320x320 input "
+        "(default: dynamic, so the lane can letterbox 4:3 to 320x256 and detect regions)",
     )
     p.add_argument("--skip-train", metavar="PT", help="do not train; export/validate this checkpoint")
     args = p.parse_args(argv)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from edge_app.events import StaffAction, StaffResolution
+from edge_app.events import Resolution, StaffAction, StaffResolution
 
 Press = Literal["short", "long"]
 
@@ -95,7 +95,9 @@ class StaffButton:
         now = self.clock()
         press = self.classifier.edge(pressed, now)
         if press is not None:
-            self.on_clear(StaffAction(ts=now, resolution=self.resolutions[press], source="button"))
+            self.on_clear(
+                StaffAction(ts=now, resolution=Resolution(self.resolutions[press]), source="button")
+            )
 
     def close(self) -> None:
         self._button.close()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from stdnum import ean
 
@@ -185,7 +185,7 @@ class Rejection:
     symbology: str = ""
 
 
-ParseResult = Union[ParsedCode, Rejection]
+ParseResult = ParsedCode | Rejection
 
 #: AIM code character -> symbology name, for codes that are never items.
 _NON_ITEM = {
@@ -343,7 +343,7 @@ def upce_to_upca(upce: str) -> str | None:
         ns, body, check = upce[0], upce[1:7], (upce[7] if len(upce) == 8 else None)
     if ns not in "01":
         return None
-    d1, d2, d3, d4, d5, d6 = body
+    d1, d2, d3, d4, d5, d6 = tuple(body)
     if d6 in "012":
         core = f"{d1}{d2}{d6}0000{d3}{d4}{d5}"
     elif d6 == "3":

@@ -18,7 +18,7 @@ import serial
 
 from edge_app.config import ScannerConfig
 from edge_app.devices.scanner import ScanDecoder
-from edge_app.events import DeviceStatus, Scan
+from edge_app.events import ComponentState, DeviceStatus, Scan
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ScannerReader:
         self.on_heartbeat = on_heartbeat
         self.component = f"scanner/{config.id}"
         self.decoder = ScanDecoder.from_config(config)
-        self.status: str = "down"
+        self.status: ComponentState = "down"
         self.detail: str = "not started"
         self._status_sent = False
         self._bytes_received = 0
@@ -105,7 +105,7 @@ class ScannerReader:
     def stats(self) -> dict:
         """Snapshot: bytes_received, scans, reconnects and drops by reason."""
         with self._cond:
-            out = dict(self.decoder.counters)
+            out: dict[str, int | str] = dict(self.decoder.counters)
             out["bytes_received"] = self._bytes_received
             out["reconnects"] = self._reconnects
             out["status"] = self.status
@@ -166,7 +166,7 @@ class ScannerReader:
                 self._bytes_received += len(data)
                 self._cond.notify_all()
 
-    def _set_status(self, status: str, detail: str) -> None:
+    def _set_status(self, status: ComponentState, detail: str) -> None:
         self.detail = detail
         if status == self.status and self._status_sent:
             return
@@ -185,8 +185,9 @@ class ScannerReader:
             log.exception("%s: callback %r failed", self.component, callback)
 
     def _beat(self) -> None:
-        if self.on_heartbeat is not None:
-            self._deliver(lambda _: self.on_heartbeat(), None)
+        beat = self.on_heartbeat
+        if beat is not None:
+            self._deliver(lambda _: beat(), None)
 
     def _sleep(self, seconds: float) -> None:
         """Back off, still beating the watchdog and noticing stop()."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-#: the standard suite (tests/scenarios/suite): name -> (seed, difficulty, journeys). Every label at least once.
+#: the standard suite (tests/scenarios/suite): name -> (seed, difficulty, journeys).
+#: Every label at least once.
 SUITE = {
     "suite-scanned": (11, "easy", ["no_barcode_item", "scanned"]),
     "suite-pass-over": (12, "normal", ["scanned", "missed_scan.pass_over"]),
@@ -42,12 +43,13 @@ def write_suite(out: Path, model: Path | None = None) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "lane.yaml").write_text(
-        "# Written by `edge-app sim generate --suite`: the demo lane with the grocery catalogue and the lane-view model.\n"
-        + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
+        "# Written by `edge-app sim generate --suite`: the demo lane with the grocery catalogue"
+        " and the lane-view model.\n" + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
     )
     folders = []
     for name, (seed, difficulty, labels) in SUITE.items():
         s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
+        assert s.look is not None  # a kiosk session always has its look
         look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs video bytes
         folders.append(
             write_plan(
@@ -88,7 +90,8 @@ def _generate(args) -> int:
     for f in folders:
         print(f)
     print(
-        f"{len(folders)} scenario(s); replay one with: edge-app run --config {Path(args.out) / 'lane.yaml'} --replay {folders[0]}"
+        f"{len(folders)} scenario(s); replay one with: "
+        f"edge-app run --config {Path(args.out) / 'lane.yaml'} --replay {folders[0]}"
     )
     return 0
 
@@ -130,7 +133,8 @@ def _import(args) -> int:
         print(f"edge-app sim import: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{sc.folder}: {sc.meta.duration_s:.1f} s of video at {sc.meta.fps:g} fps, {len(sc.scanner_chunks)} scanner chunk(s), "
+        f"{sc.folder}: {sc.meta.duration_s:.1f} s of video at {sc.meta.fps:g} fps, "
+        f"{len(sc.scanner_chunks)} scanner chunk(s), "
         f"{len(sc.pos_events)} POS event(s), {len(sc.truth.journeys)} journey(s)"
     )
     print(f"replay it with: edge-app run --config {args.lane} --replay {sc.folder}")

@@ -25,7 +25,8 @@ import numpy as np
 import yaml
 
 from edge_app.sim.kiosk import CLASSES, LABEL_MIX, plan_kiosk_session
-from edge_app.sim.scene import PRODUCTS, Scene, render
+from edge_app.sim.render import render
+from edge_app.sim.scene import PRODUCTS, Scene
 
 DIFFICULTIES = ("easy", "normal", "normal", "hard")
 

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 from stdnum import ean
 
-from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey, render
+from edge_app.sim.render import render
+from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey
 from edge_app.tools.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
 
 # Far slots first, so a later item never passes over one already in the bag.
@@ -101,7 +102,7 @@ def write_plan(
                 t_scan=None if plan.scan_at is None else round(plan.scan_at, 3),
                 scanned_gtin=scanned,
                 **times,
-            )  # type: ignore[arg-type]
+            )
         )
         if plan.scan_at is not None:
             reads.append((plan.scan_at, scanned or gtin))
@@ -221,8 +222,8 @@ def generate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "lane.yaml").write_text(
-        "# Written by `edge-app sim generate`: the demo lane with the grocery catalogue and the lane-view model.\n"
-        + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
+        "# Written by `edge-app sim generate`: the demo lane with the grocery catalogue"
+        " and the lane-view model.\n" + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
     )
     folders = []
     for k in range(count):

@@ -1,6 +1,6 @@
 """The kiosk look: a top-down self-checkout camera view built from real photos.
 
-``scene.render`` hands a ``Scene`` with a ``look`` here. What is drawn:
+``sim.render.render`` hands a ``Scene`` with a ``look`` here. What is drawn:
 
 - the counter (steel, laminate, wood or white), a plastic basket in ``pick``,
   the scanner glass with its bezel and laser lines in ``scan``, an open bag in
@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import cv2
 import numpy as np
@@ -444,12 +445,13 @@ def _draw_arm(layer, alpha, look: Look, wrist_px, hand_len: float, width: int, h
 
 def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
     """One kiosk-look frame at ``t``, and the boxes of every visible item and hand."""
-    look: Look = scene.look  # type: ignore[assignment]
+    look = cast(Look, scene.look)
     W, H = scene.width, scene.height
     frame = _background(look, W, H).copy()
     rest_alpha = np.zeros((H, W), np.uint8)
     boxes: list[dict] = []
-    moving_idx, still_idx = [], []
+    moving_idx: list[int] = []
+    still_idx: list[int] = []
     for idx, item in enumerate(scene.items):
         if item.position(t) is None:
             continue
@@ -457,7 +459,7 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
 
     def item_box(idx, target, target_alpha):
         item = scene.items[idx]
-        x, y = item.position(t)  # type: ignore[misc]
+        x, y = item.position(t)
         length = item.product.length * H * look.item_scale
         m = _item_matrix(item.product, x * W, y * H, item.angle, length)
         box = _warp_paste(target, target_alpha, _product_sprite(item.product), m)
@@ -469,13 +471,26 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
 
     layer = frame.copy()
     lay_alpha = np.zeros((H, W), np.uint8)
-    velocity = np.zeros(2)
-    hand_boxes = []
     order = sorted(moving_idx, key=lambda i: scene.items[i].carrier is not None)  # carriers first
     for idx in order:
         item_box(idx, layer, lay_alpha)
+    velocity, hand_boxes = _draw_hands(scene, look, t, layer, lay_alpha)
+    if lay_alpha.any():
+        frame, hand_boxes = _composite_moving(
+            frame, layer, lay_alpha, velocity, look, boxes, moving_idx, hand_boxes
+        )
+    for b in hand_boxes:
+        boxes.append({"item": -1, "label": "hand", "cls": "hand", "xyxy": b})
+    return _lighting(look, frame, t, rng), boxes
+
+
+def _draw_hands(scene: Scene, look: Look, t: float, layer, lay_alpha) -> tuple[np.ndarray, list]:
+    """Draw each visible hand (and arm) on the moving layer; the last hand's velocity blurs it."""
+    W, H = scene.width, scene.height
+    velocity = np.zeros(2)
+    hand_boxes = []
     dt = 1.0 / scene.fps
-    for idx, item in enumerate(scene.items):
+    for item in scene.items:
         hp = hand_position(item, t)
         if hp is None:
             continue
@@ -496,40 +511,45 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
         box = _draw_arm(layer, lay_alpha, look, wrist, hand_len, W, H)
         if box:
             hand_boxes.append(box)
+    return velocity, hand_boxes
 
-    if lay_alpha.any():
-        blur = abs(float(np.linalg.norm(velocity))) * look.exposure
-        if blur >= 1.5:
-            n = int(min(41, round(blur))) | 1
-            k = np.zeros((n, n), np.float32)
-            ang = math.atan2(velocity[1], velocity[0])
-            c = n // 2
-            cv2.line(
-                k,
-                (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)),
-                (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)),
-                1.0,
-                1,
-            )
-            k /= k.sum()
-            a = lay_alpha.astype(np.float32) / 255.0
-            pre = layer.astype(np.float32) * a[..., None]
-            pre = cv2.filter2D(pre, -1, k)
-            a = cv2.filter2D(a, -1, k)
-            out = frame.astype(np.float32) * (1 - a[..., None]) + pre
-            frame = np.clip(out, 0, 255).astype(np.uint8)
-            grow = blur / 2
-            gx, gy = abs(math.cos(ang)) * grow, abs(math.sin(ang)) * grow
-            for b in boxes:
-                if b["item"] in moving_idx:
-                    b["xyxy"] = _grow(b["xyxy"], gx, gy, W, H)
-            hand_boxes = [_grow(b, gx, gy, W, H) for b in hand_boxes]
-        else:
-            a = lay_alpha.astype(np.float32)[..., None] / 255.0
-            frame = (frame.astype(np.float32) * (1 - a) + layer.astype(np.float32) * a).astype(np.uint8)
-    for b in hand_boxes:
-        boxes.append({"item": -1, "label": "hand", "cls": "hand", "xyxy": b})
 
+def _composite_moving(frame, layer, lay_alpha, velocity, look: Look, boxes, moving_idx, hand_boxes):
+    """Lay the moving layer over the frame, motion-blurred along ``velocity`` when fast enough."""
+    H, W = frame.shape[:2]
+    blur = abs(float(np.linalg.norm(velocity))) * look.exposure
+    if blur < 1.5:
+        a = lay_alpha.astype(np.float32)[..., None] / 255.0
+        frame = (frame.astype(np.float32) * (1 - a) + layer.astype(np.float32) * a).astype(np.uint8)
+        return frame, hand_boxes
+    n = int(min(41, round(blur))) | 1
+    k = np.zeros((n, n), np.float32)
+    ang = math.atan2(velocity[1], velocity[0])
+    c = n // 2
+    cv2.line(
+        k,
+        (int(c - math.cos(ang) * c), int(c - math.sin(ang) * c)),
+        (int(c + math.cos(ang) * c), int(c + math.sin(ang) * c)),
+        1.0,
+        1,
+    )
+    k /= k.sum()
+    a = lay_alpha.astype(np.float32) / 255.0
+    pre = layer.astype(np.float32) * a[..., None]
+    pre = cv2.filter2D(pre, -1, k)
+    a = cv2.filter2D(a, -1, k)
+    out = frame.astype(np.float32) * (1 - a[..., None]) + pre
+    frame = np.clip(out, 0, 255).astype(np.uint8)
+    grow = blur / 2
+    gx, gy = abs(math.cos(ang)) * grow, abs(math.sin(ang)) * grow
+    for b in boxes:
+        if b["item"] in moving_idx:
+            b["xyxy"] = _grow(b["xyxy"], gx, gy, W, H)
+    return frame, [_grow(b, gx, gy, W, H) for b in hand_boxes]
+
+
+def _lighting(look: Look, frame: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    H, W = frame.shape[:2]
     light = _light_map(look, W, H)
     if look.flicker:
         light = light * (1 + look.flicker * math.sin(2 * math.pi * 1.7 * t))
@@ -541,7 +561,7 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
             rng.normal(0, look.noise, (H, W, 1)).astype(np.float32) * 0.6
             + rng.normal(0, look.noise, img.shape).astype(np.float32) * 0.8
         )
-    return np.clip(img, 0, 255).astype(np.uint8), boxes
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _grow(box, gx, gy, W, H):
@@ -715,7 +735,8 @@ def plan_kiosk_session(
         items.append(plan)
         slot += 1
         if label == "multi_item":
-            # two of a kind, stacked in one hand, one beep: the carrier is "scanned", the extra one is the alert
+            # two of a kind, stacked in one hand, one beep:
+            # the carrier is "scanned", the extra one is the alert
             plan.truth = "scanned"
             off = (0.03, -0.06)
             extra = ItemPlan(

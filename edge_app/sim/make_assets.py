@@ -98,8 +98,8 @@ def _tight(rgba: np.ndarray) -> np.ndarray:
 
 def build(images: Path, out: Path = ASSETS) -> list[Path]:
     written = []
-    for name, (photo, *box) in CARTONS.items():
-        written.append(_write(out / name, _carton(_read(images / photo), tuple(box))))
+    for name, (photo, x0, y0, x1, y1) in CARTONS.items():
+        written.append(_write(out / name, _carton(_read(images / photo), (x0, y0, x1, y1))))
     for name, (photo, cx, cy, r) in PRODUCE.items():
         written.append(_write(out / name, _produce(_read(images / photo), cx, cy, r)))
     written.append(

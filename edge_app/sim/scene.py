@@ -12,15 +12,12 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 ASSETS = Path(__file__).parent / "assets"
 
-if TYPE_CHECKING:
-    from edge_app.sim.kiosk import Look
 
 #: Demo lane geometry (normalised x0, y0, x1, y1 rectangles).
 LAYOUT = {
@@ -78,7 +75,7 @@ class ItemPlan:
     def position(self, t: float) -> tuple[float, float] | None:
         if t < self.keys[0][0]:
             return None
-        for (t0, x0, y0), (t1, x1, y1) in zip(self.keys, self.keys[1:]):
+        for (t0, x0, y0), (t1, x1, y1) in zip(self.keys, self.keys[1:], strict=False):
             if t0 <= t <= t1:
                 u = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
                 u = u * u * (3 - 2 * u)  # ease in/out like a real hand
@@ -96,7 +93,9 @@ class Scene:
     sprite_height: float = 0.42  # of frame height
     noise: float = 3.0
     lighting: float = 1.0
-    look: Look | None = None  # None: the classic demo look (bit-identical to the committed demo)
+    #: a ``edge_app.sim.kiosk.Look``; None: the classic demo look (bit-identical to the committed demo).
+    #: Typed loosely so this module needs nothing from the kiosk look, which builds on it.
+    look: object | None = None
     end_s: float = 0.0  # at least this long (POS events after the last item)
 
     @property
@@ -188,12 +187,8 @@ def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, ski
         cv2.circle(frame, (fx, fy), 7, dark, -1, cv2.LINE_AA)
 
 
-def render(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
-    """One frame at time t, and where each visible item is (for YOLO labels)."""
-    if scene.look is not None:
-        from edge_app.sim.kiosk import render_kiosk
-
-        return render_kiosk(scene, t, rng)
+def render_classic(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """One frame of the classic demo look at time t, and where each visible item is (for YOLO labels)."""
     frame = _counter(scene.width, scene.height, scene.seed).copy()
     boxes = []
     sprite_px = int(scene.sprite_height * scene.height)

@@ -181,7 +181,7 @@ class StoreLink:
         # its stale in-flight copies (harmless duplicates), ours must not queue.
         client.max_inflight_messages_set(2 * self._max_inflight + 20)
         client.max_queued_messages_set(0)
-        client.reconnect_delay_set(*self._reconnect)
+        client.reconnect_delay_set(*self._reconnect)  # type: ignore[arg-type]  # paho takes seconds as floats
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

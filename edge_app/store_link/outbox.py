@@ -139,6 +139,7 @@ class Outbox:
             if drop:
                 log.warning("outbox full (%d): dropped %d oldest event(s)", self.max_events, drop)
             self._depth += 1 - drop
+            assert row_id is not None  # an INSERT always has a row id
             return int(row_id)
 
     # -- publisher side ----------------------------------------------------

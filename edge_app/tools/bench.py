@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -490,7 +490,7 @@ def _child_idle(args) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _spawn_child(args, mode: str, extra: list[str] = ()) -> dict:
+def _spawn_child(args, mode: str, extra: Sequence[str] = ()) -> dict:
     cmd = [
         sys.executable,
         "-m",

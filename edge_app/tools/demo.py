@@ -119,9 +119,8 @@ def run_replay(
     json_out: str | None = None,
 ) -> int:
     from edge_app.devices.lights.console import ConsoleLight, ConsoleLightConfig
-    from edge_app.lane.app import Lane
     from edge_app.tools.evaluate import score
-    from edge_app.tools.replay import ScenarioClock, replay
+    from edge_app.tools.replay import run_scenario
     from edge_app.tools.scenario import Scenario
 
     out = out or sys.stdout
@@ -141,7 +140,8 @@ def run_replay(
     )
     if cfg.mqtt:
         printer.line(
-            f"edge-app: events go to {cfg.mqtt.url} under {cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/"
+            f"edge-app: events go to {cfg.mqtt.url} under "
+            f"{cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/"
             + (" (a private mosquitto started for this demo)" if broker else "")
         )
     else:
@@ -157,33 +157,26 @@ def run_replay(
             )
         except OSError as exc:
             printer.line(f"edge-app: cannot watch the broker ({exc}); the lane keeps events in its outbox")
-    clock = ScenarioClock()
     light = ConsoleLight(ConsoleLightConfig(), stream=out)
-    lane = Lane(
-        cfg,
-        clock=clock,
-        light=light,
-        on_lane_event=printer.lane_event,
-        on_status=printer.status,
-        config_path=config_path,
-        use_watchdog=False,
-        keep_events=True,
-    )
     try:
-        result = replay(lane, scenario, clock, realtime=realtime)
-        if lane.engine.tx is not None:
-            from edge_app.events import PosEvent
-
-            lane.submit(PosEvent(clock(), "transaction_end", lane.engine.tx.transaction_id))
-            lane.drain()
+        run = run_scenario(
+            cfg,
+            scenario,
+            close_transaction=True,
+            realtime=realtime,
+            light=light,
+            on_lane_event=printer.lane_event,
+            on_status=printer.status,
+            config_path=config_path,
+        )
     finally:
-        lane.stop()
         if subscriber:
             time.sleep(0.3)
             subscriber.stop()
         if broker:
             broker[0].terminate()
             broker[0].wait(5)
+    lane, result = run.lane, run.result
 
     s = score(scenario.truth, lane.events_out)
     alerts = [e for e in lane.events_out if e.type == "alert.raised"]
@@ -191,7 +184,8 @@ def run_replay(
     printer.line("")
     printer.line("== summary " + "=" * 60)
     printer.line(
-        f"video: {result.frames} frames in {result.wall_s:.1f} s ({result.frames / max(result.wall_s, 1e-9):.1f} fps); "
+        f"video: {result.frames} frames in {result.wall_s:.1f} s "
+        f"({result.frames / max(result.wall_s, 1e-9):.1f} fps); "
         f"scanner bytes through the pty: {result.scanner_bytes}"
     )
     printer.line(

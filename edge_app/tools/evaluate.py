@@ -64,6 +64,77 @@ class Score:
         }
 
 
+def _truth_ts(j) -> float | None:
+    """When an expected alert's item landed; a barcode sheet never lands: it is placed by its scan."""
+    return j.t_land if j.t_land is not None else j.t_scan
+
+
+def _alert_ts(a: LaneEvent) -> float | None:
+    return a.data.get("landed_ts") if a.data.get("landed_ts") is not None else a.data.get("scan_ts")
+
+
+def _late_alerts(
+    events: list[LaneEvent], alerts: list[LaneEvent], escalation_s: float, tick_s: float
+) -> list:
+    """Staff alerts later than their nudge + the escalation window, or the payment start if sooner."""
+    pending_ts = {e.data.get("journey_id", ""): e.ts for e in events if e.type == "journey.pending"}
+    payment_ts = [e.ts for e in events if e.type == "transaction.payment_started"]
+    late = []
+    for a in alerts:
+        jid = a.data.get("journey_id", "")
+        if jid in pending_ts:
+            deadline = pending_ts[jid] + escalation_s
+            deadline = min([deadline] + [t for t in payment_ts if t >= pending_ts[jid]])
+            if a.ts > deadline + tick_s + 1e-9:
+                late.append(a)
+    return late
+
+
+def _closest_expected(a: LaneEvent, expected: list, used: set[int], tolerance_s: float) -> int | None:
+    """The unused expected alert of the same type whose landing is closest (within the tolerance)."""
+    landed = _alert_ts(a)
+    best, best_dt = None, tolerance_s
+    for i, j in enumerate(expected):
+        if i in used or j.label != a.data.get("alert_type") or landed is None:
+            continue
+        dt = abs(landed - _truth_ts(j))  # type: ignore[operator]
+        if dt <= best_dt:
+            best, best_dt = i, dt
+    return best
+
+
+def _record_hit(s: Score, j, a: LaneEvent, first: float) -> None:
+    s.caught.append((j, a))
+    if j.t_land is not None:
+        s.alert_latency_s.append(a.ts - j.t_land)
+        s.first_signal_latency_s.append(first - j.t_land)
+    else:
+        s.alert_after_scan_s.append(a.ts - _truth_ts(j))  # type: ignore[operator]
+        s.first_signal_after_scan_s.append(first - _truth_ts(j))  # type: ignore[operator]
+
+
+def _missed_family(s: Score, expected: list, alerts: list[LaneEvent], tolerance_s: float) -> None:
+    """The same item, either missed-scan kind: the camera may not see whether it
+    crossed the glass (a pass-over lost on the glass lands as a bypass)."""
+    fam_truth = [j for j in expected if j.label.startswith("missed_scan")]
+    fam_used: set[int] = set()
+    for a in alerts:
+        at = _alert_ts(a)
+        if not str(a.data.get("alert_type", "")).startswith("missed_scan") or at is None:
+            continue
+        hits = [
+            (abs(at - _truth_ts(j)), i)  # type: ignore[operator]
+            for i, j in enumerate(fam_truth)
+            if i not in fam_used and abs(at - _truth_ts(j)) <= tolerance_s  # type: ignore[operator]
+        ]
+        if hits:
+            fam_used.add(min(hits)[1])
+            s.missed_family["tp"] += 1
+        else:
+            s.missed_family["fp"] += 1
+    s.missed_family["fn"] = len(fam_truth) - len(fam_used)
+
+
 def score(
     truth: Truth,
     events: list[LaneEvent],
@@ -78,37 +149,17 @@ def score(
     came first (one ``tick_s`` of slack: the engine decides on ticks).
     """
     s = Score(scanned_items=sum(1 for j in truth.journeys if j.label == "scanned"))
-
-    def truth_ts(j):  # a barcode sheet never lands: it is placed by its scan
-        return j.t_land if j.t_land is not None else j.t_scan
-
-    def alert_ts(a):
-        return a.data.get("landed_ts") if a.data.get("landed_ts") is not None else a.data.get("scan_ts")
-
-    expected = [j for j in truth.expected_alerts() if truth_ts(j) is not None]
+    expected = [j for j in truth.expected_alerts() if _truth_ts(j) is not None]
     alerts = [e for e in events if e.type == "alert.raised"]
     first_signal: dict[str, float] = {}
     for e in events:
         if e.type in ("journey.pending", "alert.raised"):
             first_signal.setdefault(e.data.get("journey_id", ""), e.ts)
-    pending_ts = {e.data.get("journey_id", ""): e.ts for e in events if e.type == "journey.pending"}
-    payment_ts = [e.ts for e in events if e.type == "transaction.payment_started"]
+    if escalation_s is not None:
+        s.late_alerts = _late_alerts(events, alerts, escalation_s, tick_s)
     used: set[int] = set()
     for a in alerts:
-        jid = a.data.get("journey_id", "")
-        if escalation_s is not None and jid in pending_ts:
-            deadline = pending_ts[jid] + escalation_s
-            deadline = min([deadline] + [t for t in payment_ts if t >= pending_ts[jid]])
-            if a.ts > deadline + tick_s + 1e-9:
-                s.late_alerts.append(a)
-        landed = alert_ts(a)
-        best, best_dt = None, tolerance_s
-        for i, j in enumerate(expected):
-            if i in used or j.label != a.data.get("alert_type") or landed is None:
-                continue
-            dt = abs(landed - truth_ts(j))  # type: ignore[operator]
-            if dt <= best_dt:
-                best, best_dt = i, dt
+        best = _closest_expected(a, expected, used, tolerance_s)
         row = s.by_type.setdefault(a.data.get("alert_type"), {"tp": 0, "fp": 0, "fn": 0})
         if best is None:
             s.fp += 1
@@ -118,33 +169,8 @@ def score(
             used.add(best)
             s.tp += 1
             row["tp"] += 1
-            j = expected[best]
-            s.caught.append((j, a))
-            first = first_signal.get(jid, a.ts)
-            if j.t_land is not None:
-                s.alert_latency_s.append(a.ts - j.t_land)
-                s.first_signal_latency_s.append(first - j.t_land)
-            else:
-                s.alert_after_scan_s.append(a.ts - truth_ts(j))  # type: ignore[operator]
-                s.first_signal_after_scan_s.append(first - truth_ts(j))  # type: ignore[operator]
-    # The same item, either missed-scan kind: the camera may not see whether it
-    # crossed the glass (a pass-over lost on the glass lands as a bypass).
-    fam_truth = [j for j in expected if j.label.startswith("missed_scan")]
-    fam_used: set[int] = set()
-    for a in alerts:
-        if not str(a.data.get("alert_type", "")).startswith("missed_scan") or alert_ts(a) is None:
-            continue
-        hits = [
-            (abs(alert_ts(a) - truth_ts(j)), i)
-            for i, j in enumerate(fam_truth)
-            if i not in fam_used and abs(alert_ts(a) - truth_ts(j)) <= tolerance_s
-        ]
-        if hits:
-            fam_used.add(min(hits)[1])
-            s.missed_family["tp"] += 1
-        else:
-            s.missed_family["fp"] += 1
-    s.missed_family["fn"] = len(fam_truth) - len(fam_used)
+            _record_hit(s, expected[best], a, first_signal.get(a.data.get("journey_id", ""), a.ts))
+    _missed_family(s, expected, alerts, tolerance_s)
     for i, j in enumerate(expected):
         if i not in used:
             s.fn += 1
@@ -177,7 +203,7 @@ def truth_inputs(scenario, lane_cfg) -> list:
         label = lane_cfg.catalog.items.get(j.gtin, {}).get("label", "") if j.gtin else ""
         t_pick = j.t_leave_pick if j.t_leave_pick is not None else j.t_land - 1.0
 
-        def ev(t, zone, action, g=1):
+        def ev(t, zone, action, g=1, tid=tid, label=label):
             return ZoneEvent(
                 ts=t, track_id=tid, kind="item", zone=zone, action=action, label=label, group_size=g
             )
@@ -223,17 +249,10 @@ def run_engine_only(scenario, lane_cfg) -> list:
 
 def run_pipeline(scenario, lane_cfg, state_dir) -> list:
     from edge_app.devices.lights.none import NoLight, NoLightConfig
-    from edge_app.lane.app import Lane
-    from edge_app.tools.replay import ScenarioClock, replay
+    from edge_app.tools.replay import run_scenario
 
     cfg = lane_cfg.model_copy(update={"mqtt": None, "state_dir": str(state_dir)})
-    clock = ScenarioClock()
-    lane = Lane(cfg, clock=clock, light=NoLight(NoLightConfig()), use_watchdog=False, keep_events=True)
-    try:
-        replay(lane, scenario, clock)
-    finally:
-        lane.stop()
-    return lane.events_out
+    return run_scenario(cfg, scenario, light=NoLight(NoLightConfig())).events
 
 
 def _ratio(tp: int, other: int) -> float | None:

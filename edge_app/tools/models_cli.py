@@ -46,7 +46,8 @@ def _list(args) -> int:
             state = "present"
         names = entry.get("names") or []
         print(
-            f"{name:32s} {entry.get('task', '?'):7s} {entry.get('format', '?'):18s} {len(names):3d} classes  {state:8s} {entry.get('licence', '')}"
+            f"{name:32s} {entry.get('task', '?'):7s} {entry.get('format', '?'):18s} "
+            f"{len(names):3d} classes  {state:8s} {entry.get('licence', '')}"
         )
     return 0
 

@@ -175,7 +175,7 @@ def render_table(rows: list[LaneRow]) -> str:
     """Plain-text table (pure), one line per lane."""
     cells = [[name for name, _ in _COLUMNS]] + [[get(r) for _, get in _COLUMNS] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
     if not rows:
         lines.append("(no lanes seen yet)")
     return "\n".join(lines)

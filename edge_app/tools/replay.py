@@ -15,9 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from edge_app.config import LaneConfig
 from edge_app.devices.virtual_scanner import VirtualScanner
-from edge_app.events import Tick
+from edge_app.events import LaneEvent, PosEvent, Tick
+from edge_app.lane.app import Lane
 from edge_app.lane.camera import Frame, file_frames
 from edge_app.tools.scenario import Scenario
 
@@ -47,6 +50,77 @@ class ReplayResult:
     pending_writes: list = field(default_factory=list)
 
 
+class _Driver:
+    """Feeds a scenario's scanner bytes and POS events to a lane up to a time, frames in order."""
+
+    def __init__(self, lane, scenario: Scenario, clock: ScenarioClock, result: ReplayResult):
+        self.lane, self.clock, self.result = lane, clock, result
+        ids = {c.scanner for c in scenario.scanner_chunks} | {s.id for s in lane.cfg.scanners}
+        self.scanners = {sid: VirtualScanner() for sid in sorted(ids)}
+        self.chunks = list(scenario.scanner_chunks)
+        self.pos = sorted(scenario.pos_events, key=lambda e: e.ts)
+        self.written = {sid: 0 for sid in self.scanners}
+        self.readers: dict = {}
+        self.started: deque = deque()
+
+    def open(self) -> None:
+        lane = self.lane
+        lane.start(scanner_ports={sid: vs.path for sid, vs in self.scanners.items()}, camera=False)
+        self.readers = {r.config.id: r for r in lane.readers}
+        # wait for every reader to open its pty before time starts
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(r.status != "ok" for r in self.readers.values()):
+            time.sleep(0.01)
+        lane.drain()
+
+    def feed_until(self, t: float) -> None:
+        while self.chunks and self.chunks[0].t <= t:
+            c = self.chunks.pop(0)
+            self.clock.set(c.t)
+            if c.scanner not in self.readers:
+                self.result.pending_writes.append(c)  # no such scanner in the lane config
+                continue
+            self.scanners[c.scanner].write(c.data)
+            self.written[c.scanner] += len(c.data)
+            self.result.scanner_bytes += len(c.data)
+            self.readers[c.scanner].wait_for_bytes(self.written[c.scanner], timeout_s=5.0)
+            self.lane.drain()
+        while self.pos and self.pos[0].ts <= t:
+            ev = self.pos.pop(0)
+            self.clock.set(ev.ts)
+            self.lane.submit(ev)
+            self.lane.drain()
+
+    def finish_oldest(self, on_frame: Callable[[int, float], None]) -> None:
+        # Everything up to the frame's time reaches the engine before the frame,
+        # exactly as in a one-frame-at-a-time loop: only the detectors run ahead.
+        frame = self.started[0][0]
+        self.feed_until(frame.ts)
+        self.clock.set(frame.ts)
+        self.lane.drain()
+        self.lane.finish_frame(self.started.popleft())
+        self.result.frames += 1
+        on_frame(frame.index, frame.ts)
+
+    def settle(self, t: float, end: float, stop: threading.Event) -> None:
+        """Let the decision windows close after the last frame (escalations, late beeps)."""
+        step = 0.1
+        while t < end and not stop.is_set():
+            t = min(end, t + step)
+            self.feed_until(t)
+            self.clock.set(t)
+            self.lane.drain()
+            self.lane.step(Tick(t))
+        self.feed_until(float("inf"))
+        self.lane.drain()
+
+    def close(self) -> None:
+        for r in self.lane.readers:
+            r.stop()  # before the pty goes: an unplug now would mark the lane blind
+        for vs in self.scanners.values():
+            vs.close()
+
+
 def replay(
     lane,
     scenario: Scenario,
@@ -64,57 +138,11 @@ def replay(
     """
     stop = stop or threading.Event()
     result = ReplayResult()
-    scanners: dict[str, VirtualScanner] = {}
-    ids = {c.scanner for c in scenario.scanner_chunks} | {s.id for s in lane.cfg.scanners}
-    for sid in sorted(ids):
-        scanners[sid] = VirtualScanner()
-    lane.start(scanner_ports={sid: vs.path for sid, vs in scanners.items()}, camera=False)
-    readers = {r.config.id: r for r in lane.readers}
-    # wait for every reader to open its pty before time starts
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(r.status != "ok" for r in readers.values()):
-        time.sleep(0.01)
-    lane.drain()
-
-    written = {sid: 0 for sid in scanners}
-    chunks = list(scenario.scanner_chunks)
-    pos = sorted(scenario.pos_events, key=lambda e: e.ts)
+    driver = _Driver(lane, scenario, clock, result)
+    driver.open()
     wall0 = time.monotonic()
-
-    def feed_until(t: float) -> None:
-        while chunks and chunks[0].t <= t:
-            c = chunks.pop(0)
-            clock.set(c.t)
-            data = c.data
-            if c.scanner not in readers:
-                result.pending_writes.append(c)  # no such scanner in the lane config
-                continue
-            scanners[c.scanner].write(data)
-            written[c.scanner] += len(data)
-            result.scanner_bytes += len(data)
-            readers[c.scanner].wait_for_bytes(written[c.scanner], timeout_s=5.0)
-            lane.drain()
-        while pos and pos[0].ts <= t:
-            ev = pos.pop(0)
-            clock.set(ev.ts)
-            lane.submit(ev)
-            lane.drain()
-
-    started: deque = deque()
     # Real time is the live loop: a frame finishes at once unless it is behind.
     depth = 1 if realtime else max(1, getattr(lane, "frames_in_flight", 1))
-
-    def finish_oldest() -> None:
-        # Everything up to the frame's time reaches the engine before the frame,
-        # exactly as in a one-frame-at-a-time loop: only the detectors run ahead.
-        frame = started[0][0]
-        feed_until(frame.ts)
-        clock.set(frame.ts)
-        lane.drain()
-        lane.finish_frame(started.popleft())
-        result.frames += 1
-        on_frame(frame.index, frame.ts)
-
     try:
         t = 0.0
         for frame in (frames or file_frames)(str(scenario.video_path)):
@@ -125,32 +153,59 @@ def replay(
                 lag = t - (time.monotonic() - wall0)
                 if lag > 0:
                     time.sleep(lag)
-            started.append(lane.begin_frame(frame))
-            while len(started) >= depth:
-                finish_oldest()
-        while started:
-            finish_oldest()
+            driver.started.append(lane.begin_frame(frame))
+            while len(driver.started) >= depth:
+                driver.finish_oldest(on_frame)
+        while driver.started:
+            driver.finish_oldest(on_frame)
         result.video_s = t
-        # Let the decision windows close after the last frame (escalations, late beeps).
         cfg = lane.cfg.checkout
-        end = t + (
-            settle_s
-            if settle_s is not None
-            else (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
-        )
-        step = 0.1
-        while t < end and not stop.is_set():
-            t = min(end, t + step)
-            feed_until(t)
-            clock.set(t)
-            lane.drain()
-            lane.step(Tick(t))
-        feed_until(float("inf"))
-        lane.drain()
+        window = (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
+        driver.settle(t, t + (settle_s if settle_s is not None else window), stop)
     finally:
         result.wall_s = time.monotonic() - wall0
-        for r in lane.readers:
-            r.stop()  # before the pty goes: an unplug now would mark the lane blind
-        for vs in scanners.values():
-            vs.close()
+        driver.close()
     return result
+
+
+@dataclass
+class ScenarioRun:
+    """What one scenario replay gave: the lane (stopped), its events and the replay's counts."""
+
+    scenario: Scenario
+    lane: Lane
+    result: ReplayResult
+
+    @property
+    def events(self) -> list[LaneEvent]:
+        return self.lane.events_out
+
+
+def run_scenario(
+    cfg: LaneConfig,
+    scenario: Scenario,
+    *,
+    close_transaction: bool = False,
+    realtime: bool = False,
+    on_frame: Callable[[int, float], None] = lambda i, t: None,
+    frames: Callable[[str], Iterable[Frame]] | None = None,
+    **lane_options: Any,
+) -> ScenarioRun:
+    """The one replay harness of demo, eval and bench: a ``Lane`` on the scenario's clock.
+
+    ``lane_options`` go to ``Lane`` (a light, callbacks, ``config_path``);
+    ``close_transaction`` ends a transaction still open after the last frame,
+    as a kiosk would (the demo and the benchmark; eval scores what the lane
+    decided by itself).
+    """
+    clock = ScenarioClock()
+    lane_options.setdefault("use_watchdog", False)
+    lane = Lane(cfg, clock=clock, keep_events=True, **lane_options)
+    try:
+        result = replay(lane, scenario, clock, realtime=realtime, on_frame=on_frame, frames=frames)
+        if close_transaction and lane.engine.tx is not None:
+            lane.submit(PosEvent(clock(), "transaction_end", lane.engine.tx.transaction_id))
+            lane.drain()
+    finally:
+        lane.stop()
+    return ScenarioRun(scenario, lane, result)

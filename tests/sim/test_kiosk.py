@@ -8,7 +8,8 @@ import yaml
 from edge_app.sim.dataset import sample_frame, write_dataset
 from edge_app.sim.generate import generate, scanner_bytes, with_check_digit
 from edge_app.sim.kiosk import CLASSES, GROCERY, Look, hand_position, plan_kiosk_session
-from edge_app.sim.scene import Scene, render
+from edge_app.sim.render import render
+from edge_app.sim.scene import Scene
 from edge_app.tools.scenario import TRUTH_LABELS, Scenario
 
 ALL_LABELS = [

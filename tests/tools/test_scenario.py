@@ -7,7 +7,8 @@ import pytest
 
 from edge_app.lane.camera import file_frames
 from edge_app.sim.generate import crossings, demo_plans, random_plans, scanner_bytes, write_plan
-from edge_app.sim.scene import LAYOUT, Scene, render
+from edge_app.sim.render import render
+from edge_app.sim.scene import LAYOUT, Scene
 from edge_app.tools.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
