@@ -8,6 +8,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from pydantic import Field, TypeAdapter
 
+from edge_app.config import ConsoleLightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
 from edge_app.devices.lights.policy import TOWER, alert_severity, light_state
@@ -317,6 +318,29 @@ def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
     finally:
         device.close()
     assert published and published[-1][1].startswith('{"state": "off"')
+
+
+def test_every_light_config_has_its_driver_and_every_driver_its_config():
+    from typing import get_args
+
+    from edge_app.config import LIGHT_TYPES, LightConfig
+
+    assert {d.Config for d in drivers().values()} == set(get_args(LightConfig))
+    assert set(drivers()) == LIGHT_TYPES
+
+
+def test_a_driver_whose_config_is_not_in_the_lane_schema_is_refused():
+    from edge_app.devices.lights.registry import _check_configs
+
+    class LavaLampConfig(ConsoleLightConfig):  # a config class the lane schema does not know
+        pass
+
+    lava = type("LavaLamp", (), {"KEY": "console", "Config": LavaLampConfig})
+    with pytest.raises(TypeError, match="console"):
+        _check_configs({**drivers(), "console": lava})
+    without_none = {k: v for k, v in drivers().items() if k != "none"}
+    with pytest.raises(TypeError, match="without a driver"):
+        _check_configs(without_none)
 
 
 def test_light_config_rejects_unknown_keys():
