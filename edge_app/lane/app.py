@@ -24,7 +24,7 @@ from edge_app import __version__
 from edge_app.checkout.engine import CheckoutEngine
 from edge_app.config import LaneConfig, ScannerConfig, config_hash, load_config
 from edge_app.devices.lights.base import ReviewLight
-from edge_app.devices.lights.policy import alert_severity, light_state
+from edge_app.devices.lights.policy import lane_light
 from edge_app.devices.lights.registry import make_light
 from edge_app.devices.serial_reader import ScannerReader
 from edge_app.events import (
@@ -385,20 +385,8 @@ class Lane:
         return not any(s.status == "down" for s in self.statuses.values())
 
     def _update_light(self, force: bool = False) -> None:
-        view = self.engine.view
-        severity = "review"
-        sev = [alert_severity(a.alert_type, a.after_payment) for a in self.engine.open_alerts()]
-        if sev:
-            severity = (
-                "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
-            )
-        state = light_state(
-            view.mode,
-            running=self.running,
-            healthy=self._healthy(),
-            pending_nudge=view.pending > 0,
-            open_alerts=view.open_alerts,
-            alert_severity=severity,
+        state = lane_light(
+            self.engine.view, self.engine.open_alerts(), running=self.running, healthy=self._healthy()
         )
         if force or self._light_sent is None or self._light_sent[0] != state:
             try:

@@ -2,6 +2,7 @@
 
 import io
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
@@ -11,11 +12,11 @@ from pydantic import Field, TypeAdapter
 from edge_app.config import ConsoleLightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
-from edge_app.devices.lights.policy import TOWER, alert_severity, light_state
+from edge_app.devices.lights.policy import TOWER, alert_severity, lane_light, light_state, worst_severity
 from edge_app.devices.lights.registry import drivers, light_config_union, make_light
 from edge_app.devices.lights.usb_tower import UsbTowerConfig, UsbTowerLight, tower_bytes
 from edge_app.devices.virtual_scanner import VirtualScanner
-from edge_app.events import LaneMode, LightState
+from edge_app.events import AlertData, LaneMode, LightState
 
 WAIT_S = 5.0
 PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
@@ -47,6 +48,65 @@ PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
 def test_light_policy_priorities(kwargs, expected):
     mode = kwargs.pop("mode")
     assert light_state(mode, **kwargs) == expected
+
+
+@dataclass(frozen=True)
+class View:
+    """The part of the engine's lane view the light reads."""
+
+    mode: LaneMode
+    pending: int = 0
+    open_alerts: int = 0
+
+
+def alert(alert_type, after_payment=False):
+    return AlertData(f"a-{alert_type}", alert_type, after_payment=after_payment)
+
+
+@pytest.mark.parametrize(
+    "view, alerts, health, expected",
+    [
+        (View(LaneMode.IDLE), [], {}, LightState.AVAILABLE),
+        (View(LaneMode.IN_TRANSACTION, pending=1), [], {}, LightState.ASSIST),
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("missed_scan.bypass")], {}, LightState.REVIEW),
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("assist")], {}, LightState.ASSIST),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=2),
+            [alert("assist"), alert("multi_item", after_payment=True)],
+            {},
+            LightState.INTERVENTION,
+        ),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=2),
+            [alert("assist"), alert("missed_scan.pass_over")],
+            {},
+            LightState.REVIEW,
+        ),
+        # the count says an alert is open but none is listed: the staff review default
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [], {}, LightState.REVIEW),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=1),
+            [alert("assist")],
+            {"healthy": False},
+            LightState.FAULT,
+        ),
+        (View(LaneMode.IN_TRANSACTION, pending=2), [], {"running": False}, LightState.OFF),
+    ],
+)
+def test_lane_light_rolls_view_alerts_and_health_into_one_state(view, alerts, health, expected):
+    assert lane_light(
+        view, alerts, running=health.get("running", True), healthy=health.get("healthy", True)
+    ) == (expected)
+
+
+def test_worst_severity_orders_intervention_review_assist():
+    assert worst_severity([]) == "review"
+    assert worst_severity([alert("assist")]) == "assist"
+    assert worst_severity([alert("assist"), alert("missed_scan.bypass")]) == "review"
+    assert worst_severity([alert("missed_scan.bypass"), alert("assist", after_payment=True)]) == "review"
+    assert (
+        worst_severity([alert("missed_scan.bypass", after_payment=True), alert("assist")]) == "intervention"
+    )
 
 
 def test_severity_defaults():
