@@ -175,7 +175,7 @@ def test_gpio_flashing_states_toggle_in_the_background(state, blinking, dark):
     light = gpio_light(factory)
     light.show(state)
     for name in blinking:
-        assert wait_for(lambda: len(states(factory, name)) >= 5), name
+        assert wait_for(lambda name=name: len(states(factory, name)) >= 5), name
         assert states(factory, name)[:5] == [False, True, False, True, False]
     light.show(state)  # re-send while flashing: no restart, no stray level
     for name in dark:

@@ -133,6 +133,27 @@ def lane_light(lane: LaneShown, alerts: Iterable[AlertData], *, running: bool, h
     )
 
 
+#: what ``light/test`` shows, each state in turn, so staff can check every lamp and the buzzer
+LIGHT_TEST = (
+    LightState.AVAILABLE,
+    LightState.ASSIST,
+    LightState.REVIEW,
+    LightState.INTERVENTION,
+    LightState.FAULT,
+)
+LIGHT_TEST_STEP_S = 1.0
+
+
+def light_test_state(elapsed_s: float) -> LightState | None:
+    """What the lamps show ``elapsed_s`` into a light test; None once it is over.
+
+    >>> light_test_state(0.0), light_test_state(2.5), light_test_state(5.0)
+    (<LightState.AVAILABLE: 'available'>, <LightState.REVIEW: 'review'>, None)
+    """
+    step = max(0, int(elapsed_s // LIGHT_TEST_STEP_S))
+    return LIGHT_TEST[step] if step < len(LIGHT_TEST) else None
+
+
 class TowerPattern(NamedTuple):
     """Each lamp of a red/yellow/green tower with buzzer."""
 
