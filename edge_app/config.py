@@ -8,12 +8,11 @@ Every duration says its unit (``grace_ms``); zones are normalised polygons.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,8 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-from edge_app.devices.lights.console import ConsoleLightConfig
-from edge_app.devices.lights.registry import light_config_union
 from edge_app.events import StaffResolution
 
 
@@ -295,6 +292,79 @@ class CheckoutConfig(Strict):
     )
 
 
+# ------------------------------------------------------------ review light
+#
+# Every light driver's schema lives here, not in its driver file: validating
+# a lane file (``edge-app validate-config``, systemd ``ExecStartPre``) must not
+# import any driver (gpiozero, pyserial …), and the config layer owns every
+# schema. A driver is still one file in ``devices/lights/`` (found by its
+# ``KEY``); it takes its own class below, and a new one adds its class to
+# ``LightConfig``.
+
+
+class LightConfigBase(Strict):
+    """What every review light driver's config shares: the ``type`` that picks the driver."""
+
+
+class ConsoleLightConfig(LightConfigBase):
+    type: Literal["console"] = "console"
+
+
+class NoLightConfig(LightConfigBase):
+    type: Literal["none"] = "none"
+
+
+Pin = int | str
+
+
+class GpioLightConfig(LightConfigBase):
+    type: Literal["gpio"] = "gpio"
+    red: Pin | None = Field(
+        None, title="Red lamp pin", description="BCM number or gpiozero pin name; omit if absent"
+    )
+    yellow: Pin | None = Field(None, title="Yellow lamp pin", description="BCM number or gpiozero pin name")
+    green: Pin | None = Field(None, title="Green lamp pin", description="BCM number or gpiozero pin name")
+    buzzer: Pin | None = Field(None, title="Buzzer pin", description="Active buzzer; omit for a silent tower")
+    active_high: bool = Field(True, description="False when a low-side driver/relay board switches on low")
+    blink_on_ms: int = Field(500, gt=0, description="Lamp on-time while flashing")
+    blink_off_ms: int = Field(500, gt=0, description="Lamp off-time while flashing")
+    beep_on_ms: int = Field(200, gt=0, description="Buzzer on-time while beeping")
+    beep_off_ms: int = Field(800, gt=0, description="Buzzer off-time while beeping")
+    beeps: int | None = Field(
+        10, gt=0, description="Beeps per intervention, then silence (None: until cleared)"
+    )
+
+
+class MqttMirrorConfig(LightConfigBase):
+    type: Literal["mqtt_mirror"] = "mqtt_mirror"
+    topic: str = Field(
+        "light/tower",
+        title="Topic",
+        description="Handed to the app's publish as is (lane-relative there); "
+        "not 'light', which the app uses",
+    )
+    retain: bool = Field(True, description="Retain, so a reconnecting controller gets the state")
+
+
+class UsbTowerConfig(LightConfigBase):
+    type: Literal["usb_tower"] = "usb_tower"
+    port: str = Field(
+        "/dev/edge-app/tower", title="Serial port", description="Stable path from hardware/99-edge-app.rules"
+    )
+    baudrate: int = Field(9600, gt=0)
+    buzzer_ms: int = Field(3000, ge=0, description="How long the buzzer sounds on an intervention (0: never)")
+    refresh_ms: int = Field(30000, gt=0, description="Re-send the lamps this often even without a change")
+    reconnect_initial_ms: int = Field(500, gt=0)
+    reconnect_max_ms: int = Field(15000, gt=0)
+
+
+#: one member per driver, console (the default) first, then by type: the order of the
+#: expected tags in a "does not match any of the expected tags" error
+LightConfig = ConsoleLightConfig | GpioLightConfig | MqttMirrorConfig | NoLightConfig | UsbTowerConfig
+#: each member's ``type``; pydantic puts it into error locations (``light.gpio.red``)
+LIGHT_TYPES: frozenset[str] = frozenset(c.model_fields["type"].default for c in get_args(LightConfig))
+
+
 class Catalog(Strict):
     """GTIN-14 -> what the camera should see, and whether it is scanned in the cart."""
 
@@ -310,7 +380,7 @@ class LaneConfig(Strict):
     zones: ZonesConfig
     scanners: list[ScannerConfig] = Field(default_factory=list)
     button: ButtonConfig | None = None
-    light: Annotated[light_config_union(), Field(discriminator="type")] = Field(  # type: ignore[valid-type]
+    light: Annotated[LightConfig, Field(discriminator="type")] = Field(
         default_factory=ConsoleLightConfig, description="Review light driver (discriminated on 'type')"
     )
     mqtt: MqttConfig | None = None
@@ -446,8 +516,7 @@ def _line_for(loc: tuple, lines: dict) -> int:
 
 def _without_union_tags(loc: tuple) -> tuple:
     """Drop pydantic's discriminator tags (light: gpio, …) from an error location."""
-    tags = light_config_union_tags()
-    return tuple(p for p in loc if not (isinstance(p, str) and p in tags))
+    return tuple(p for p in loc if not (isinstance(p, str) and p in LIGHT_TYPES))
 
 
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> LaneConfig:
@@ -493,11 +562,6 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
             out.append(f"{source}:{_line_for(loc, lines)}: {key}: {msg}")
         raise ConfigError(out) from None
     return cfg.with_base_dir(base_dir or Path(".").resolve())
-
-
-@functools.lru_cache(maxsize=1)
-def light_config_union_tags() -> frozenset[str]:
-    return frozenset(c.model_fields["type"].default for c in light_config_union().__args__)
 
 
 def load_config(path: str | Path) -> LaneConfig:

@@ -95,3 +95,18 @@ def test_not_yaml():
 def test_unknown_light_driver():
     lines = errors(MINIMAL + "light: {type: lava_lamp}\n")
     assert len(lines) == 1 and lines[0].startswith("lane.yaml:11: light:")
+
+
+def test_validating_a_lane_file_imports_no_light_driver():
+    """validate-config (ExecStartPre) runs without gpiozero or pyserial: the config layer owns the schemas."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from edge_app.config import load_config; load_config(sys.argv[1]); "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith('edge_app.devices') or m in ('serial', 'gpiozero')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(DEMO)], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -6,11 +6,15 @@ from a single queue, so decisions never race. ``begin_frame`` /
 ``finish_frame`` split a frame so the next frame's detector can run while
 this one is tracked and decided (``models.parallel_frames``); frames finish
 in order, so the engine sees the same sequence either way. Scanner readers, the MQTT
-network thread and the camera thread only ever ``submit``.
+network thread and the camera thread only ever ``submit``: only the lane thread
+touches the engine, and it publishes a ``LaneSnapshot`` after each step for the
+others to read. A light test is an inbox item too, played by the lane thread.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -18,31 +22,31 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from edge_app import __version__
 from edge_app.checkout.engine import CheckoutEngine
 from edge_app.config import LaneConfig, ScannerConfig, config_hash, load_config
 from edge_app.devices.lights.base import ReviewLight
-from edge_app.devices.lights.policy import alert_severity, light_state
+from edge_app.devices.lights.policy import lane_light, light_test_state
 from edge_app.devices.lights.registry import make_light
 from edge_app.devices.serial_reader import ScannerReader
-from edge_app.events import (
-    DeviceStatus,
-    EngineInput,
-    LaneEvent,
-    LaneStatePayload,
-    LightState,
-    PosEvent,
-    StaffAction,
-    Tick,
-)
+from edge_app.events import DeviceStatus, EngineInput, LaneEvent, LaneStatePayload, LightState, Tick
 from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
 from edge_app.lane.health import Watchdog
+from edge_app.lane.snapshot import LaneSnapshot
+from edge_app.lane.timings import FrameTimings, StageClock
 from edge_app.perception.pipeline import FrameWork, Perception
 from edge_app.store_link.client import StoreLink
+from edge_app.store_link.commands import EngineRequest, Request
 from edge_app.store_link.outbox import Outbox
+
+if TYPE_CHECKING:
+    from edge_app.devices.button import StaffButton
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,23 @@ log = logging.getLogger(__name__)
 LIGHT_RESEND_S = 5.0
 STATS_EVERY_S = 10.0
 
+#: stands in for a stage clock when nobody asked for frame timings
+_UNTIMED = contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class LightTestAsked:
+    """``request/light/test`` arrived: an inbox item, so the lane thread plays the pattern."""
+
+    ts: float
+
 
 class Lane:
-    """One lane process. ``Lane(cfg).start(); lane.run(stop)`` is ``edge-app run``."""
+    """One lane process. ``Lane(cfg).start(); lane.run(stop)`` is ``edge-app run``.
+
+    ``on_frame_timed``, when given, gets a ``FrameTimings`` after every finished
+    frame (a benchmark's hook; without it the lane reads no extra clock).
+    """
 
     def __init__(
         self,
@@ -60,9 +78,10 @@ class Lane:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        light: ReviewLight | None = None,
+        light: ReviewLight[Any] | None = None,
         on_lane_event: Callable[[LaneEvent], None] = lambda e: None,
         on_status: Callable[[DeviceStatus], None] = lambda s: None,
+        on_frame_timed: Callable[[FrameTimings], None] | None = None,
         config_path: Path | None = None,
         perception: Perception | None = None,
         use_watchdog: bool = True,
@@ -74,15 +93,21 @@ class Lane:
         self.clock = clock
         self.wall_clock = wall_clock
         self.boot_id = uuid.uuid4().hex[:12]
-        self.inbox: queue.Queue[EngineInput] = queue.Queue()
+        self.inbox: queue.Queue[EngineInput | LightTestAsked] = queue.Queue()
         self.on_lane_event = on_lane_event
         self.on_status = on_status
+        self.on_frame_timed = on_frame_timed
+        self._stages = StageClock() if on_frame_timed is not None else None
         self.statuses: dict[str, DeviceStatus] = {}
         self.readers: list[ScannerReader] = []
         self.camera: FrameSource | None = None
+        self.button: StaffButton | None = None
         self._light_sent: tuple[LightState, float] | None = None
+        #: when the running light test started (lane clock; None: no test) and what it shows
+        self._light_test_since: float | None = None
+        self._light_test_shown: LightState | None = None
         self._last_stats = 0.0
-        self._mode_published = None
+        self._mode_published: tuple | None = None
         #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
         self.events_out: list[LaneEvent] = []
         self.keep_events = keep_events
@@ -95,6 +120,13 @@ class Lane:
         self.init_evidence()
         self.perception = perception or Perception(cfg)
         self.watchdog = Watchdog(clock=clock) if use_watchdog else None
+        #: requests that are not engine inputs: command name -> handler (on paho's thread)
+        self.request_handlers: dict[str, Callable[[Request], dict]] = {
+            "config/reload": self._reload_config,
+            "snapshot": self._answer_snapshot,
+            "light/test": self._ask_light_test,
+        }
+        self._publish_snapshot()
         self.set_status(DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name))
 
     # ------------------------------------------------------------ init_*
@@ -107,11 +139,11 @@ class Lane:
             checkout = checkout.model_copy(update={"scan_without_item": False})
         self.engine = CheckoutEngine(checkout, self.cfg.catalog, id_prefix=f"{self.cfg.lane_id}-")
 
-    def init_light(self, light: ReviewLight | None) -> None:
+    def init_light(self, light: ReviewLight[Any] | None) -> None:
         # Drivers take what they need: the MQTT mirror publishes through the store link.
         self.light = light or make_light(
             self.cfg.light,
-            publish=lambda topic, payload, retain: self.link.publish_raw(topic, payload, retain),
+            publish=self._publish_light_mirror,
             clock=self.clock,
             on_status=lambda ok, detail: self.submit_status(
                 DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
@@ -166,7 +198,7 @@ class Lane:
         for sc in self.cfg.scanners:
             if sc.id in ports:
                 sc = ScannerConfig(**{**sc.model_dump(), "port": ports[sc.id]})
-            beat = (lambda name=f"scanner/{sc.id}": self.watchdog.beat(name)) if self.watchdog else None
+            beat = functools.partial(self.watchdog.beat, f"scanner/{sc.id}") if self.watchdog else None
             reader = ScannerReader(sc, self.clock, self.submit, self.submit_status, on_heartbeat=beat)
             reader.start()
             self.readers.append(reader)
@@ -207,58 +239,33 @@ class Lane:
     def submit_status(self, status: DeviceStatus) -> None:
         self.inbox.put(status)
 
-    def on_command(self, name: str, payload: dict) -> dict:
-        """MQTT requests, already validated by store_link.commands (paho's thread)."""
+    def on_command(self, name: str, request: Request) -> dict:
+        """MQTT requests, already validated by store_link.commands (paho's thread).
+
+        An engine input is stamped with the lane clock as it arrives and queued
+        for the lane thread; the other requests go to ``request_handlers``.
+        """
         now = self.clock()
-        if name == "transaction/start":
-            self.submit(PosEvent(now, "transaction_start", payload.get("transaction_id") or ""))
-        elif name == "transaction/end":
-            self.submit(PosEvent(now, "transaction_end", payload.get("transaction_id") or ""))
-        elif name == "payment/start":
-            self.submit(PosEvent(now, "payment_start", payload.get("transaction_id") or ""))
-        elif name == "item/void":
-            self.submit(
-                PosEvent(
-                    now,
-                    "void",
-                    payload.get("transaction_id") or "",
-                    gtin=payload["gtin"],
-                    quantity=int(payload.get("quantity") or 1),
-                )
-            )
-        elif name == "item/add":
-            self.submit(
-                PosEvent(
-                    now,
-                    "item_added",
-                    gtin=payload.get("gtin") or "",
-                    quantity=int(payload.get("quantity") or 1),
-                    description=payload.get("description") or "",
-                )
-            )
-        elif name == "review/clear":
-            self.submit(StaffAction(now, payload["resolution"], payload.get("alert_id") or "", source="mqtt"))
-        elif name == "config/reload":
-            if self.config_path is None:
-                raise ValueError("this lane was not started from a config file")
-            new = load_config(self.config_path)  # ConfigError -> error response, nothing changes
-            return {
-                "config_hash": config_hash(new),
-                "applied": False,
-                "detail": "valid; restart the service to apply",
-            }
-        elif name == "snapshot":
-            view = self.engine.view
-            return {
-                "mode": view.mode.value,
-                "transaction_id": view.transaction_id,
-                "open_alerts": view.open_alerts,
-                "pending": view.pending,
-                "statuses": {k: v.status for k, v in self.statuses.items()},
-                "frames": self.perception.frames,
-            }
-        elif name == "light/test":
-            threading.Thread(target=self._light_test, daemon=True).start()
+        if isinstance(request, EngineRequest):
+            self.submit(request.to_input(now))
+            return {"queued": True}
+        return self.request_handlers[name](request)
+
+    def _reload_config(self, request: Request) -> dict:
+        if self.config_path is None:
+            raise ValueError("this lane was not started from a config file")
+        new = load_config(self.config_path)  # ConfigError -> error response, nothing changes
+        return {
+            "config_hash": config_hash(new),
+            "applied": False,
+            "detail": "valid; restart the service to apply",
+        }
+
+    def _answer_snapshot(self, request: Request) -> dict:
+        return self.snapshot.to_reply()  # published by the lane thread: no engine read here
+
+    def _ask_light_test(self, request: Request) -> dict:
+        self.inbox.put(LightTestAsked(self.clock()))
         return {"queued": True}
 
     # --------------------------------------------------------- consumer
@@ -270,6 +277,9 @@ class Lane:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return
+            if isinstance(item, LightTestAsked):
+                self._start_light_test()
+                continue
             if isinstance(item, DeviceStatus):
                 self.set_status(item)
             self.step(item)
@@ -286,7 +296,8 @@ class Lane:
 
     def begin_frame(self, frame: Frame) -> tuple[Frame, FrameWork]:
         """Gate and start the detector on ``frame`` (it may run on a worker thread)."""
-        return frame, self.perception.submit(frame.image, frame.ts)
+        with self._timed("frame"), self._timed("perception"):
+            return frame, self.perception.submit(frame.image, frame.ts)
 
     def process_frame(self, frame: Frame) -> None:
         self.finish_frame(self.begin_frame(frame))
@@ -294,21 +305,27 @@ class Lane:
     def finish_frame(self, started: tuple[Frame, FrameWork]) -> None:
         """Track, decide and record a frame from ``begin_frame``; call in the same order."""
         frame, work = started
-        events = self.perception.complete(work)
-        if self.evidence is not None:
-            self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur in clips
-            self.evidence.add(frame)
-        for ev in events:
-            self.step(ev)
-        self.step(Tick(frame.ts))
-        if self.watchdog:
-            self.watchdog.beat("frames")
+        with self._timed("frame"):
+            with self._timed("perception"):
+                events = self.perception.complete(work)
+            if self.evidence is not None:
+                with self._timed("evidence"):
+                    self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur
+                    self.evidence.add(frame)
+            for ev in events:
+                self.step(ev)
+            self.step(Tick(frame.ts))
+            if self.watchdog:
+                self.watchdog.beat("frames")
+        if self._stages is not None and self.on_frame_timed is not None:
+            self.on_frame_timed(self._stages.take(frame.ts))
 
     def step(self, item: EngineInput) -> None:
         for ev in self.engine.step(item):
             self._publish(ev)
         self._update_light()
         self._publish_state()
+        self._publish_snapshot()
         if self.watchdog:
             self.watchdog.beat("engine")
 
@@ -331,15 +348,17 @@ class Lane:
                 # stalled reader thread or loop should make systemd restart us.
                 if self.watchdog and self.camera is not None and self.camera.alive:
                     self.watchdog.beat("frames")
-                self._periodic()
+                self.periodic()
             except Exception:  # a bad frame or a bug in one stage must not take the lane down
                 started.clear()  # a frame that failed is dropped, not retried forever
                 self.loop_errors += 1
                 log.exception("lane loop error #%d", self.loop_errors)
                 time.sleep(0.05)
 
-    def _periodic(self) -> None:
+    def periodic(self) -> None:
+        """The lane thread's timed work: the light test, re-sending the light, stats."""
         now = self.clock()
+        self._play_light_test()
         if self._light_sent and now - self._light_sent[1] >= LIGHT_RESEND_S:
             self._update_light(force=True)
         if now - self._last_stats >= STATS_EVERY_S:
@@ -364,49 +383,62 @@ class Lane:
             "uptime_s": round(self.clock(), 1),
         }
 
+    def _timed(self, stage: str) -> AbstractContextManager[None]:
+        """Time a stage for ``on_frame_timed``; a no-op without the hook."""
+        return self._stages.stage(stage) if self._stages is not None else _UNTIMED
+
     # ---------------------------------------------------------- outputs
 
     def set_status(self, status: DeviceStatus) -> None:
         prev = self.statuses.get(status.component)
         self.statuses[status.component] = status
         if prev is None or prev.status != status.status or prev.detail != status.detail:
-            self.link.publish_status(status.component, status.status, status.detail)
+            with self._timed("publish"):
+                self.link.publish_status(status.component, status.status, status.detail)
             self.on_status(status)
+            self._publish_snapshot()
 
     def _publish(self, ev: LaneEvent) -> None:
         if self.keep_events:
             self.events_out.append(ev)
-        self.link.publish_event(ev)
+        with self._timed("publish"):
+            self.link.publish_event(ev)
         if self.evidence is not None and ev.type == "alert.raised":
             self.evidence.trigger(ev.data.get("alert_id", ""), ev.ts)
         self.on_lane_event(ev)
+
+    def _publish_snapshot(self) -> None:
+        """Replace the view other threads read (one assignment: they see the old or the new)."""
+        view = self.engine.view
+        self.snapshot = LaneSnapshot(
+            mode=view.mode,
+            transaction_id=view.transaction_id,
+            open_alerts=view.open_alerts,
+            pending=view.pending,
+            statuses=tuple((k, v.status) for k, v in self.statuses.items()),
+            frames=self.perception.frames,
+        )
 
     def _healthy(self) -> bool:
         return not any(s.status == "down" for s in self.statuses.values())
 
     def _update_light(self, force: bool = False) -> None:
-        view = self.engine.view
-        severity = "review"
-        sev = [alert_severity(a.alert_type, a.after_payment) for a in self.engine.open_alerts()]
-        if sev:
-            severity = (
-                "intervention" if "intervention" in sev else ("review" if "review" in sev else "assist")
-            )
-        state = light_state(
-            view.mode,
-            running=self.running,
-            healthy=self._healthy(),
-            pending_nudge=view.pending > 0,
-            open_alerts=view.open_alerts,
-            alert_severity=severity,
+        state = lane_light(
+            self.engine.view, self.engine.open_alerts(), running=self.running, healthy=self._healthy()
         )
         if force or self._light_sent is None or self._light_sent[0] != state:
             try:
-                self.light.show(state)
-                self.link.publish_raw("light", state.value, retain=True)
+                if self._light_test_since is None:  # a light test owns the lamps until it ends
+                    self.light.show(state)
+                with self._timed("publish"):
+                    self.link.publish_raw("light", state.value, retain=True)
             except Exception as exc:  # a broken light is reported, never fatal
                 self.set_status(DeviceStatus(self.clock(), "light", "down", str(exc)))
             self._light_sent = (state, self.clock())
+
+    def _publish_light_mirror(self, topic: str, payload: bytes | str, retain: bool) -> None:
+        with self._timed("publish"):
+            self.link.publish_raw(topic, payload, retain)
 
     def _publish_state(self) -> None:
         view = self.engine.view
@@ -414,35 +446,48 @@ class Lane:
         if key == self._mode_published:
             return
         self._mode_published = key
-        self.link.publish_state(
-            LaneStatePayload(
-                mode=view.mode.value,
-                light=self._light_sent[0].value if self._light_sent else LightState.OFF.value,
-                transaction_id=view.transaction_id,
-                open_alerts=view.open_alerts,
-                unverified=view.unverified,
-                boot_id=self.boot_id,
-                version=__version__,
-                config_hash=config_hash(self.cfg),
+        with self._timed("publish"):
+            self.link.publish_state(
+                LaneStatePayload(
+                    mode=view.mode.value,
+                    light=self._light_sent[0].value if self._light_sent else LightState.OFF.value,
+                    transaction_id=view.transaction_id,
+                    open_alerts=view.open_alerts,
+                    unverified=view.unverified,
+                    boot_id=self.boot_id,
+                    version=__version__,
+                    config_hash=config_hash(self.cfg),
+                )
             )
-        )
 
     def _on_broker(self, connected: bool, reason: str) -> None:
         # The outbox keeps every event while the broker is away: degraded, not down.
-        state = "ok" if connected else "degraded"
+        state: Literal["ok", "degraded"] = "ok" if connected else "degraded"
         self.submit_status(DeviceStatus(self.clock(), "outbox", state, f"broker {reason}"))
 
-    def _light_test(self) -> None:
-        for state in (
-            LightState.AVAILABLE,
-            LightState.ASSIST,
-            LightState.REVIEW,
-            LightState.INTERVENTION,
-            LightState.FAULT,
-        ):
-            self.light.show(state)
-            time.sleep(1.0)
-        self._update_light(force=True)
+    # -------------------------------------------------------- light test
+
+    def _start_light_test(self) -> None:
+        """Begin the test pattern, unless one is playing (a second request joins it)."""
+        if self._light_test_since is None:
+            self._light_test_since = self.clock()
+            self._light_test_shown = None
+            self._play_light_test()
+
+    def _play_light_test(self) -> None:
+        """Show the pattern's lamp for now (lane thread, from the periodic work); never waits."""
+        if self._light_test_since is None:
+            return
+        state = light_test_state(self.clock() - self._light_test_since)
+        if state is None:  # over: the lane's own light comes back
+            self._light_test_since = None
+            self._update_light(force=True)
+        elif state != self._light_test_shown:
+            self._light_test_shown = state
+            try:
+                self.light.show(state)
+            except Exception as exc:  # a broken light is reported, never fatal
+                self.set_status(DeviceStatus(self.clock(), "light", "down", str(exc)))
 
     # ------------------------------------------------------------- stop
 
@@ -450,7 +495,7 @@ class Lane:
         self.running = False
         for r in self.readers:
             r.stop()
-        if getattr(self, "button", None) is not None:
+        if self.button is not None:
             self.button.close()
         if self.camera:
             self.camera.stop()

@@ -95,7 +95,7 @@ class StoreLink:
         boot_id: str,
         *,
         wall_clock: Callable[[], float] = time.time,
-        on_command: Callable[[str, dict], dict] | None = None,
+        on_command: commands.CommandHandler | None = None,
         on_connection: Callable[[bool, str], None] | None = None,
         max_inflight: int = 100,
         reconnect_min_s: float = 1.0,

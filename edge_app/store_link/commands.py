@@ -3,12 +3,17 @@
 Anything the kiosk, a staff app or an attacker on the store network sends
 passes ``parse_request`` first. Only a payload that is valid JSON, an object,
 within size limits and exactly the command's model (``extra="forbid"``,
-strict types) reaches the app; everything else gets an error response and
-changes nothing. ``dispatch`` never raises.
+strict types) reaches the app, as that model; everything else gets an error
+response and changes nothing. ``dispatch`` never raises.
+
+A request that is an input of the checkout engine (an ``EngineRequest``) says
+which: ``to_input(ts)`` stamps it with the time it arrived.
 
 >>> r = parse_request("review/clear", b'{"request_id": "r1", "resolution": "false_alarm"}')
 >>> r.command, r.args["resolution"], r.args["alert_id"]
 ('review/clear', 'false_alarm', '')
+>>> r.request.to_input(12.5)
+StaffAction(ts=12.5, resolution='false_alarm', alert_id='', source='mqtt')
 >>> parse_request("review/clear", b'{"request_id": "r2", "resolution": "shrug"}').request_id
 'r2'
 """
@@ -23,8 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
-from edge_app.events import LightState, StaffResolution
+from edge_app.events import EngineInput, LightState, PosEvent, Resolution, StaffAction, StaffResolution
 from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
@@ -37,7 +43,7 @@ _TXN = r"^[A-Za-z0-9_.:-]{1,64}$"
 _GTIN = r"^[0-9]{8,14}$"
 
 
-class _Request(BaseModel):
+class Request(BaseModel):
     """Every request: a caller-chosen id that comes back in the response."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -45,26 +51,43 @@ class _Request(BaseModel):
     request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID)
 
 
-class TransactionStart(_Request):
+class EngineRequest(Request):
+    """A request the checkout engine decides on: it becomes one engine input."""
+
+    def to_input(self, ts: float) -> EngineInput:
+        """The engine input, stamped ``ts``: the lane clock when the request arrived."""
+        raise NotImplementedError
+
+
+class TransactionStart(EngineRequest):
     """The kiosk opened a basket: items already in the bag become the baseline."""
 
     transaction_id: str = Field(pattern=_TXN, description="The POS basket id")
 
+    def to_input(self, ts: float) -> PosEvent:
+        return PosEvent(ts, "transaction_start", self.transaction_id)
 
-class TransactionEnd(_Request):
+
+class TransactionEnd(EngineRequest):
     """The basket closed (paid, cancelled or suspended): the summary is published."""
 
     transaction_id: str = Field(pattern=_TXN)
     outcome: Literal["paid", "cancelled", "suspended"] = "paid"
 
+    def to_input(self, ts: float) -> PosEvent:
+        return PosEvent(ts, "transaction_end", self.transaction_id)
 
-class PaymentStart(_Request):
+
+class PaymentStart(EngineRequest):
     """Payment start decides every open journey (pending ones become alerts)."""
 
     transaction_id: str = Field(pattern=_TXN)
 
+    def to_input(self, ts: float) -> PosEvent:
+        return PosEvent(ts, "payment_start", self.transaction_id)
 
-class ItemAdd(_Request):
+
+class ItemAdd(EngineRequest):
     """A barcode-less line keyed in at the kiosk (produce, bakery): covers journeys."""
 
     transaction_id: str = Field("", pattern=r"^([A-Za-z0-9_.:-]{1,64})?$")
@@ -72,41 +95,53 @@ class ItemAdd(_Request):
     quantity: int = Field(1, ge=1, le=999)
     gtin: str = Field("", pattern=r"^([0-9]{8,14})?$")
 
+    def to_input(self, ts: float) -> PosEvent:
+        # the line joins the lane's open basket (the engine opens one if none), as the kiosk means
+        return PosEvent(
+            ts, "item_added", gtin=self.gtin, quantity=self.quantity, description=self.description
+        )
 
-class ItemVoid(_Request):
+
+class ItemVoid(EngineRequest):
     """A line removed at the kiosk; if its item stays in the bag: void_kept."""
 
     transaction_id: str = Field(pattern=_TXN)
     gtin: str = Field(pattern=_GTIN)
     quantity: int = Field(1, ge=1, le=999)
 
+    def to_input(self, ts: float) -> PosEvent:
+        return PosEvent(ts, "void", self.transaction_id, gtin=self.gtin, quantity=self.quantity)
 
-class ReviewClear(_Request):
+
+class ReviewClear(EngineRequest):
     """Staff cleared the review with a resolution (the MQTT twin of the button)."""
 
     resolution: StaffResolution
     alert_id: str = Field("", max_length=64, description="Empty: every open alert of the lane")
     staff_id: str = Field("", max_length=64)
 
+    def to_input(self, ts: float) -> StaffAction:
+        return StaffAction(ts, Resolution(self.resolution), self.alert_id, source="mqtt")
 
-class ConfigReload(_Request):
+
+class ConfigReload(Request):
     """Re-read the lane file (zones, catalog, thresholds) without a restart."""
 
 
-class Snapshot(_Request):
+class Snapshot(Request):
     """Keep an evidence clip of the last seconds now (staff asked, audit)."""
 
     reason: str = Field("", max_length=200)
 
 
-class LightTest(_Request):
+class LightTest(Request):
     """Show one light state for a while, so staff can check the lamp and buzzer."""
 
     state: Literal[tuple(s.value for s in LightState)] = LightState.REVIEW.value  # type: ignore[valid-type]
     duration_ms: int = Field(3000, ge=100, le=30_000)
 
 
-COMMANDS: dict[str, type[_Request]] = {
+COMMANDS: dict[str, type[Request]] = {
     "transaction/start": TransactionStart,
     "transaction/end": TransactionEnd,
     "payment/start": PaymentStart,
@@ -125,11 +160,16 @@ INVALID_COMMAND_TOPIC = "invalid"
 
 @dataclass(frozen=True)
 class CommandRequest:
-    """A request that passed validation: what the app handler gets."""
+    """A request that passed validation; the app's handler gets ``request``."""
 
     command: str
     request_id: str
-    args: dict
+    request: Request
+
+    @property
+    def args(self) -> dict:
+        """The request as plain data, defaults filled."""
+        return self.request.model_dump()
 
 
 @dataclass(frozen=True)
@@ -160,7 +200,7 @@ def _readable_request_id(obj: Any) -> str | None:
     return None
 
 
-def _short(errors: list[dict]) -> str:
+def _short(errors: list[ErrorDetails]) -> str:
     """Pydantic errors without echoing the (possibly huge) input."""
     parts = []
     for err in errors[:5]:
@@ -188,14 +228,15 @@ def parse_request(command: str, payload: bytes) -> CommandRequest | CommandRejec
         valid = model.model_validate(obj)
     except ValidationError as exc:
         return CommandRejected(command, rid, _short(exc.errors(include_input=False)))
-    return CommandRequest(command, valid.request_id, valid.model_dump())
+    return CommandRequest(command, valid.request_id, valid)
 
 
 def response(request_id: str | None, ok: bool, data: Any = None, error: str | None = None) -> dict:
     return {"request_id": request_id, "status": "ok" if ok else "error", "data": data, "error": error}
 
 
-CommandHandler = Callable[[str, dict], dict | None]
+#: the app's side: called with the command name and its validated request
+CommandHandler = Callable[[str, Request], dict | None]
 
 
 @dataclass(frozen=True)
@@ -226,7 +267,7 @@ def dispatch(command: str, payload: bytes, on_command: CommandHandler | None) ->
     if on_command is None:
         return refuse(parsed.request_id, "this lane accepts no commands")
     try:
-        data = on_command(parsed.command, parsed.args)
+        data = on_command(parsed.command, parsed.request)
         if data is not None and not isinstance(data, dict):
             raise TypeError(f"handler returned {type(data).__name__}, expected dict")
         return CommandReply(reply_to, to_json(response(parsed.request_id, True, data=data or {})), True)

@@ -2,19 +2,21 @@
 
 import io
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 from pydantic import Field, TypeAdapter
 
+from edge_app.config import ConsoleLightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
-from edge_app.devices.lights.policy import TOWER, alert_severity, light_state
+from edge_app.devices.lights.policy import TOWER, alert_severity, lane_light, light_state, worst_severity
 from edge_app.devices.lights.registry import drivers, light_config_union, make_light
 from edge_app.devices.lights.usb_tower import UsbTowerConfig, UsbTowerLight, tower_bytes
 from edge_app.devices.virtual_scanner import VirtualScanner
-from edge_app.events import LaneMode, LightState
+from edge_app.events import AlertData, LaneMode, LightState
 
 WAIT_S = 5.0
 PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
@@ -46,6 +48,65 @@ PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
 def test_light_policy_priorities(kwargs, expected):
     mode = kwargs.pop("mode")
     assert light_state(mode, **kwargs) == expected
+
+
+@dataclass(frozen=True)
+class View:
+    """The part of the engine's lane view the light reads."""
+
+    mode: LaneMode
+    pending: int = 0
+    open_alerts: int = 0
+
+
+def alert(alert_type, after_payment=False):
+    return AlertData(f"a-{alert_type}", alert_type, after_payment=after_payment)
+
+
+@pytest.mark.parametrize(
+    "view, alerts, health, expected",
+    [
+        (View(LaneMode.IDLE), [], {}, LightState.AVAILABLE),
+        (View(LaneMode.IN_TRANSACTION, pending=1), [], {}, LightState.ASSIST),
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("missed_scan.bypass")], {}, LightState.REVIEW),
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("assist")], {}, LightState.ASSIST),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=2),
+            [alert("assist"), alert("multi_item", after_payment=True)],
+            {},
+            LightState.INTERVENTION,
+        ),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=2),
+            [alert("assist"), alert("missed_scan.pass_over")],
+            {},
+            LightState.REVIEW,
+        ),
+        # the count says an alert is open but none is listed: the staff review default
+        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [], {}, LightState.REVIEW),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=1),
+            [alert("assist")],
+            {"healthy": False},
+            LightState.FAULT,
+        ),
+        (View(LaneMode.IN_TRANSACTION, pending=2), [], {"running": False}, LightState.OFF),
+    ],
+)
+def test_lane_light_rolls_view_alerts_and_health_into_one_state(view, alerts, health, expected):
+    assert lane_light(
+        view, alerts, running=health.get("running", True), healthy=health.get("healthy", True)
+    ) == (expected)
+
+
+def test_worst_severity_orders_intervention_review_assist():
+    assert worst_severity([]) == "review"
+    assert worst_severity([alert("assist")]) == "assist"
+    assert worst_severity([alert("assist"), alert("missed_scan.bypass")]) == "review"
+    assert worst_severity([alert("missed_scan.bypass"), alert("assist", after_payment=True)]) == "review"
+    assert (
+        worst_severity([alert("missed_scan.bypass", after_payment=True), alert("assist")]) == "intervention"
+    )
 
 
 def test_severity_defaults():
@@ -114,7 +175,7 @@ def test_gpio_flashing_states_toggle_in_the_background(state, blinking, dark):
     light = gpio_light(factory)
     light.show(state)
     for name in blinking:
-        assert wait_for(lambda: len(states(factory, name)) >= 5), name
+        assert wait_for(lambda name=name: len(states(factory, name)) >= 5), name
         assert states(factory, name)[:5] == [False, True, False, True, False]
     light.show(state)  # re-send while flashing: no restart, no stray level
     for name in dark:
@@ -317,6 +378,29 @@ def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
     finally:
         device.close()
     assert published and published[-1][1].startswith('{"state": "off"')
+
+
+def test_every_light_config_has_its_driver_and_every_driver_its_config():
+    from typing import get_args
+
+    from edge_app.config import LIGHT_TYPES, LightConfig
+
+    assert {d.Config for d in drivers().values()} == set(get_args(LightConfig))
+    assert set(drivers()) == LIGHT_TYPES
+
+
+def test_a_driver_whose_config_is_not_in_the_lane_schema_is_refused():
+    from edge_app.devices.lights.registry import _check_configs
+
+    class LavaLampConfig(ConsoleLightConfig):  # a config class the lane schema does not know
+        pass
+
+    lava = type("LavaLamp", (), {"KEY": "console", "Config": LavaLampConfig})
+    with pytest.raises(TypeError, match="console"):
+        _check_configs({**drivers(), "console": lava})
+    without_none = {k: v for k, v in drivers().items() if k != "none"}
+    with pytest.raises(TypeError, match="without a driver"):
+        _check_configs(without_none)
 
 
 def test_light_config_rejects_unknown_keys():

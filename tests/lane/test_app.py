@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -203,6 +204,164 @@ def test_dead_camera_is_retried_without_starving_the_watchdog(tmp_path):
     runner.join(5)
     lane.stop()
     assert lane.statuses["camera"].status == "down"
-    late = [t for t, n in zip(notes.at, notes.sent) if n == "WATCHDOG=1" and t - t0 > 5.5]
+    late = [t for t, n in zip(notes.at, notes.sent, strict=False) if n == "WATCHDOG=1" and t - t0 > 5.5]
     assert late, "pings stopped: a dead camera must be retried, not make systemd restart the lane"
     assert any(n.startswith("READY=1") for n in notes.sent)
+
+
+# ------------------------------------------------- requests on the lane thread
+
+
+def request(command, **fields):
+    from edge_app.store_link.commands import COMMANDS
+
+    return COMMANDS[command](request_id="r-1", **fields)
+
+
+def test_every_request_is_an_engine_input_or_has_a_handler(lane_factory):
+    from edge_app.store_link.commands import COMMANDS, EngineRequest
+
+    lane, _, _ = lane_factory()
+    engine_inputs = {name for name, model in COMMANDS.items() if issubclass(model, EngineRequest)}
+    assert engine_inputs | set(lane.request_handlers) == set(COMMANDS)
+    assert not engine_inputs & set(lane.request_handlers)
+
+
+def test_engine_requests_are_stamped_with_the_clock_when_they_arrive(lane_factory):
+    from edge_app.events import PosEvent, StaffAction
+
+    lane, clock, _ = lane_factory()
+    clock.t = 3.25
+    assert lane.on_command("transaction/start", request("transaction/start", transaction_id="T-1")) == {
+        "queued": True
+    }
+    clock.t = 4.5
+    lane.on_command("review/clear", request("review/clear", resolution="false_alarm"))
+    clock.t = 9.0  # drained later: the times stay those of arrival
+    assert lane.inbox.get_nowait() == PosEvent(3.25, "transaction_start", "T-1")
+    assert lane.inbox.get_nowait() == StaffAction(4.5, "false_alarm", "", source="mqtt")
+
+
+def test_snapshot_is_answered_from_the_view_the_lane_thread_published(lane_factory):
+    from edge_app.events import PosEvent
+
+    lane, clock, _ = lane_factory()
+    lane.start(camera=False)
+    lane.submit(PosEvent(0.0, "transaction_start", "T-9"))
+    engine, lane.engine = lane.engine, None  # a request thread that read the engine would fail here
+    try:
+        before = lane.on_command("snapshot", request("snapshot"))
+    finally:
+        lane.engine = engine
+    assert before["mode"] == "idle" and before["transaction_id"] == ""  # not drained: not seen yet
+    lane.drain()
+    engine, lane.engine = lane.engine, None
+    try:
+        after = lane.on_command("snapshot", request("snapshot"))
+    finally:
+        lane.engine = engine
+    assert after == {
+        "mode": "in_transaction",
+        "transaction_id": "T-9",
+        "open_alerts": 0,
+        "pending": 0,
+        "statuses": {k: v.status for k, v in lane.statuses.items()},
+        "frames": 0,
+    }
+    assert after["statuses"]["model"] == "ok"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lane.snapshot.mode = None  # frozen: replaced whole, never changed
+
+
+def test_a_burst_of_light_tests_starts_no_thread_and_plays_one_test(lane_factory):
+    """1,000 requests once made 2,009 threads; now the lane thread plays one pattern, then its own light."""
+    import threading
+
+    from edge_app.store_link.commands import dispatch
+
+    lane, clock, light = lane_factory()
+    lane.start(camera=False)
+    bypass(lane, clock)
+    tick_until(lane, clock, 6.0)
+    assert light.state == LightState.REVIEW
+    shown = len(light.history)
+    threads = threading.active_count()
+    for i in range(1000):
+        reply = dispatch("light/test", json.dumps({"request_id": f"t-{i}"}).encode(), lane.on_command)
+        assert json.loads(reply.body) == {
+            "request_id": f"t-{i}",
+            "status": "ok",
+            "data": {"queued": True},
+            "error": None,
+        }
+    assert threading.active_count() == threads
+    lane.drain()
+    while clock.t < 12.0:
+        clock.t = round(clock.t + 0.25, 3)
+        if clock.t == 8.0:  # a second request in the middle of the test joins it
+            lane.on_command("light/test", request("light/test"))
+            lane.drain()
+        lane.periodic()
+    assert light.history[shown:] == [
+        LightState.AVAILABLE,
+        LightState.ASSIST,
+        LightState.REVIEW,
+        LightState.INTERVENTION,
+        LightState.FAULT,
+        LightState.REVIEW,  # the lane's own light again
+    ]
+    assert threading.active_count() == threads
+
+
+def test_the_lane_light_waits_for_the_end_of_a_light_test(lane_factory):
+    lane, clock, light = lane_factory()
+    lane.start(camera=False)
+    lane.on_command("light/test", request("light/test"))
+    lane.drain()
+    bypass(lane, clock, t0=0.5)  # in the bag at 2.5: pending (the shopper nudge) from 3.1
+    clock.t = 3.0
+    lane.periodic()
+    assert light.state == LightState.INTERVENTION
+    tick_until(lane, clock, 4.5)  # the lane's own light changes during the test ...
+    assert lane.engine.view.pending == 1
+    assert light.state == LightState.INTERVENTION  # ... the lamps stay the test's
+    clock.t = 5.0
+    lane.periodic()
+    assert light.state == LightState.ASSIST  # the test is over: the lane's light is back
+
+
+# ------------------------------------------------------------- frame timings
+
+
+def test_frame_timings_are_handed_out_after_each_frame(lane_factory):
+    import numpy as np
+
+    from edge_app.lane.camera import Frame
+
+    timings = []
+    lane, clock, _ = lane_factory(on_frame_timed=timings.append)
+    lane.start(camera=False)
+    for i in range(3):
+        clock.t = i / 10
+        lane.process_frame(Frame(np.zeros((240, 320, 3), np.uint8), clock.t, i))
+    assert [t.ts for t in timings] == [0.0, 0.1, 0.2]
+    for t in timings:
+        assert t.frame_ms > 0 and t.perception_ms > 0 and t.publish_ms >= 0 and t.evidence_ms >= 0
+        assert t.frame_ms >= t.perception_ms + t.evidence_ms
+        assert t.engine_ms == max(0.0, t.frame_ms - t.perception_ms - t.publish_ms - t.evidence_ms)
+
+
+def test_a_lane_without_the_timing_hook_keeps_no_stage_clock(lane_factory, monkeypatch):
+    import numpy as np
+
+    import edge_app.lane.app as app
+    from edge_app.lane.camera import Frame
+
+    def no_clock():
+        raise AssertionError("a lane without on_frame_timed must not time its stages")
+
+    monkeypatch.setattr(app, "StageClock", no_clock)
+    lane, clock, _ = lane_factory()
+    lane.start(camera=False)
+    lane.process_frame(Frame(np.zeros((240, 320, 3), np.uint8), 0.0, 0))
+    assert lane.perception.frames == 1

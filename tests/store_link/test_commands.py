@@ -12,8 +12,16 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_app.config import MqttConfig
+from edge_app.events import PosEvent, StaffAction
 from edge_app.store_link.client import StoreLink
-from edge_app.store_link.commands import COMMANDS, MAX_PAYLOAD_BYTES, CommandRequest, dispatch, parse_request
+from edge_app.store_link.commands import (
+    COMMANDS,
+    MAX_PAYLOAD_BYTES,
+    CommandRequest,
+    EngineRequest,
+    dispatch,
+    parse_request,
+)
 from edge_app.store_link.outbox import Outbox
 from tests.store_link.conftest import Subscriber, wait_until
 
@@ -54,7 +62,7 @@ def test_valid_requests_reach_the_handler_with_defaults_filled(command):
         "error": None,
     }
     assert reply.command == command
-    assert calls[0][0] == command and calls[0][1]["request_id"] == "r-1"
+    assert calls[0][0] == command and calls[0][1].request_id == "r-1"
 
 
 def test_item_add_keeps_barcode_less_lines_and_optional_gtin():
@@ -244,3 +252,24 @@ def test_1000_hostile_requests_over_mqtt_each_get_an_error_and_the_lane_stays_up
         attacker.loop_stop()
         kiosk.stop()
         link.stop(timeout_s=0.5)
+
+
+ENGINE_INPUTS = {
+    "transaction/start": PosEvent(7.5, "transaction_start", "T-1001"),
+    "transaction/end": PosEvent(7.5, "transaction_end", "T-1001"),
+    "payment/start": PosEvent(7.5, "payment_start", "T-1001"),
+    "item/add": PosEvent(7.5, "item_added", gtin="", quantity=2, description="Bananas loose"),
+    "item/void": PosEvent(7.5, "void", "T-1001", gtin="05000112637939", quantity=1),
+    "review/clear": StaffAction(7.5, "item_added", "a-1", source="mqtt"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(VALID))
+def test_engine_requests_become_the_engine_input_stamped_with_arrival(command):
+    parsed = parse_request(command, payload({"request_id": "r-1", **VALID[command]}))
+    assert isinstance(parsed, CommandRequest)
+    if command not in ENGINE_INPUTS:
+        assert not isinstance(parsed.request, EngineRequest)
+        return
+    assert isinstance(parsed.request, EngineRequest)
+    assert parsed.request.to_input(7.5) == ENGINE_INPUTS[command]

@@ -1,1 +1,1 @@
-"""Review light drivers: one file per driver, discovered by ``registry``."""
+"""Review light drivers: one file each, found by ``registry``; their configs live in ``edge_app.config``."""

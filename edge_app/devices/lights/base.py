@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
-
+from edge_app.config import LightConfigBase
 from edge_app.events import LightState
 
-
-class LightConfigBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+C = TypeVar("C", bound=LightConfigBase)
 
 
-class ReviewLight(abc.ABC):
+class ReviewLight(abc.ABC, Generic[C]):
     """Shows a ``LightState``. Drivers must be safe to call from any thread.
 
     ``show`` is idempotent: the app re-sends the state periodically and after a
     reconnect, so a driver that lost its device simply repeats the last state.
+    Generic in its config: ``GpioLight(ReviewLight[GpioLightConfig])`` reads
+    its own fields, typed (Frigate's detectors get their own config the same way).
     """
 
     KEY: ClassVar[str]
+    #: the driver's config class (in ``edge_app.config``, which owns every schema)
     Config: ClassVar[type[LightConfigBase]]
 
-    def __init__(self, config: LightConfigBase, **kwargs) -> None:
-        self.config = config
+    def __init__(self, config: C, **kwargs: Any) -> None:
+        self.config: C = config
         self.state = LightState.OFF
 
     @abc.abstractmethod

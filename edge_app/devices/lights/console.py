@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Literal, TextIO
+from typing import TextIO
 
-from edge_app.devices.lights.base import LightConfigBase, ReviewLight
+from edge_app.config import ConsoleLightConfig
+from edge_app.devices.lights.base import ReviewLight
 from edge_app.events import LightState
 
 KEY = "console"
@@ -21,11 +22,7 @@ SYMBOLS = {
 }
 
 
-class ConsoleLightConfig(LightConfigBase):
-    type: Literal["console"] = "console"
-
-
-class ConsoleLight(ReviewLight):
+class ConsoleLight(ReviewLight[ConsoleLightConfig]):
     KEY = KEY
     Config = ConsoleLightConfig
 

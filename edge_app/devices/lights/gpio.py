@@ -10,38 +10,16 @@ blink, so a stalled app thread does not freeze the flashing.
 from __future__ import annotations
 
 import threading
-from typing import Literal, Union
 
-from pydantic import Field
-
-from edge_app.devices.lights.base import LightConfigBase, ReviewLight
+from edge_app.config import GpioLightConfig
+from edge_app.devices.lights.base import ReviewLight
 from edge_app.devices.lights.policy import TOWER
 from edge_app.events import LightState
 
 KEY = "gpio"
 
-Pin = Union[int, str]
 
-
-class GpioLightConfig(LightConfigBase):
-    type: Literal["gpio"] = "gpio"
-    red: Pin | None = Field(
-        None, title="Red lamp pin", description="BCM number or gpiozero pin name; omit if absent"
-    )
-    yellow: Pin | None = Field(None, title="Yellow lamp pin", description="BCM number or gpiozero pin name")
-    green: Pin | None = Field(None, title="Green lamp pin", description="BCM number or gpiozero pin name")
-    buzzer: Pin | None = Field(None, title="Buzzer pin", description="Active buzzer; omit for a silent tower")
-    active_high: bool = Field(True, description="False when a low-side driver/relay board switches on low")
-    blink_on_ms: int = Field(500, gt=0, description="Lamp on-time while flashing")
-    blink_off_ms: int = Field(500, gt=0, description="Lamp off-time while flashing")
-    beep_on_ms: int = Field(200, gt=0, description="Buzzer on-time while beeping")
-    beep_off_ms: int = Field(800, gt=0, description="Buzzer off-time while beeping")
-    beeps: int | None = Field(
-        10, gt=0, description="Beeps per intervention, then silence (None: until cleared)"
-    )
-
-
-class GpioLight(ReviewLight):
+class GpioLight(ReviewLight[GpioLightConfig]):
     """Drives the lamps from ``policy.TOWER``; only changes touch the pins."""
 
     KEY = KEY

@@ -12,11 +12,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Literal
 
-from pydantic import Field
-
-from edge_app.devices.lights.base import LightConfigBase, ReviewLight
+from edge_app.config import MqttMirrorConfig
+from edge_app.devices.lights.base import ReviewLight
 from edge_app.devices.lights.policy import TOWER
 from edge_app.events import LightState
 
@@ -36,17 +34,7 @@ def mirror_payload(state: LightState) -> str:
     return json.dumps({"state": state.value, **TOWER[state]._asdict()})
 
 
-class MqttMirrorConfig(LightConfigBase):
-    type: Literal["mqtt_mirror"] = "mqtt_mirror"
-    topic: str = Field(
-        "light/tower",
-        title="Topic",
-        description="Handed to the app's publish as is (lane-relative there); not 'light', which the app uses",
-    )
-    retain: bool = Field(True, description="Retain, so a reconnecting controller gets the state")
-
-
-class MqttMirrorLight(ReviewLight):
+class MqttMirrorLight(ReviewLight[MqttMirrorConfig]):
     KEY = KEY
     Config = MqttMirrorConfig
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from edge_app.devices.lights.base import LightConfigBase, ReviewLight
+from edge_app.config import NoLightConfig
+from edge_app.devices.lights.base import ReviewLight
 from edge_app.events import LightState
 
 
-class NoLightConfig(LightConfigBase):
-    type: Literal["none"] = "none"
-
-
-class NoLight(ReviewLight):
+class NoLight(ReviewLight[NoLightConfig]):
     KEY = "none"
     Config = NoLightConfig
 

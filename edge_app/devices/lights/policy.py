@@ -1,8 +1,10 @@
 """What the review light shows, and how a three-colour tower shows it. Pure.
 
-``light_state`` decides, by priority: a stopped app is dark (never "all
-fine"), an unhealthy lane is red (a blind lane must not look available), then
-staff intervention, staff review, the shopper nudge, and green. ``TOWER``
+``lane_light`` rolls a lane up into one state: its view, the severities of
+its open alerts (``worst_severity``) and its health. ``light_state`` decides,
+by priority: a stopped app is dark (never "all fine"), an unhealthy lane is
+red (a blind lane must not look available), then staff intervention, staff
+review, the shopper nudge, and green. ``TOWER``
 says which lamp is on, off or blinking for each state; the gpio and
 usb_tower drivers both read it, so every tower looks the same.
 
@@ -20,9 +22,10 @@ TowerPattern(red='off', yellow='blink', green='off', buzzer='off')
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Iterable
+from typing import Literal, NamedTuple, Protocol
 
-from edge_app.events import LaneMode, LightState
+from edge_app.events import AlertData, LaneMode, LightState
 
 Severity = Literal["assist", "review", "intervention"]
 Lamp = Literal["off", "on", "blink"]
@@ -78,6 +81,77 @@ def light_state(
     if pending_nudge:
         return LightState.ASSIST
     return LightState.AVAILABLE
+
+
+_WORST_FIRST: tuple[Severity, ...] = ("intervention", "review", "assist")
+
+
+class LaneShown(Protocol):
+    """What the light needs of the lane's view (the engine's ``LaneView`` has it)."""
+
+    @property
+    def mode(self) -> LaneMode: ...
+
+    @property
+    def pending(self) -> int: ...
+
+    @property
+    def open_alerts(self) -> int: ...
+
+
+def worst_severity(alerts: Iterable[AlertData]) -> Severity:
+    """The highest severity among the open alerts; "review" when there are none.
+
+    >>> worst_severity([AlertData("a1", "assist"), AlertData("a2", "multi_item", after_payment=True)])
+    'intervention'
+    >>> worst_severity([AlertData("a1", "assist")]), worst_severity([])
+    ('assist', 'review')
+    """
+    found = {alert_severity(a.alert_type, a.after_payment) for a in alerts}
+    for severity in _WORST_FIRST:
+        if severity in found:
+            return severity
+    return "review"
+
+
+def lane_light(lane: LaneShown, alerts: Iterable[AlertData], *, running: bool, healthy: bool) -> LightState:
+    """The light of a whole lane: its view, its open alerts (severities) and its health.
+
+    Args:
+        lane: the engine's view after the last step (mode, pending journeys, open alert count).
+        alerts: the open alerts themselves, for their severity.
+        running: False while the app is stopping or not started.
+        healthy: False when any component is down.
+    """
+    return light_state(
+        lane.mode,
+        running=running,
+        healthy=healthy,
+        pending_nudge=lane.pending > 0,
+        open_alerts=lane.open_alerts,
+        alert_severity=worst_severity(alerts),
+    )
+
+
+#: what ``light/test`` shows, each state in turn, so staff can check every lamp and the buzzer
+LIGHT_TEST = (
+    LightState.AVAILABLE,
+    LightState.ASSIST,
+    LightState.REVIEW,
+    LightState.INTERVENTION,
+    LightState.FAULT,
+)
+LIGHT_TEST_STEP_S = 1.0
+
+
+def light_test_state(elapsed_s: float) -> LightState | None:
+    """What the lamps show ``elapsed_s`` into a light test; None once it is over.
+
+    >>> light_test_state(0.0), light_test_state(2.5), light_test_state(5.0)
+    (<LightState.AVAILABLE: 'available'>, <LightState.REVIEW: 'review'>, None)
+    """
+    step = max(0, int(elapsed_s // LIGHT_TEST_STEP_S))
+    return LIGHT_TEST[step] if step < len(LIGHT_TEST) else None
 
 
 class TowerPattern(NamedTuple):

@@ -21,12 +21,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
 
 import serial
-from pydantic import Field
 
-from edge_app.devices.lights.base import LightConfigBase, ReviewLight
+from edge_app.config import UsbTowerConfig
+from edge_app.devices.lights.base import ReviewLight
 from edge_app.devices.lights.policy import TOWER
 from edge_app.events import LightState
 
@@ -41,8 +40,10 @@ ACTION_BITS = {"on": 0x10, "off": 0x20, "blink": 0x40}
 def tower_command(lamp: str, action: str) -> int:
     """The command byte for one lamp.
 
-    >>> hex(tower_command("red", "on")), hex(tower_command("buzzer", "off")), hex(tower_command("yellow", "blink"))
-    ('0x11', '0x28', '0x42')
+    >>> hex(tower_command("red", "on")), hex(tower_command("buzzer", "off"))
+    ('0x11', '0x28')
+    >>> hex(tower_command("yellow", "blink"))
+    '0x42'
     """
     return ACTION_BITS[action] | LAMP_BITS[lamp]
 
@@ -59,19 +60,7 @@ def tower_bytes(state: LightState, buzzer: bool = True) -> bytes:
     return bytes(lamps)
 
 
-class UsbTowerConfig(LightConfigBase):
-    type: Literal["usb_tower"] = "usb_tower"
-    port: str = Field(
-        "/dev/edge-app/tower", title="Serial port", description="Stable path from hardware/99-edge-app.rules"
-    )
-    baudrate: int = Field(9600, gt=0)
-    buzzer_ms: int = Field(3000, ge=0, description="How long the buzzer sounds on an intervention (0: never)")
-    refresh_ms: int = Field(30000, gt=0, description="Re-send the lamps this often even without a change")
-    reconnect_initial_ms: int = Field(500, gt=0)
-    reconnect_max_ms: int = Field(15000, gt=0)
-
-
-class UsbTowerLight(ReviewLight):
+class UsbTowerLight(ReviewLight[UsbTowerConfig]):
     """Args: ``clock`` (monotonic seconds) and ``on_status(ok: bool, detail)`` are optional."""
 
     KEY = KEY
