@@ -35,7 +35,8 @@ class Strict(BaseModel):
 class CameraConfig(Strict):
     source: str = Field(
         title="Camera source",
-        description="USB index ('0'), /dev/videoN, rtsp://…, a GStreamer pipeline ending in appsink, or a video file",
+        description="USB index ('0'), /dev/videoN, rtsp://…, a GStreamer pipeline ending in appsink, or a "
+        "video file",
     )
     kind: Literal["auto", "usb", "rtsp", "gstreamer", "file"] = Field(
         "auto", description="How to open the source; auto guesses from its form"
@@ -88,7 +89,8 @@ class ProductModelConfig(Strict):
         ge=0,
         le=1,
         description="one_box_per_item also drops a weaker, bigger box around an item box when "
-        "at least this share of the rest of it is a hand: the item and the hand holding it, not a second item. "
+        "at least this share of the rest of it is a hand: the item and the hand holding it, not a second "
+        "item. "
         "Needs the product model's hand class (hands.backend: detector). 0: off",
     )
     sha256: str | None = Field(None, description="Expected hash; the model is refused when it differs")
@@ -97,7 +99,8 @@ class ProductModelConfig(Strict):
 class HandModelConfig(Strict):
     backend: Literal["none", "detector", "mediapipe", "yolo_pose"] = Field(
         "none",
-        description="Hand-point backend; 'detector' takes the product model's own hand class (no extra model)",
+        description="Hand-point backend; 'detector' takes the product model's own hand class (no extra "
+        "model)",
     )
     detector_class: str = Field("hand", description="Class name used by the 'detector' backend")
     palm_path: str | None = None
@@ -115,17 +118,20 @@ class ModelsConfig(Strict):
     threads: int = Field(
         0,
         ge=0,
-        description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in parallel)",
+        description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in "
+        "parallel)",
     )
     parallel_frames: int = Field(
         0,
         ge=0,
         le=16,
-        description="Frames whose detector runs overlap, each on its own core (0: one per core, at most 4; 1: one at a time)",
+        description="Frames whose detector runs overlap, each on its own core (0: one per core, at most "
+        "4; 1: one at a time)",
     )
     motion_gating: bool = Field(
         True,
-        description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers get the last detections",
+        description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers "
+        "get the last detections",
     )
     motion_delta: int = Field(
         12,
@@ -141,7 +147,8 @@ class ModelsConfig(Strict):
     )
     motion_regions: bool = Field(
         True,
-        description="Detect only the part of the frame that moved (plus the boxes it touches), when the model takes any "
+        description="Detect only the part of the frame that moved (plus the boxes it touches), when the "
+        "model takes any "
         "input size; everything else keeps its last detections",
     )
     region_refresh_ms: int = Field(
@@ -152,7 +159,8 @@ class ModelsConfig(Strict):
     motion_hold_ms: int = Field(
         0,
         ge=0,
-        description="Keep detecting on every frame this long after the last motion (0: the gate compares with the last detected frame, so none is needed)",
+        description="Keep detecting on every frame this long after the last motion (0: the gate compares "
+        "with the last detected frame, so none is needed)",
     )
 
 
@@ -246,7 +254,8 @@ class EvidenceConfig(Strict):
     raw_ring_mb: int = Field(
         48,
         ge=0,
-        description="Keep the pre_s ring of frames unencoded while it fits in this much memory (no JPEG encode "
+        description="Keep the pre_s ring of frames unencoded while it fits in this much memory (no JPEG "
+        "encode "
         "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
     )
 
@@ -265,23 +274,27 @@ class CheckoutConfig(Strict):
     stack_window_ms: int = Field(
         500,
         ge=0,
-        description="An unscanned item that left the basket and landed this close to a scanned one travelled stacked with it: multi_item, not a missed scan",
+        description="An unscanned item that left the basket and landed this close to a scanned one "
+        "travelled stacked with it: multi_item, not a missed scan",
     )
     same_spot: float = Field(
         0.07,
         ge=0,
         le=1,
-        description="A new box this close (fraction of the frame) to an item already in the bag is that item found again, not a new landing",
+        description="A new box this close (fraction of the frame) to an item already in the bag is that "
+        "item found again, not a new landing",
     )
     reacquire_ms: int = Field(
         2000,
         ge=0,
-        description="A journey whose track was lost in flight is picked up by a new track appearing this soon over the glass or in the bag",
+        description="A journey whose track was lost in flight is picked up by a new track appearing this "
+        "soon over the glass or in the bag",
     )
     go_back_dwell_ms: int = Field(
         1000,
         ge=0,
-        description="A carry that leaves the go-back area this soon after entering it was carried over it, not put there (0: entering it always cancels the carry)",
+        description="A carry that leaves the go-back area this soon after entering it was carried over "
+        "it, not put there (0: entering it always cancels the carry)",
     )
     scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
     scan_without_item_window_ms: int = Field(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
 from edge_app.config import ConsoleLightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
@@ -405,7 +405,7 @@ def test_a_driver_whose_config_is_not_in_the_lane_schema_is_refused():
 
 def test_light_config_rejects_unknown_keys():
     union = TypeAdapter(Annotated[light_config_union(), Field(discriminator="type")])
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         union.validate_python({"type": "gpio", "red": 17, "purple": 4})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         union.validate_python({"type": "disco"})
