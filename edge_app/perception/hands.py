@@ -28,8 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_app.perception.boxes import nms
+from edge_app.perception.detections import Detections
 from edge_app.perception.models import LoadedModel, ModelError, open_model
-from edge_app.perception.yolo import Detections, YoloDetector, box_iou, nms
+from edge_app.perception.yolo import YoloDetector
 
 log = logging.getLogger(__name__)
 
@@ -359,5 +361,4 @@ __all__ = [
     "dedupe_hands",
     "FINGERTIPS",
     "WRIST",
-    "box_iou",
 ]

@@ -40,19 +40,14 @@ import numpy as np
 
 from edge_app.config import LaneConfig, ZonesConfig
 from edge_app.events import ZoneEvent
+from edge_app.perception.boxes import boxes_inside, boxes_outside, cross_class_nms, nms
+from edge_app.perception.detections import Detections
+from edge_app.perception.detector import Detector, StagedDetector
+from edge_app.perception.filters import boxes_with_hand, nested_boxes
 from edge_app.perception.hands import HandBackend, hands_to_detections, make_hand_backend
 from edge_app.perception.models import ModelError
 from edge_app.perception.tracker import CarryAssociator, Track, Tracker
-from edge_app.perception.yolo import (
-    Detections,
-    YoloDetector,
-    boxes_inside,
-    boxes_outside,
-    boxes_with_hand,
-    cross_class_nms,
-    nested_boxes,
-    nms,
-)
+from edge_app.perception.yolo import YoloDetector
 from edge_app.perception.zones import ZoneMapper
 
 log = logging.getLogger(__name__)
@@ -218,7 +213,7 @@ class Perception:
         self,
         cfg: LaneConfig,
         resolve: Callable[[str], Path] | None = None,
-        detector: YoloDetector | None = None,
+        detector: Detector | None = None,
         hands: HandBackend | None = None,
     ):
         resolve = resolve or cfg.resolve
@@ -289,7 +284,8 @@ class Perception:
         #: gated frames in a row, and how many of them still go through tracker and zones
         self._still_frames = 0
         self._settle_frames = max(cfg.zones.enter_frames, cfg.zones.exit_frames) + 2
-        self._split = all(hasattr(self.detector, a) for a in ("preprocess", "infer", "decode"))
+        #: the detector's path in three timed steps, when it has one
+        self._split = isinstance(self.detector, StagedDetector)
         self._pool = (
             ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="detector")
             if self.parallel > 1
@@ -298,7 +294,10 @@ class Perception:
         self._last_work: FrameWork | None = None
         # Motion regions: detect where the lane moved; the rest keeps its last boxes.
         self._regions = bool(
-            m.motion_gating and m.motion_regions and self._split and getattr(self.detector, "dynamic", False)
+            m.motion_gating
+            and m.motion_regions
+            and isinstance(self.detector, StagedDetector)
+            and self.detector.supports_regions
         )
         self._refresh_s = m.region_refresh_ms / 1000
         self._last_full = float("-inf")

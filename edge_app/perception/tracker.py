@@ -10,7 +10,7 @@ in a hand scores low, and is exactly the one we must not lose).
 
 Pure: time is an argument (``ts`` seconds, the lane's monotonic clock).
 
->>> from edge_app.perception.yolo import Detections
+>>> from edge_app.perception.detections import Detections
 >>> trk = Tracker(min_hits=2)
 >>> for i in range(3):
 ...     tracks = trk.update(Detections([[10 + 5 * i, 10, 50 + 5 * i, 60]], [0.9], [0], ("bottle",)), ts=i / 15)
@@ -28,7 +28,8 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge_app.perception.yolo import Detections, box_iou
+from edge_app.perception.boxes import box_iou
+from edge_app.perception.detections import Detections
 
 TrackKind = Literal["item", "hand"]
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge_app.config import ZonesConfig, load_config
+from edge_app.perception.detections import Detections
+from edge_app.perception.letterbox import InputBuffer, Letterbox, to_input_tensor
 from edge_app.perception.pipeline import GATE_MAX_SKIP_S, MotionGate, Perception
-from edge_app.perception.yolo import Detections, InputBuffer, Letterbox, to_input_tensor
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"

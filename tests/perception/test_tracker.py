@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from edge_app.perception.detections import Detections
 from edge_app.perception.tracker import CarryAssociator, Track, Tracker, hand_item_distance
-from edge_app.perception.yolo import Detections
 
 NAMES = ("bottle", "apple")
 FPS = 15.0
