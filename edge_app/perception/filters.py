@@ -1,17 +1,113 @@
-"""One box per item: rules that find a second box on one physical item.
+"""One box per item: the rules that turn a frame's detections into items, hands and people.
 
-Pure functions over xyxy boxes. Each rule finds a box that would be tracked
-as a second item beside the real one (a phantom journey, a false stacking
-alert) and that NMS cannot see: a box nested in a much bigger one
-(:func:`nested_boxes`), a box that is an item and the hand holding it
-(:func:`boxes_with_hand`).
+Pure functions and frozen settings over ``Detections``; no tracker, no time.
+Each rule removes a box that would be tracked as a second item beside the
+real one: a phantom journey, a false stacking alert.
+
+* :class:`ClassRoles` sorts the product model's rows: products, hands (when
+  the model itself detects them), people (only blurred in evidence clips).
+* :class:`OneBoxPerItem` then keeps one box per physical item: NMS across
+  product classes (``keep_stacks``: never between two boxes of one class),
+  no box nested in a much bigger one (:func:`nested_boxes`), no box that is
+  an item and the hand holding it (:func:`boxes_with_hand`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
-from edge_app.perception.boxes import box_intersections
+from edge_app.config import ProductModelConfig
+from edge_app.perception.boxes import box_intersections, cross_class_nms, nms
+from edge_app.perception.detections import Detections
+
+#: one-box-per-item NMS across classes never runs looser than this IoU
+AGNOSTIC_IOU_MAX = 0.6
+
+
+@dataclass(frozen=True, eq=False)
+class ClassRoles:
+    """Which class ids of the product model are products, hands and people.
+
+    >>> roles = ClassRoles.of(("person", "milk", "hand"), wanted=["milk"], hand_class="hand")
+    >>> roles.products.tolist(), roles.hands.tolist(), roles.person
+    ([1], [2], 0)
+    """
+
+    products: np.ndarray  # int32 class ids
+    #: hand class ids ('detector' hands backend); empty when hands come from elsewhere or nowhere
+    hands: np.ndarray
+    #: the person class id, -1 when the model has none
+    person: int = -1
+
+    @classmethod
+    def of(cls, names: Sequence[str], *, wanted: Sequence[str], hand_class: str | None) -> ClassRoles:
+        """Products are the ``wanted`` classes (none listed: every class but "person")."""
+        names = list(names)
+        hands = np.array([names.index(hand_class)], np.int32) if hand_class else np.array([], np.int32)
+        person = names.index("person") if "person" in names else -1
+        want = set(wanted)
+        products = np.array(
+            [i for i, n in enumerate(names) if (n in want if want else n != "person")], np.int32
+        )
+        return cls(products, hands, person)
+
+    def split(self, dets: Detections) -> tuple[Detections, Detections | None, np.ndarray | None]:
+        """(products, hands or None, person boxes or None): None when the model has no such class."""
+        hands = dets.filter(np.isin(dets.class_id, self.hands)) if len(self.hands) else None
+        # people (a COCO model's shopper) are no product, but evidence blurs their heads
+        people = dets.xyxy[dets.class_id == self.person] if self.person >= 0 else None
+        return dets.filter(np.isin(dets.class_id, self.products)), hands, people
+
+
+@dataclass(frozen=True)
+class OneBoxPerItem:
+    """``models.products``' one-box-per-item rules, applied to one frame's product boxes."""
+
+    enabled: bool
+    #: IoU of the NMS across classes
+    iou: float
+    keep_stacks: bool
+    nested_ios: float
+    nested_area_ratio: float
+    hand_box_share: float
+
+    @classmethod
+    def from_config(cls, products: ProductModelConfig) -> OneBoxPerItem:
+        return cls(
+            enabled=products.one_box_per_item,
+            iou=min(products.iou, AGNOSTIC_IOU_MAX),
+            keep_stacks=products.keep_stacks,
+            nested_ios=products.nested_ios,
+            nested_area_ratio=products.nested_area_ratio,
+            hand_box_share=products.hand_box_share,
+        )
+
+    def apply(self, items: Detections, hands: Detections | None) -> Detections:
+        """The boxes of ``items`` that are items of their own (``hands``: the frame's hand boxes)."""
+        if not self.enabled or len(items) <= 1:
+            return items
+        # Per-class NMS keeps a "milk" and a "soy_drink" box on one carton: two
+        # tracks, a phantom journey and a false stacking alert. Keep the best label.
+        # keep_stacks: never merge two boxes of one class, which per-class NMS judged
+        # two items (two cartons of a kind stacked, the multi_item case).
+        keep = (
+            cross_class_nms(items.xyxy, items.score, items.class_id, self.iou)
+            if self.keep_stacks
+            else nms(items.xyxy, items.score, self.iou)
+        )
+        items = items.filter(keep)
+        if self.nested_ios > 0 and len(items) > 1:
+            # a box inside a much bigger one is part of that item (IoU cannot see it)
+            items = items.filter(~nested_boxes(items.xyxy, self.nested_ios, self.nested_area_ratio))
+        if self.hand_box_share > 0 and hands is not None and len(hands) and len(items) > 1:
+            # an item and the hand under it, boxed as one: no second item beside the first
+            items = items.filter(
+                ~boxes_with_hand(items.xyxy, items.score, hands.xyxy, hand_share=self.hand_box_share)
+            )
+        return items
 
 
 def nested_boxes(boxes: np.ndarray, ios: float, area_ratio: float) -> np.ndarray:

@@ -10,7 +10,8 @@ import pytest
 from edge_app.config import ZonesConfig, load_config
 from edge_app.perception.detections import Detections
 from edge_app.perception.letterbox import InputBuffer, Letterbox, to_input_tensor
-from edge_app.perception.pipeline import GATE_MAX_SKIP_S, MotionGate, Perception
+from edge_app.perception.motion import GATE_MAX_SKIP_S, MotionGate
+from edge_app.perception.pipeline import Perception
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"
@@ -143,8 +144,8 @@ def test_still_lane_skips_the_detector_and_keeps_its_tracks():
     for i in range(15 * 6):  # six seconds, longer than the tracker's max_lost_s
         p.process(img, i / 15)
     assert p.frames == 90
-    assert det.calls == p.detector_runs <= 1 + 6 / GATE_MAX_SKIP_S + 1
-    assert p.frames_gated == 90 - det.calls
+    assert det.calls == p.stats.detector_runs <= 1 + 6 / GATE_MAX_SKIP_S + 1
+    assert p.stats.frames_gated == 90 - det.calls
     assert [(t.track_id, t.predicted) for t in p.last_items] == [(1, False)]
     assert p.zones.inside(1) == ["bag"]
 
@@ -156,7 +157,7 @@ def test_moving_item_is_detected_on_every_frame():
         x = 100 + 12 * i
         img[300:360, x : x + 40] = 30
         p.process(img, i / 15)
-    assert det.calls == 30 and p.frames_gated == 0
+    assert det.calls == 30 and p.stats.frames_gated == 0
 
 
 def test_gating_off_runs_the_detector_on_every_frame():
@@ -209,7 +210,7 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
     assert [r[:4] for r in j_on] == [r[:4] for r in j_off]
     # motion regions see a box a few frames later or earlier at a region's edge:
     # the same journeys, landing times within half a second
-    for a, b in zip(j_on, j_off):
+    for a, b in zip(j_on, j_off, strict=True):
         assert (a[4] is None) == (b[4] is None) and (a[4] is None or abs(a[4] - b[4]) <= 0.5), (a, b)
     assert len([r for r in j_on if r[0] == "journey.matched"]) == 3
 
@@ -278,7 +279,8 @@ def test_one_physical_item_gives_one_track(one_box, expected):
 
 
 class StackDetector(FakeDetector):
-    """Two cartons of one kind stacked in a hand: same class, boxes at 0.68 IoU (past the 0.6 across classes, within per-class NMS 0.7)."""
+    """Two cartons of one kind stacked in a hand: same class, boxes at 0.68 IoU
+    (past the 0.6 across classes, within per-class NMS 0.7)."""
 
     names = ("person", "bottle", "cup")
 
@@ -414,18 +416,22 @@ def test_detector_buffers_are_per_thread():
     from edge_app.perception.yolo import YoloDetector
 
     det = YoloDetector(REPO / "models" / "yolo11n-coco-fp32dq-320.onnx", conf=0.1, threads=1)
-    images = [f.image for i, f in zip(range(40), file_frames(str(SESSION / "video.mp4"))) if i % 4 == 0]
+    images = [
+        f.image
+        for i, f in zip(range(40), file_frames(str(SESSION / "video.mp4")), strict=False)
+        if i % 4 == 0
+    ]
     alone = [det.detect(img) for img in images]
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(det.detect, images))
-    for a, b in zip(alone, together):
+    for a, b in zip(alone, together, strict=True):
         assert np.array_equal(a.class_id, b.class_id)
         assert np.allclose(a.xyxy, b.xyxy, atol=1e-3) and np.allclose(a.score, b.score, atol=1e-5)
     assert sum(len(a) for a in alone) > 0
 
 
 def test_parallel_frames_default_is_one_per_core():
-    from edge_app.perception.pipeline import parallel_frames
+    from edge_app.perception.scheduler import parallel_frames
 
     assert parallel_frames(0, 1) == 1 and parallel_frames(0, 2) == 2 and parallel_frames(0, 64) == 4
     assert parallel_frames(1, 64) == 1
@@ -467,7 +473,7 @@ def test_a_region_keeps_the_boxes_outside_it():
     assert ok
     work = p.submit(img, 0.0)
     p.complete(work)
-    seen = work.dets
+    seen = work.detections.items
     far = seen.xyxy[seen.xyxy[:, 0] > 400]
     assert len(far) == 2  # the two bottles on the right, far from the change below
     moved = img.copy()
@@ -475,6 +481,6 @@ def test_a_region_keeps_the_boxes_outside_it():
     work = p.submit(moved, 1 / 15)
     assert work.region is not None and work.region[2] < 400  # only the left part is detected
     p.complete(work)
-    assert p.region_runs == 1
+    assert p.stats.region_runs == 1
     for box in far:  # the tracker is fed the right-hand bottles exactly as they were seen
-        assert (work.dets.xyxy == box).all(axis=1).any(), box
+        assert (work.detections.items.xyxy == box).all(axis=1).any(), box
