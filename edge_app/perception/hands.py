@@ -111,7 +111,10 @@ class Palm:
 
 
 def palm_input(image_bgr: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Pad to a centred square (zeros), resize to 128, RGB in [-1, 1]; returns (tensor, side, (pad_x, pad_y))."""
+    """Pad to a centred square (zeros), resize to 128, RGB in [-1, 1].
+
+    Returns (tensor, side, (pad_x, pad_y)).
+    """
     h, w = image_bgr.shape[:2]
     side = max(h, w)
     pad_x, pad_y = (side - w) // 2, (side - h) // 2
