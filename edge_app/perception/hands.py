@@ -28,8 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_app.perception.boxes import nms
+from edge_app.perception.detections import Detections
 from edge_app.perception.models import LoadedModel, ModelError, open_model
-from edge_app.perception.yolo import Detections, YoloDetector, box_iou, nms
+from edge_app.perception.yolo import YoloDetector
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,10 @@ class Palm:
 
 
 def palm_input(image_bgr: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Pad to a centred square (zeros), resize to 128, RGB in [-1, 1]; returns (tensor, side, (pad_x, pad_y))."""
+    """Pad to a centred square (zeros), resize to 128, RGB in [-1, 1].
+
+    Returns (tensor, side, (pad_x, pad_y)).
+    """
     h, w = image_bgr.shape[:2]
     side = max(h, w)
     pad_x, pad_y = (side - w) // 2, (side - h) // 2
@@ -359,5 +364,4 @@ __all__ = [
     "dedupe_hands",
     "FINGERTIPS",
     "WRIST",
-    "box_iou",
 ]

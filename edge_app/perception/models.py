@@ -217,7 +217,9 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
 
 def _shape_problem(what: str, want: tuple, got: list) -> str | None:
     got_t = tuple(d if isinstance(d, int) else -1 for d in got)
-    if len(want) != len(got_t) or any(w != -1 and g != -1 and w != g for w, g in zip(want, got_t)):
+    if len(want) != len(got_t) or any(
+        w != -1 and g != -1 and w != g for w, g in zip(want, got_t, strict=True)
+    ):
         return f"{what} shape is {list(got_t)}, the manifest says {list(want)}"
     return None
 
@@ -241,20 +243,20 @@ def check_session(spec: ModelSpec, session: Any, path: str | Path) -> None:
     if spec.output_format in ("raw", "pose_raw") and spec.names:
         shape = session.get_outputs()[0].shape
         channels = shape[1] if len(shape) == 3 else None
-        want = 4 + len(spec.names) + 3 * spec.keypoints
-        if isinstance(channels, int) and channels != want:
+        needed = 4 + len(spec.names) + 3 * spec.keypoints
+        if isinstance(channels, int) and channels != needed:
             problems.append(
                 f"output has {channels} channels per box; {len(spec.names)} classes"
-                f"{f' and {spec.keypoints} keypoints' if spec.keypoints else ''} need {want}"
+                f"{f' and {spec.keypoints} keypoints' if spec.keypoints else ''} need {needed}"
             )
     meta_names = _names_from(session.get_modelmeta().custom_metadata_map.get("names"))
     if spec.names and meta_names and meta_names != spec.names:
-        diff = next(
-            i for i, (a, b) in enumerate(zip(meta_names + ("",) * 999, spec.names + ("",) * 999)) if a != b
-        )
+        padded = zip(meta_names + ("",) * 999, spec.names + ("",) * 999, strict=False)
+        diff = next(i for i, (a, b) in enumerate(padded) if a != b)
+        theirs = (meta_names + ("<none>",))[min(diff, len(meta_names))]
+        ours = (spec.names + ("<none>",))[min(diff, len(spec.names))]
         problems.append(
-            f"class names differ from the ONNX metadata (first at index {diff}: "
-            f"{(meta_names + ('<none>',))[min(diff, len(meta_names))]!r} vs {(spec.names + ('<none>',))[min(diff, len(spec.names))]!r})"
+            f"class names differ from the ONNX metadata (first at index {diff}: {theirs!r} vs {ours!r})"
         )
     if problems:
         raise ModelError(

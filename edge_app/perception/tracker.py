@@ -10,10 +10,11 @@ in a hand scores low, and is exactly the one we must not lose).
 
 Pure: time is an argument (``ts`` seconds, the lane's monotonic clock).
 
->>> from edge_app.perception.yolo import Detections
+>>> from edge_app.perception.detections import Detections
 >>> trk = Tracker(min_hits=2)
 >>> for i in range(3):
-...     tracks = trk.update(Detections([[10 + 5 * i, 10, 50 + 5 * i, 60]], [0.9], [0], ("bottle",)), ts=i / 15)
+...     bottle = Detections([[10 + 5 * i, 10, 50 + 5 * i, 60]], [0.9], [0], ("bottle",))
+...     tracks = trk.update(bottle, ts=i / 15)
 >>> [(t.track_id, t.label, t.hits, t.confirmed) for t in tracks]
 [(1, 'bottle', 3, True)]
 """
@@ -28,7 +29,8 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge_app.perception.yolo import Detections, box_iou
+from edge_app.perception.boxes import box_iou
+from edge_app.perception.detections import Detections
 
 TrackKind = Literal["item", "hand"]
 
@@ -45,7 +47,7 @@ class Track:
     xyxy: np.ndarray
     label: str
     score: float
-    kind: str  # "item" | "hand"
+    kind: TrackKind
     hits: int
     confirmed: bool
     carried_by: int | None = None  # hand track id carrying this item
@@ -146,7 +148,7 @@ def _match(cost: np.ndarray, max_cost: float) -> tuple[list[tuple[int, int]], li
     if cost.size == 0:
         return [], list(range(cost.shape[0])), list(range(cost.shape[1]))
     rows, cols = linear_sum_assignment(cost)
-    pairs = [(r, c) for r, c in zip(rows, cols) if cost[r, c] <= max_cost]
+    pairs = [(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] <= max_cost]
     mr = {r for r, _ in pairs}
     mc = {c for _, c in pairs}
     return (
@@ -236,7 +238,7 @@ class Tracker:
         low = np.flatnonzero((dets.score >= self.low_thresh) & (dets.score < self.high_thresh))
         kp = dets.keypoints
 
-        def det(i: int):
+        def det(i: int) -> tuple[np.ndarray, float, str, np.ndarray | None]:
             return dets.xyxy[i], float(dets.score[i]), labels[i], None if kp is None else kp[i]
 
         pool = [st for st in self._tracks if st.confirmed or st.lost]  # established tracks

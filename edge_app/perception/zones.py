@@ -35,7 +35,7 @@ import numpy as np
 
 from edge_app.config import ZonesConfig
 from edge_app.events import ZONE_NAMES, Zone, ZoneEvent
-from edge_app.perception.tracker import Track
+from edge_app.perception.tracker import Track, TrackKind
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ class _Membership:
 
 @dataclass
 class _TrackState:
-    kind: str
+    kind: TrackKind
     label: str
     zones: dict[str, _Membership] = field(default_factory=dict)
     xy: tuple[float, float] | None = None  # last centre, normalised
@@ -183,23 +183,23 @@ class ZoneMapper:
                     m.inside, m.streak = now_inside, 0
                     events.append(self._event(t, zone, "entered" if now_inside else "exited", ts, groups))
         for tid in sorted(set(lost)):
-            st = self._state.pop(tid, None)
-            if st is None:
+            gone = self._state.pop(tid, None)
+            if gone is None:
                 continue
-            where: list[Zone | Literal[""]] = [Zone(z) for z, m in st.zones.items() if m.inside] or [""]
-            x, y = st.xy if st.xy is not None else (None, None)
+            where: list[Zone | Literal[""]] = [Zone(z) for z, m in gone.zones.items() if m.inside] or [""]
+            x, y = gone.xy if gone.xy is not None else (None, None)
             for zone in where:
                 events.append(
                     ZoneEvent(
                         ts=ts,
                         track_id=tid,
-                        kind=st.kind,
+                        kind=gone.kind,
                         zone=zone,
                         action="lost",
-                        label=st.label,
+                        label=gone.label,
                         x=x,
                         y=y,
-                        seen_ts=st.seen_ts,
+                        seen_ts=gone.seen_ts,
                     )
                 )
         return events

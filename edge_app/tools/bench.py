@@ -250,8 +250,8 @@ def replay_lane(
             yield frame
 
     p = lane.perception
-    if instrument and hasattr(p, "call_log"):
-        p.call_log = []
+    if instrument:
+        p.stats.call_log = []
     seen = {"n": 0}
 
     def on_frame(index: int, ts: float) -> None:
@@ -271,9 +271,9 @@ def replay_lane(
         stages["publish"].append(publish_ms)
         stages["evidence"].append(evidence_ms)
         stages["engine"].append(max(0.0, frame_ms - perception_ms - publish_ms - evidence_ms))
-        ran = getattr(p, "last_stages", None)
-        for stage, ms in p.times.last.items():
-            if ran is None or stage in ran:
+        ran = p.stats.last_stages
+        for stage, ms in p.stats.times.last.items():
+            if stage in ran:
                 stages.setdefault(stage, []).append(ms)
 
     try:
@@ -291,13 +291,11 @@ def replay_lane(
         "stages": stages,
         "loop_s": loop_s,
         "frames": seen["n"],
-        "detector_runs": getattr(p, "detector_runs", seen["n"]),
-        "detector_calls": getattr(p, "call_log", None) or [],
-        "region_runs": getattr(p, "region_runs", 0),
-        "regions_regrown": getattr(p, "regrown", 0),
-        "detected_area_pct": round(
-            100 * getattr(p, "detected_area", 0.0) / max(1, getattr(p, "detector_runs", 1)), 1
-        ),
+        "detector_runs": p.stats.detector_runs,
+        "detector_calls": p.stats.call_log or [],
+        "region_runs": p.stats.region_runs,
+        "regions_regrown": p.stats.regrown,
+        "detected_area_pct": round(100 * p.stats.detected_area / max(1, p.stats.detector_runs), 1),
     }
 
 
@@ -454,16 +452,16 @@ def _child_idle(args) -> dict:
         th.start()
         time.sleep(args.idle_warmup_s)  # the gate opens on the first frames, then closes
         f0, runs0, c0, w0 = (
-            lane.perception.frames,
-            getattr(lane.perception, "detector_runs", None),
+            lane.perception.stats.frames,
+            lane.perception.stats.detector_runs,
             cpu_seconds(),
             time.monotonic(),
         )
         th0 = thread_cpu()
         time.sleep(args.idle_s)
         f1, runs1, c1, w1 = (
-            lane.perception.frames,
-            getattr(lane.perception, "detector_runs", None),
+            lane.perception.stats.frames,
+            lane.perception.stats.detector_runs,
             cpu_seconds(),
             time.monotonic(),
         )
@@ -537,6 +535,7 @@ def model_only(args, calls: list | None = None) -> dict:
     """
     from edge_app.lane.camera import file_frames
     from edge_app.perception.pipeline import Perception
+    from edge_app.perception.yolo import YoloDetector
     from edge_app.tools.scenario import Scenario
 
     _apply_ort_spin(args)
@@ -555,6 +554,7 @@ def model_only(args, calls: list | None = None) -> dict:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     det, hands = perception.detector, perception.hands
+    assert isinstance(det, YoloDetector)  # Perception(cfg) opens the lane's own YOLO model
     scen = Scenario(Path(args.scenario))
     images = []
     for f in file_frames(str(scen.video_path)):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_app.config import HandModelConfig
+from edge_app.perception.detections import Detections
 from edge_app.perception.hands import (
     FINGERTIPS,
     WRIST,
@@ -26,7 +27,6 @@ from edge_app.perception.hands import (
     wrists_from_pose,
 )
 from edge_app.perception.models import ModelError
-from edge_app.perception.yolo import Detections
 from tests.perception.conftest import LANDMARK, PALM, YOLO11, read_image
 
 # photo -> {point: (x, y)} in image pixels, labelled by eye

@@ -1,4 +1,4 @@
-"""Perception: reused input buffers, motion gating, and decisions unchanged by either."""
+"""Perception: gating, one box per item, parallel frames, motion regions; decisions unchanged by each."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge_app.config import ZonesConfig, load_config
-from edge_app.perception.pipeline import GATE_MAX_SKIP_S, MotionGate, Perception
-from edge_app.perception.yolo import Detections, InputBuffer, Letterbox, to_input_tensor
+from edge_app.perception.detections import Detections
+from edge_app.perception.motion import GATE_MAX_SKIP_S
+from edge_app.perception.pipeline import Perception
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"
@@ -25,88 +26,6 @@ ZONES = ZonesConfig(
 
 def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
     return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
-
-
-# ---------------------------------------------------------------- buffers
-
-
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (320, 320), (300, 200), (479, 641), (33, 17)])
-@pytest.mark.parametrize("colour,divisor", [("rgb", 255.0), ("bgr", 1.0)])
-def test_reused_input_buffer_is_bit_identical_to_the_reference_tensor(size, colour, divisor):
-    rng = np.random.default_rng(sum(size))
-    buf = InputBuffer(Letterbox.plan(size, (320, 320)), colour, divisor)
-    for _ in range(3):  # reused: every frame overwrites the last one completely
-        img = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-        got = buf.fill(img)
-        want = to_input_tensor(img, buf.lb, colour, divisor)
-        assert got.shape == want.shape and got.dtype == want.dtype
-        assert np.array_equal(got, want)
-
-
-def test_input_buffer_refuses_a_frame_of_another_size():
-    buf = InputBuffer(Letterbox.plan((640, 480), (320, 320)))
-    with pytest.raises(ValueError, match="planned for"):
-        buf.fill(np.zeros((240, 320, 3), np.uint8))
-
-
-# ------------------------------------------------------------------- gate
-
-
-def test_gate_ignores_sensor_noise_and_sees_an_item_move():
-    rng = np.random.default_rng(1)
-    base = np.full((480, 640, 3), 120, np.float32)
-    gate = MotionGate(ZONES, (640, 480), hold_s=0.0)
-    assert gate.check(noisy(base, rng), 0.0)  # no reference yet
-    gate.accept(0.0)
-    assert not any(gate.check(noisy(base, rng), t / 30) for t in range(1, 30))
-    moved = base.copy()
-    moved[300:360, 250:290] = 40  # a can over the scanner glass
-    assert gate.check(noisy(moved, rng), 1.0)
-
-
-def test_gate_ignores_motion_outside_the_zones_and_in_the_ignore_zone():
-    rng = np.random.default_rng(2)
-    base = np.full((480, 640, 3), 120, np.float32)
-    gate = MotionGate(ZONES, (640, 480), hold_s=0.0)
-    gate.check(noisy(base, rng), 0.0)
-    gate.accept(0.0)
-    above = base.copy()
-    above[10:100, 200:400] = 250  # a shopper's head above the counter
-    assert not gate.check(noisy(above, rng), 0.1)
-    own_bag = base.copy()
-    own_bag[420:470, 20:110] = 250  # the shopper's own bag, in `ignore`
-    assert not gate.check(noisy(own_bag, rng), 0.2)
-
-
-def test_gate_adds_up_slow_changes_against_the_last_detected_frame():
-    base = np.full((480, 640, 3), 120, np.float32)
-    gate = MotionGate(ZONES, (640, 480), hold_s=0.0, max_skip_s=1e9)
-    gate.check(base.astype(np.uint8), 0.0)
-    gate.accept(0.0)
-    fired = None
-    for i in range(1, 40):  # a box slides in one pixel (of the downscaled frame) per frame
-        img = base.copy()
-        img[300:360, 250 : 250 + 4 * i] = 30
-        if gate.check(img.astype(np.uint8), i / 30):
-            fired = i
-            break
-    assert fired is not None and fired < 40
-
-
-def test_gate_holds_after_motion_and_runs_at_least_every_max_skip():
-    base = np.full((480, 640, 3), 120, np.uint8)
-    moved = base.copy()
-    moved[300:360, 250:290] = 40
-    gate = MotionGate(ZONES, (640, 480), hold_s=0.2)
-    gate.check(base, 0.0)
-    gate.accept(0.0)
-    assert gate.check(moved, 1.0)
-    gate.accept(1.0)
-    assert gate.check(moved, 1.1)  # still within hold_ms of the motion
-    gate.accept(1.1)
-    assert not gate.check(moved, 1.3)
-    assert not gate.check(moved, 1.1 + GATE_MAX_SKIP_S - 0.05)
-    assert gate.check(moved, 1.1 + GATE_MAX_SKIP_S)  # the safety net
 
 
 # ------------------------------------------------------------- perception
@@ -142,8 +61,8 @@ def test_still_lane_skips_the_detector_and_keeps_its_tracks():
     for i in range(15 * 6):  # six seconds, longer than the tracker's max_lost_s
         p.process(img, i / 15)
     assert p.frames == 90
-    assert det.calls == p.detector_runs <= 1 + 6 / GATE_MAX_SKIP_S + 1
-    assert p.frames_gated == 90 - det.calls
+    assert det.calls == p.stats.detector_runs <= 1 + 6 / GATE_MAX_SKIP_S + 1
+    assert p.stats.frames_gated == 90 - det.calls
     assert [(t.track_id, t.predicted) for t in p.last_items] == [(1, False)]
     assert p.zones.inside(1) == ["bag"]
 
@@ -155,7 +74,7 @@ def test_moving_item_is_detected_on_every_frame():
         x = 100 + 12 * i
         img[300:360, x : x + 40] = 30
         p.process(img, i / 15)
-    assert det.calls == 30 and p.frames_gated == 0
+    assert det.calls == 30 and p.stats.frames_gated == 0
 
 
 def test_gating_off_runs_the_detector_on_every_frame():
@@ -208,7 +127,7 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
     assert [r[:4] for r in j_on] == [r[:4] for r in j_off]
     # motion regions see a box a few frames later or earlier at a region's edge:
     # the same journeys, landing times within half a second
-    for a, b in zip(j_on, j_off):
+    for a, b in zip(j_on, j_off, strict=True):
         assert (a[4] is None) == (b[4] is None) and (a[4] is None or abs(a[4] - b[4]) <= 0.5), (a, b)
     assert len([r for r in j_on if r[0] == "journey.matched"]) == 3
 
@@ -277,7 +196,8 @@ def test_one_physical_item_gives_one_track(one_box, expected):
 
 
 class StackDetector(FakeDetector):
-    """Two cartons of one kind stacked in a hand: same class, boxes at 0.68 IoU (past the 0.6 across classes, within per-class NMS 0.7)."""
+    """Two cartons of one kind stacked in a hand: same class, boxes at 0.68 IoU
+    (past the 0.6 across classes, within per-class NMS 0.7)."""
 
     names = ("person", "bottle", "cup")
 
@@ -413,21 +333,18 @@ def test_detector_buffers_are_per_thread():
     from edge_app.perception.yolo import YoloDetector
 
     det = YoloDetector(REPO / "models" / "yolo11n-coco-fp32dq-320.onnx", conf=0.1, threads=1)
-    images = [f.image for i, f in zip(range(40), file_frames(str(SESSION / "video.mp4"))) if i % 4 == 0]
+    images = [
+        f.image
+        for i, f in zip(range(40), file_frames(str(SESSION / "video.mp4")), strict=False)
+        if i % 4 == 0
+    ]
     alone = [det.detect(img) for img in images]
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(det.detect, images))
-    for a, b in zip(alone, together):
+    for a, b in zip(alone, together, strict=True):
         assert np.array_equal(a.class_id, b.class_id)
         assert np.allclose(a.xyxy, b.xyxy, atol=1e-3) and np.allclose(a.score, b.score, atol=1e-5)
     assert sum(len(a) for a in alone) > 0
-
-
-def test_parallel_frames_default_is_one_per_core():
-    from edge_app.perception.pipeline import parallel_frames
-
-    assert parallel_frames(0, 1) == 1 and parallel_frames(0, 2) == 2 and parallel_frames(0, 64) == 4
-    assert parallel_frames(1, 64) == 1
 
 
 # ---------------------------------------------------------------- motion regions
@@ -466,7 +383,7 @@ def test_a_region_keeps_the_boxes_outside_it():
     assert ok
     work = p.submit(img, 0.0)
     p.complete(work)
-    seen = work.dets
+    seen = work.detections.items
     far = seen.xyxy[seen.xyxy[:, 0] > 400]
     assert len(far) == 2  # the two bottles on the right, far from the change below
     moved = img.copy()
@@ -474,6 +391,6 @@ def test_a_region_keeps_the_boxes_outside_it():
     work = p.submit(moved, 1 / 15)
     assert work.region is not None and work.region[2] < 400  # only the left part is detected
     p.complete(work)
-    assert p.region_runs == 1
+    assert p.stats.region_runs == 1
     for box in far:  # the tracker is fed the right-hand bottles exactly as they were seen
-        assert (work.dets.xyxy == box).all(axis=1).any(), box
+        assert (work.detections.items.xyxy == box).all(axis=1).any(), box

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from edge_app.perception.detections import Detections
 from edge_app.perception.tracker import CarryAssociator, Track, Tracker, hand_item_distance
-from edge_app.perception.yolo import Detections
 
 NAMES = ("bottle", "apple")
 FPS = 15.0
@@ -110,7 +110,8 @@ def test_label_is_a_vote_not_the_last_frame():
 
 @pytest.mark.parametrize("half_life_s, expected", [(0.0, "bottle"), (0.5, "apple")])
 def test_a_faded_label_says_what_the_item_looks_like_now(half_life_s, expected):
-    """Three seconds half hidden in the basket as "bottle", then 1.3 s in the hand (over the glass) as "apple"."""
+    """Three seconds half hidden in the basket as "bottle",
+    then 1.3 s in the hand (over the glass) as "apple"."""
     trk = Tracker(min_hits=1, label_half_life_s=half_life_s)
     classes = [0] * 45 + [1] * 20
     for i, c in enumerate(classes):
@@ -125,7 +126,7 @@ def test_irregular_timestamps_still_track():
     trk = Tracker(min_hits=2)
     ts, ids = 0.0, set()
     rng = np.random.default_rng(3)
-    for i in range(30):
+    for _ in range(30):
         ts += float(rng.uniform(0.03, 0.15))
         tracks = trk.update(frame([box_at(100 + 150 * ts, 200)]), ts=ts)
         ids |= {t.track_id for t in tracks}

@@ -4,17 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_app.perception.yolo import (
-    Detections,
-    Letterbox,
-    YoloDetector,
-    box_iou,
-    decode_end2end,
-    decode_raw,
-    decode_yolox,
-    nms,
-    yolox_grid,
-)
+from edge_app.perception.boxes import box_iou, nms
+from edge_app.perception.decoders import decode_end2end, decode_raw, decode_yolox, yolox_grid
+from edge_app.perception.detections import Detections
+from edge_app.perception.letterbox import Letterbox
+from edge_app.perception.yolo import YoloDetector
 from tests.perception.conftest import ROOT, YOLO11, read_image
 from tests.perception.onnx_graphs import constant_model
 

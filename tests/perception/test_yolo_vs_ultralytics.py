@@ -42,7 +42,7 @@ def pair_up(ours: list[dict], theirs: list[dict]) -> list[tuple[dict, dict]]:
         ]
     )
     rows, cols = linear_sum_assignment(cost)
-    return [(ours[r], theirs[c]) for r, c in zip(rows, cols)]
+    return [(ours[r], theirs[c]) for r, c in zip(rows, cols, strict=True)]
 
 
 def assert_agrees(ours: list[dict], theirs: list[dict], where: str) -> tuple[float, float]:
@@ -92,7 +92,8 @@ def _cli() -> tuple[str, ...]:
     if probe.returncode == 0 and "--model" in probe.stdout:
         return real
     warnings.warn(
-        f"edge-app CLI has no working 'predict' yet; using edge_app.tools.predict\n{probe.stderr[-300:]}"
+        f"edge-app CLI has no working 'predict' yet; using edge_app.tools.predict\n{probe.stderr[-300:]}",
+        stacklevel=2,
     )
     return (sys.executable, "-m", "edge_app.tools.predict")
 
@@ -116,7 +117,7 @@ def test_predict_command_line_matches_ultralytics():
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert [line["image"] for line in lines] == [str(ROOT / c["image"]) for c in cases]
-    for line, case in zip(lines, cases):
+    for line, case in zip(lines, cases, strict=True):
         assert_agrees(line["detections"], case["detections"], f"CLI on {case['image']}")
 
 

@@ -176,7 +176,8 @@ GROUPS = [
         [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))],
         1,
     ),
-    # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box; the old one coasts beside it
+    # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box;
+    # the old one coasts beside it
     (
         "a coasting box beside the new box of one item",
         [track(1, 100, velocity=(400, -100), predicted=True), track(2, 140, velocity=(380, -120))],
