@@ -371,12 +371,12 @@ class Lane:
         last = getattr(self, "_fps_mark", None)
         fps = None
         if last is not None and now > last[0]:
-            fps = round((p.frames - last[1]) / (now - last[0]), 2)
-        self._fps_mark = (now, p.frames)
+            fps = round((p.stats.frames - last[1]) / (now - last[0]), 2)
+        self._fps_mark = (now, p.stats.frames)
         return {
             "fps": fps,
-            "frames": p.frames,
-            "stage_ms": {k: round(v, 2) for k, v in p.times.last.items()},
+            "frames": p.stats.frames,
+            "stage_ms": {k: round(v, 2) for k, v in p.stats.times.last.items()},
             "outbox_depth": self.link.outbox_depth(),
             "scanners": {r.config.id: r.stats for r in self.readers},
             "camera_dropped": self.camera.frames_dropped if self.camera else 0,
@@ -416,7 +416,7 @@ class Lane:
             open_alerts=view.open_alerts,
             pending=view.pending,
             statuses=tuple((k, v.status) for k, v in self.statuses.items()),
-            frames=self.perception.frames,
+            frames=self.perception.stats.frames,
         )
 
     def _healthy(self) -> bool:

@@ -178,28 +178,6 @@ def lane_config(
     return cfg.model_copy(update=update)
 
 
-class _Timer:
-    """Wraps bound methods of live objects to add their wall time to a per-frame counter."""
-
-    def __init__(self) -> None:
-        self.acc: dict[str, float] = {}
-
-    def wrap(self, obj: Any, name: str, stage: str) -> None:
-        fn = getattr(obj, name)
-
-        def timed(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                self.acc[stage] = self.acc.get(stage, 0.0) + (time.perf_counter() - t) * 1000
-
-        setattr(obj, name, timed)
-
-    def take(self, stage: str) -> float:
-        return self.acc.pop(stage, 0.0)
-
-
 def replay_lane(
     cfg,
     scenario_dir: Path,
@@ -211,30 +189,23 @@ def replay_lane(
     """Replay a scenario through a ``Lane`` built from ``cfg`` (replay equals live).
 
     Returns the lane events, the replay result, per-frame stage milliseconds
-    (``instrument=True``) and the wall time of the frame loop.
+    (``instrument=True``: the lane's own ``FrameTimings``, the perception's
+    per-stage times, decoding timed here) and the wall time of the frame loop.
     """
-    from edge_app.events import PosEvent
-    from edge_app.lane.app import Lane
     from edge_app.lane.camera import file_frames
-    from edge_app.tools.replay import ScenarioClock, replay
+    from edge_app.lane.timings import FrameTimings
+    from edge_app.perception.pipeline import Perception
+    from edge_app.tools.replay import run_scenario
     from edge_app.tools.scenario import Scenario
 
     scenario = Scenario(scenario_dir)
-    clock = ScenarioClock()
-    lane = Lane(cfg, clock=clock, use_watchdog=False, keep_events=True)
-    timer = _Timer()
     stages: dict[str, list[float]] = {s: [] for s in STAGES}
     marks: dict[str, float] = {}
+    decode_ms = [0.0]
+    timed: list[FrameTimings] = []
+    p = Perception(cfg)
     if instrument:
-        for name in ("publish_event", "publish_state", "publish_status", "publish_raw"):
-            timer.wrap(lane.link, name, "publish")
-        if lane.evidence is not None:
-            timer.wrap(lane.evidence, "add", "evidence")
-        # a frame is split in two (the next frame's detector overlaps this one's tracking)
-        timer.wrap(lane.perception, "submit", "perception")
-        timer.wrap(lane.perception, "complete", "perception")
-        timer.wrap(lane, "begin_frame", "frame")
-        timer.wrap(lane, "finish_frame", "frame")
+        p.stats.call_log = []
 
     def frames(path: str) -> Iterator:
         it = file_frames(path)
@@ -245,13 +216,10 @@ def replay_lane(
             frame = next(it, None)
             if frame is None:
                 return
-            timer.acc["decode"] = timer.acc.get("decode", 0.0) + (time.perf_counter() - t) * 1000
+            decode_ms[0] += (time.perf_counter() - t) * 1000
             n += 1
             yield frame
 
-    p = lane.perception
-    if instrument:
-        p.stats.call_log = []
     seen = {"n": 0}
 
     def on_frame(index: int, ts: float) -> None:
@@ -261,32 +229,32 @@ def replay_lane(
         seen["n"] += 1
         if not instrument:
             return
-        frame_ms = timer.take("frame")
-        perception_ms = timer.take("perception")
-        publish_ms = timer.take("publish")
-        evidence_ms = timer.take("evidence")
-        stages["decode"].append(timer.take("decode"))
-        stages["frame"].append(frame_ms)
-        stages["perception"].append(perception_ms)
-        stages["publish"].append(publish_ms)
-        stages["evidence"].append(evidence_ms)
-        stages["engine"].append(max(0.0, frame_ms - perception_ms - publish_ms - evidence_ms))
+        ft = timed.pop()
+        stages["decode"].append(decode_ms[0])
+        decode_ms[0] = 0.0
+        stages["frame"].append(ft.frame_ms)
+        stages["perception"].append(ft.perception_ms)
+        stages["publish"].append(ft.publish_ms)
+        stages["evidence"].append(ft.evidence_ms)
+        stages["engine"].append(ft.engine_ms)
         ran = p.stats.last_stages
         for stage, ms in p.stats.times.last.items():
             if stage in ran:
                 stages.setdefault(stage, []).append(ms)
 
-    try:
-        result = replay(lane, scenario, clock, on_frame=on_frame, frames=frames)  # decode timed by ``frames``
-        if lane.engine.tx is not None:
-            lane.submit(PosEvent(clock(), "transaction_end", lane.engine.tx.transaction_id))
-            lane.drain()
-    finally:
-        lane.stop()
+    run = run_scenario(
+        cfg,
+        scenario,
+        close_transaction=True,
+        on_frame=on_frame,
+        frames=frames,  # decode timed by ``frames``
+        perception=p,
+        on_frame_timed=timed.append if instrument else None,
+    )
     loop_s = marks.get("last", 0.0) - marks.get("start", 0.0)
     return {
-        "events": list(lane.events_out),
-        "result": result,
+        "events": list(run.events),
+        "result": run.result,
         "scenario": scenario,
         "stages": stages,
         "loop_s": loop_s,
