@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from edge_app.checkout.glass import GlassLog
-from edge_app.checkout.state import Journey, JourneyState, ScanLine, TrackSeen, Transaction
+from edge_app.checkout.state import (
+    ALERTED,
+    CANCELLED,
+    CORRECTED,
+    IN_FLIGHT,
+    MATCHED,
+    UNVERIFIED,
+    Journey,
+    ScanLine,
+    TrackSeen,
+    Transaction,
+)
 from edge_app.events import AlertData, AlertType
 
 # ------------------------------------------------------------------ stacks
@@ -21,7 +32,7 @@ from edge_app.events import AlertData, AlertType
 def _moving_with_another(k: Journey, tracks: dict[int, TrackSeen]) -> bool:
     """Flying now, its track seen moving with another item."""
     return (
-        k.state == JourneyState.IN_FLIGHT
+        k.state == IN_FLIGHT
         and k.lost_ts is None
         and k.landed_ts is None
         and k.track_id in tracks
@@ -72,7 +83,7 @@ def stack_companions(
         k
         for k in journeys
         if k is not j
-        and k.state != JourneyState.CANCELLED
+        and k.state != CANCELLED
         and _left_together(k, j, window_s, tracks)
         and _landed_together(k, j, window_s)
     ]
@@ -87,7 +98,7 @@ def alert_type(j: Journey, companions: list[Journey]) -> AlertType:
     if (
         j.scan_index is None
         and j.landed_ts is not None
-        and any(k.state == JourneyState.MATCHED and k.landed_ts is not None for k in companions)
+        and any(k.state == MATCHED and k.landed_ts is not None for k in companions)
     ):
         return AlertType.MULTI_ITEM
     return AlertType.PASS_OVER if j.over_scanner else AlertType.BYPASS
@@ -157,7 +168,7 @@ def is_scan_without_item(
     return not any(
         j.start_ts - w <= line.scan.ts <= (j.landed_ts if j.landed_ts is not None else now) + w
         for j in journeys
-        if j.state != JourneyState.CANCELLED
+        if j.state != CANCELLED
     )
 
 
@@ -234,8 +245,8 @@ def raise_alert(
     is unverified instead, and so is the transaction. One alert per
     (transaction, journey, type). ``number`` gives the next alert number.
     """
-    if blind or j.state == JourneyState.UNVERIFIED:
-        j.state = JourneyState.UNVERIFIED
+    if blind or j.state == UNVERIFIED:
+        j.state = UNVERIFIED
         tx.unverified = True
         return None
     key = (j.journey_id, kind)
@@ -244,7 +255,7 @@ def raise_alert(
     j.alert_id = f"{tx.transaction_id}-A{number():03d}"
     j.alert_type = kind
     if kind.is_missed_scan or (kind == AlertType.MULTI_ITEM and j.scan_index is None):
-        j.state = JourneyState.ALERTED  # an item that went unpaid (the stacked one included)
+        j.state = ALERTED  # an item that went unpaid (the stacked one included)
     data = alert_data(tx, j, j.alert_id, kind)
     tx.alerts[j.alert_id] = data
     tx.open_alerts.add(j.alert_id)
@@ -253,8 +264,8 @@ def raise_alert(
 
 def self_correct(tx: Transaction, j: Journey) -> None:
     """The shopper fixed it (a late scan, put back, put in go-back): its alert, if any, closes."""
-    was_alert = j.state == JourneyState.ALERTED
-    j.state = JourneyState.CORRECTED
+    was_alert = j.state == ALERTED
+    j.state = CORRECTED
     tx.self_corrected += 1
     if was_alert and j.alert_id in tx.open_alerts:
         tx.open_alerts.discard(j.alert_id)

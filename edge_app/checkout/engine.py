@@ -30,7 +30,22 @@ from typing import Any
 from edge_app.checkout import alerts, matching
 from edge_app.checkout.glass import GlassLog
 from edge_app.checkout.journeys import JourneyBuilder
-from edge_app.checkout.state import KEYED, Journey, JourneyState, LaneView, ScanLine, Transaction, seconds
+from edge_app.checkout.state import (
+    ALERTED,
+    CANCELLED,
+    CORRECTED,
+    IN_FLIGHT,
+    KEYED,
+    LANDED,
+    MATCHED,
+    OPEN,
+    PENDING,
+    Journey,
+    LaneView,
+    ScanLine,
+    Transaction,
+    seconds,
+)
 from edge_app.config import Catalog, CheckoutConfig
 from edge_app.events import (
     AlertData,
@@ -99,7 +114,7 @@ class CheckoutEngine:
         if tx is None:
             mode = LaneMode.REVIEW_REQUIRED if left else LaneMode.IDLE
             return LaneView(mode, "", 0, left, bool(self.down))
-        pending = sum(1 for j in tx.journeys if j.state == JourneyState.PENDING)
+        pending = sum(1 for j in tx.journeys if j.state == PENDING)
         mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts or left else LaneMode.IN_TRANSACTION
         return LaneView(
             mode, tx.transaction_id, pending, len(tx.open_alerts) + left, tx.unverified or bool(self.down)
@@ -126,10 +141,11 @@ class CheckoutEngine:
         tx = self.tx
         if tx is None:
             return
-        for j, line_i in matching.assign(tx.journeys, tx.scans, ts, self.cfg):
-            if (
-                j.state != JourneyState.IN_FLIGHT
-            ):  # one still over the glass: claimed, committed when it lands
+        pairs = matching.assign(tx.journeys, tx.scans, ts, self.cfg)
+        if pairs is None:
+            return
+        for j, line_i in pairs:
+            if j.state != IN_FLIGHT:  # one still over the glass: claimed, committed when it lands
                 self._commit(j, line_i, ts, out)
         self._repair_pairs(tx, ts, out)
 
@@ -137,9 +153,7 @@ class CheckoutEngine:
         tx = self.tx
         assert tx is not None
         alerts.self_correct(tx, j)
-        data = alerts.alert_data(
-            tx, j, j.alert_id, j.alert_type or self._alert_type(j), JourneyState.CORRECTED.value, how
-        )
+        data = alerts.alert_data(tx, j, j.alert_id, j.alert_type or self._alert_type(j), CORRECTED.value, how)
         out.append(self._event(ts, "alert.self_corrected", data))
 
     # ------------------------------------------------------------ internals
@@ -228,7 +242,7 @@ class CheckoutEngine:
             left -= line.quantity
             # The item that line paid for must leave the bag, or it is void_kept.
             for j in tx.journeys:
-                if j.scan_index == i and j.state == JourneyState.MATCHED and j.in_bag:
+                if j.scan_index == i and j.state == MATCHED and j.in_bag:
                     self.voids.add(j, ts)
 
     def _on_device(self, ev: DeviceStatus, ts: float, out: list[LaneEvent]) -> None:
@@ -270,32 +284,34 @@ class CheckoutEngine:
         if tx is None:
             return
         self.match(ts, out)
-        self._escalate(tx, ts, out)
         grace, escalation = seconds(self.cfg.grace_ms), seconds(self.cfg.escalation_ms)
-        for j in self.voids.kept(ts, grace, escalation, lambda j: self._repay(j, ts)):
-            self._raise(j, ts, out, AlertType.VOID_KEPT)
+        self._escalate(tx, ts, grace, escalation, out)
+        if self.voids.watched:
+            for j in self.voids.kept(ts, grace, escalation, lambda j: self._repay(j, ts)):
+                self._raise(j, ts, out, AlertType.VOID_KEPT)
         self._check_lonely_scans(tx, ts, out)
         self._check_assist(tx, ts, out)
         if ts - tx.last_activity_ts >= seconds(self.cfg.idle_timeout_ms) and not any(
-            j.state.is_open for j in tx.journeys
+            j.state in OPEN for j in tx.journeys
         ):
             self._close_tx(ts, out, "idle")
 
-    def _escalate(self, tx: Transaction, ts: float, out: list[LaneEvent]) -> None:
-        """Unmatched after ``grace_ms``: a nudge (or, once payment began, the alert); after
-        ``escalation_ms`` more: the staff alert."""
-        grace, escalation = seconds(self.cfg.grace_ms), seconds(self.cfg.escalation_ms)
+    def _escalate(
+        self, tx: Transaction, ts: float, grace: float, escalation: float, out: list[LaneEvent]
+    ) -> None:
+        """Unmatched ``grace`` after landing: a nudge (or, once payment began, the alert);
+        ``escalation`` later: the staff alert."""
         for j in tx.journeys:
             if j.landed_ts is None:
                 continue
-            if j.state == JourneyState.LANDED and ts >= j.landed_ts + grace:
+            if j.state == LANDED and ts >= j.landed_ts + grace:
                 if tx.payment_started:
                     self._raise(j, ts, out)
                 else:
-                    j.state = JourneyState.PENDING
+                    j.state = PENDING
                     j.alert_type = kind = self._alert_type(j)
                     out.append(self._event(ts, "journey.pending", alerts.alert_data(tx, j, "", kind)))
-            if j.state == JourneyState.PENDING and ts >= j.landed_ts + grace + escalation:
+            if j.state == PENDING and ts >= j.landed_ts + grace + escalation:
                 self._raise(j, ts, out)
 
     def _check_lonely_scans(self, tx: Transaction, ts: float, out: list[LaneEvent]) -> None:
@@ -315,7 +331,7 @@ class CheckoutEngine:
                     "",
                     line.scan.ts,
                     landed_ts=None,
-                    state=JourneyState.IN_FLIGHT,
+                    state=IN_FLIGHT,
                     scan_index=i,
                 )
                 self._raise(ghost, ts, out, AlertType.SCAN_WITHOUT_ITEM)
@@ -329,7 +345,7 @@ class CheckoutEngine:
         since = alerts.assist_since(self.glass.still_there(), last_scan, ts, dwell)
         if since is not None:
             tx.assist_raised = True
-            helper = Journey(f"H{tx.transaction_id}", -1, "", since, state=JourneyState.IN_FLIGHT)
+            helper = Journey(f"H{tx.transaction_id}", -1, "", since, state=IN_FLIGHT)
             self._raise(helper, ts, out, AlertType.ASSIST)
 
     def _companions(self, j: Journey) -> list[Journey]:
@@ -354,7 +370,7 @@ class CheckoutEngine:
         """Payment start (or the end of the basket) decides every journey still waiting."""
         self.match(ts, out)
         for j in tx.journeys:
-            if j.state.is_open:
+            if j.state in OPEN:
                 self._raise(j, ts, out)
 
     def _commit(self, j: Journey, line_i: int, ts: float, out: list[LaneEvent]) -> None:
@@ -365,11 +381,11 @@ class CheckoutEngine:
         line.used += 1
         j.scan_index = line_i
         late = tx.scans[line_i].scan.ts > (j.landed_ts or 0) + seconds(self.cfg.match_after_ms)
-        if j.state == JourneyState.ALERTED or (j.state == JourneyState.PENDING and late):
-            how = "scanned after the alert" if j.state == JourneyState.ALERTED else "scanned after the nudge"
+        if j.state == ALERTED or (j.state == PENDING and late):
+            how = "scanned after the alert" if j.state == ALERTED else "scanned after the nudge"
             self.self_correct(j, ts, out, how)
             return
-        j.state = JourneyState.MATCHED
+        j.state = MATCHED
         self._emit_matched(j, line, ts, out)
         self._check_match_quality(j, line, ts, out)
 
@@ -383,17 +399,13 @@ class CheckoutEngine:
         free = matching.free_lines(tx.scans)
         if not free:
             return
-        for p in [
-            j
-            for j in tx.journeys
-            if j.state in (JourneyState.LANDED, JourneyState.PENDING) and j.landed_ts is not None
-        ]:
+        for p in [j for j in tx.journeys if j.state in (LANDED, PENDING) and j.landed_ts is not None]:
             repair = matching.repair_for(p, tx.journeys, tx.scans, free, ts, self.cfg)
             if repair is None:
                 continue
             m, old, new = repair
             tx.scans[new].used += 1
-            p.scan_index, m.scan_index, p.state = old, new, JourneyState.MATCHED
+            p.scan_index, m.scan_index, p.state = old, new, MATCHED
             self._emit_matched(p, tx.scans[old], ts, out)
             self._check_match_quality(m, tx.scans[new], ts, out)
             self._check_match_quality(p, tx.scans[old], ts, out)
@@ -419,10 +431,7 @@ class CheckoutEngine:
 
 
 def _summary(tx: Transaction, ts: float) -> TransactionSummary:
-    items = (
-        sum(1 for j in tx.journeys if j.state not in (JourneyState.CANCELLED, JourneyState.IN_FLIGHT))
-        + tx.pos_items
-    )
+    items = sum(1 for j in tx.journeys if j.state not in (CANCELLED, IN_FLIGHT)) + tx.pos_items
     duration = ts - tx.start_ts
     types: dict[str, int] = {}
     for a in tx.alerts.values():

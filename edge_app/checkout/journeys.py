@@ -16,7 +16,19 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from edge_app.checkout.alerts import stack_companions
-from edge_app.checkout.state import Journey, JourneyState, Parked, TrackSeen, Transaction, seconds
+from edge_app.checkout.state import (
+    ALERTED,
+    CANCELLED,
+    IN_FLIGHT,
+    LANDED,
+    PENDING,
+    UNVERIFIED,
+    Journey,
+    Parked,
+    TrackSeen,
+    Transaction,
+    seconds,
+)
 from edge_app.config import CheckoutConfig
 from edge_app.events import LaneEvent, Zone, ZoneEvent
 
@@ -121,11 +133,13 @@ class JourneyBuilder:
 
     def expire_orphans(self, ts: float) -> None:
         """A carry whose track was lost and not picked up in time is gone for good: no verdict."""
+        if not self.book.orphans:
+            return
         window = self.reacquire_s
         for j in [o for o in self.book.orphans if ts - (o.lost_ts or ts) > window]:
             self.book.orphans.remove(j)
-            if j.state == JourneyState.IN_FLIGHT:
-                j.state = JourneyState.CANCELLED
+            if j.state == IN_FLIGHT:
+                j.state = CANCELLED
 
     def end_basket(self) -> None:
         """Tracks stay (baseline for the next shopper), journeys go."""
@@ -197,11 +211,11 @@ class JourneyBuilder:
     def _land(self, j: Journey) -> None:
         """In the bag: waiting for its line, or unverified while the lane is blind."""
         if self.lane.down:
-            j.state = JourneyState.UNVERIFIED
+            j.state = UNVERIFIED
             if self.lane.tx:
                 self.lane.tx.unverified = True
         else:
-            j.state = JourneyState.LANDED
+            j.state = LANDED
 
     # ---------------------------------------------------------------- lost
 
@@ -216,11 +230,11 @@ class JourneyBuilder:
             book.pick_lost.append(LostInBasket(ts, seen.last_label, ev.x, ev.y))
         if j is not None and ev.zone == Zone.SCAN and j.glass_end_ts is None:
             j.glass_end_ts = ev.seen_ts if ev.seen_ts is not None and 0 <= ev.seen_ts <= ts else ts
-        if j is not None and j.state == JourneyState.IN_FLIGHT and self._dragged_along(j, ev):
-            j.state = JourneyState.CANCELLED
+        if j is not None and j.state == IN_FLIGHT and self._dragged_along(j, ev):
+            j.state = CANCELLED
             book.tracks.pop(ev.track_id, None)
             return
-        if j is not None and j.state == JourneyState.IN_FLIGHT:
+        if j is not None and j.state == IN_FLIGHT:
             # Vanished before landing (occluded, motion blur): an item track
             # that appears over the glass or in the bag soon after picks it up.
             j.lost_ts = ts
@@ -233,9 +247,7 @@ class JourneyBuilder:
 
     def _carry_began_since(self, since: float) -> bool:
         tx = self.lane.tx
-        return tx is not None and any(
-            j.start_ts >= since for j in tx.journeys if j.state != JourneyState.CANCELLED
-        )
+        return tx is not None and any(j.start_ts >= since for j in tx.journeys if j.state != CANCELLED)
 
     def _dragged_along(self, j: Journey, ev: ZoneEvent) -> bool:
         """A basket box the tracker dragged along with a carry, not a carry of its own.
@@ -251,7 +263,7 @@ class JourneyBuilder:
         w = seconds(self.cfg.stack_window_ms)
         return any(  # a carry in flight as this box left the basket, still seen
             k is not j
-            and k.state != JourneyState.CANCELLED
+            and k.state != CANCELLED
             and k.lost_ts is None
             and k.track_id in self.book.tracks
             and k.start_ts <= j.start_ts + w
@@ -346,9 +358,7 @@ class JourneyBuilder:
     def _reacquire(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
         """A new track over the glass or in the bag: maybe a carry whose track was lost or swapped."""
         book, window = self.book, self.reacquire_s
-        live = [
-            j for j in book.orphans if j.state == JourneyState.IN_FLIGHT and ts - (j.lost_ts or ts) <= window
-        ]
+        live = [j for j in book.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window]
         book.pick_lost = [p for p in book.pick_lost if ts - p.lost_ts <= window]
         j: Journey | None
         if live:
@@ -385,7 +395,7 @@ class JourneyBuilder:
         flying = [
             j
             for j in (tx.journeys if tx else [])
-            if j.state == JourneyState.IN_FLIGHT
+            if j.state == IN_FLIGHT
             and j.lost_ts is None
             and ts - j.start_ts <= flight_max
             and not (j.track_id in book.tracks and Zone.SCAN in book.tracks[j.track_id].zones)
@@ -418,10 +428,10 @@ class JourneyBuilder:
             seen.parked = None
             if (
                 j is None
-                and parked.state == JourneyState.CANCELLED
+                and parked.state == CANCELLED
                 and ts - entered_ts < seconds(self.cfg.go_back_dwell_ms)
             ):
-                parked.state = JourneyState.IN_FLIGHT
+                parked.state = IN_FLIGHT
                 seen.journey = parked
 
     # ------------------------------------------------------------ entered
@@ -429,18 +439,18 @@ class JourneyBuilder:
     def _entered_pick(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
         seen.seen_outside_bag = True
         j = seen.journey
-        if j is not None and j.state in (JourneyState.PENDING, JourneyState.ALERTED) and not j.in_bag:
+        if j is not None and j.state in (PENDING, ALERTED) and not j.in_bag:
             self.lane.self_correct(j, ts, out, "back in the basket")
-        elif j is not None and j.state == JourneyState.IN_FLIGHT:
-            j.state = JourneyState.CANCELLED  # changed their mind before the bag
+        elif j is not None and j.state == IN_FLIGHT:
+            j.state = CANCELLED  # changed their mind before the bag
             seen.journey = None
 
     def _entered_go_back(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
         j = seen.journey
-        if j is not None and j.state in (JourneyState.PENDING, JourneyState.ALERTED, JourneyState.LANDED):
+        if j is not None and j.state in (PENDING, ALERTED, LANDED):
             self.lane.self_correct(j, ts, out, "put in go-back")
-        elif j is not None and j.state == JourneyState.IN_FLIGHT:
-            j.state = JourneyState.CANCELLED
+        elif j is not None and j.state == IN_FLIGHT:
+            j.state = CANCELLED
             seen.journey = None
             seen.parked = Parked(j, ts)
 
@@ -450,7 +460,7 @@ class JourneyBuilder:
         j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
         j.start_guessed = j.start_guessed or guessed
         j.over_scanner = True
-        if j.scan_zone_ts is None or j.state in (JourneyState.PENDING, JourneyState.ALERTED):
+        if j.scan_zone_ts is None or j.state in (PENDING, ALERTED):
             j.scan_zone_ts, j.glass_end_ts = ts, None
         self._touch(ts)
 
@@ -467,7 +477,7 @@ class JourneyBuilder:
         j.in_bag = True
         j.label = seen.last_label or j.label
         j.group_size = max(j.group_size, ev.group_size)
-        if j.state == JourneyState.IN_FLIGHT:
+        if j.state == IN_FLIGHT:
             j.landed_ts, j.landed_carrier = ts, ev.carrier
             self._land(j)
         self._touch(ts)

@@ -16,7 +16,17 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge_app.checkout.state import KEYED, Journey, JourneyState, ScanLine, seconds
+from edge_app.checkout.state import (
+    ALERTED,
+    IN_FLIGHT,
+    KEYED,
+    LANDED,
+    MATCHED,
+    PENDING,
+    Journey,
+    ScanLine,
+    seconds,
+)
 from edge_app.config import CheckoutConfig
 from edge_app.events import Scan
 
@@ -32,11 +42,7 @@ def window(j: Journey, now: float, cfg: CheckoutConfig) -> tuple[float, float]:
     """When a line may have paid for this journey."""
     lo = min(j.start_ts, j.ref_ts) - seconds(cfg.match_before_ms)
     hi = (j.landed_ts if j.landed_ts is not None else now) + seconds(cfg.match_after_ms)
-    if (
-        j.state in (JourneyState.PENDING, JourneyState.ALERTED)
-        and j.scan_zone_ts is not None
-        and j.scan_zone_ts > (j.landed_ts or 0.0)
-    ):
+    if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
         # Taken out of the bag and held over the glass again: a later beep
         # is the fix. A beep alone (a barcode sheet) must not clear an alert.
         hi = max(hi, now)
@@ -51,18 +57,11 @@ def waiting(journeys: list[Journey]) -> list[Journey]:
     track is lost: a second box on an item that already landed would keep
     its beep from it. None at all while nothing has landed.
     """
-    landed = [
-        j
-        for j in journeys
-        if j.state in (JourneyState.LANDED, JourneyState.PENDING, JourneyState.ALERTED)
-        and j.landed_ts is not None
-    ]
+    landed = [j for j in journeys if j.state in (LANDED, PENDING, ALERTED) and j.landed_ts is not None]
     if not landed:
         return []
     return landed + [
-        j
-        for j in journeys
-        if j.state == JourneyState.IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
+        j for j in journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
     ]
 
 
@@ -92,19 +91,19 @@ def pair_cost(j: Journey, scan: Scan, end: float) -> float:
 
 def assign(
     journeys: list[Journey], scans: list[ScanLine], now: float, cfg: CheckoutConfig
-) -> list[tuple[Journey, int]]:
+) -> list[tuple[Journey, int]] | None:
     """Global assignment of waiting journeys to scan line units, closest time first.
 
     Returns (journey, line index) pairs in the order of ``waiting``; the
     journeys still over the glass claim their lines here but are committed
-    only when they land.
+    only when they land. None: nothing waits, or no line can pay any more.
     """
     candidates = waiting(journeys)
     if not candidates:
-        return []
+        return None
     slots = open_slots(scans)
     if not slots:
-        return []
+        return None
     cost = np.full((len(candidates), len(slots)), NO_FIT)
     for a, j in enumerate(candidates):
         lo, hi = window(j, now, cfg)
@@ -153,7 +152,7 @@ def repair_for(
     """
     lo_p, hi_p = window(p, now, cfg)
     for m in journeys:
-        if m.state != JourneyState.MATCHED or m.scan_index is None:
+        if m.state != MATCHED or m.scan_index is None:
             continue
         old = scans[m.scan_index]
         if old.voided or not lo_p <= old.scan.ts <= hi_p:

@@ -59,11 +59,11 @@ def test_a_bypassed_item_cannot_take_the_beep_of_the_item_over_the_glass():
 
 def test_nothing_is_assigned_before_anything_has_landed_or_when_every_line_is_used():
     flying = Journey("J1", 1, "bottle", 1.0, over_scanner=True, scan_zone_ts=1.5)
-    assert assign([flying], [line(1.6)], now=2.0, cfg=CFG) == []
+    assert assign([flying], [line(1.6)], now=2.0, cfg=CFG) is None
     used = line(2.5)
     used.used = 1
     assert open_slots([used]) == [] and free_lines([used]) == []
-    assert assign([landed("J2", 1.0, 3.0)], [used], now=3.1, cfg=CFG) == []
+    assert assign([landed("J2", 1.0, 3.0)], [used], now=3.1, cfg=CFG) is None
 
 
 def test_a_line_of_quantity_two_pays_for_two_items():
