@@ -11,6 +11,12 @@ time window, suspects decided at payment start), with a two-stage decision:
 an unmatched journey becomes *pending* after ``grace_ms`` (the kiosk nudges,
 amber light) and a staff *alert* after ``escalation_ms`` or at payment start.
 
+The engine composes the package: ``journeys.JourneyBuilder`` turns item zone
+events into journeys (repairing the tracker), ``glass.GlassLog`` logs who was
+over the glass, ``matching`` pairs journeys with scan lines, ``alerts`` holds
+the alert rules; the transaction's lifecycle, the clock and the lane events
+are the engine's own.
+
 >>> from edge_app.config import CheckoutConfig
 >>> from edge_app.events import ZoneEvent, Tick
 >>> eng = CheckoutEngine(CheckoutConfig())
@@ -150,6 +156,7 @@ class CheckoutEngine:
         self._repair_pairs(tx, ts, out)
 
     def self_correct(self, j: Journey, ts: float, out: list[LaneEvent], how: str) -> None:
+        """The shopper fixed ``j`` (``how``: scanned late, back in the basket, put in go-back)."""
         tx = self.tx
         assert tx is not None
         alerts.self_correct(tx, j)
