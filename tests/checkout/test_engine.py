@@ -741,7 +741,8 @@ def test_a_basket_item_lost_and_found_on_its_spot_is_no_missed_carry():
 
 def test_a_basket_box_dragged_along_with_a_carry_is_no_second_item():
     """kset7 normal-70707-022: the milk's box slides out of the basket on its prediction beside the
-    cola being carried round the glass, and is never seen again; a bag box picks up its loss."""
+    cola being carried round the glass, and is never seen again; a bag box picks up its loss.
+    (The same rule was found on -011 and -023, where one bag of apples showed as several boxes.)"""
     inputs = [
         zone(0.2, 3, "pick", "entered"),
         zone(0.2, 2, "pick", "entered", "milk"),
