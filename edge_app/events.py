@@ -25,7 +25,7 @@ from typing import Any, Literal
 SCHEMA_VERSION = "checkout/v1"
 
 
-class _Word(str, enum.Enum):
+class Word(str, enum.Enum):
     """A word of the vocabulary: compares, hashes, prints and serialises as its value."""
 
     def __repr__(self) -> str:
@@ -38,7 +38,7 @@ class _Word(str, enum.Enum):
         return format(str(self.value), spec)
 
 
-class Zone(_Word):
+class Zone(Word):
     """The calibrated areas of a lane, in the order an item crosses them."""
 
     PICK = "pick"  # the basket or cart
@@ -51,7 +51,7 @@ class Zone(_Word):
 ZONE_NAMES = tuple(z.value for z in Zone)
 
 
-class AlertType(_Word):
+class AlertType(Word):
     PASS_OVER = "missed_scan.pass_over"  # carried over the glass, no beep
     BYPASS = "missed_scan.bypass"  # carried round the scanner
     MULTI_ITEM = "multi_item"  # two items carried as one, one beep
@@ -65,7 +65,7 @@ class AlertType(_Word):
         return self in (AlertType.PASS_OVER, AlertType.BYPASS)
 
 
-class Resolution(_Word):
+class Resolution(Word):
     """How staff closed a review (button or ``review/clear``)."""
 
     ITEM_ADDED = "item_added"

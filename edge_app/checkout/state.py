@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from edge_app.events import AlertData, AlertType, LaneMode, Scan, _Word
+from edge_app.events import AlertData, AlertType, LaneMode, Scan, Word
 
 
-class JourneyState(_Word):
+class JourneyState(Word):
     """Where an item is on its way from the basket to the bag, and what the lane made of it."""
 
     IN_FLIGHT = "in_flight"  # left the basket, not in the bag yet

@@ -82,14 +82,13 @@ def moving_groups(
     ``group_gap`` × the smaller box side and their velocities differ by less
     than half the faster speed. Groups are the connected components of that
     relation. Both must move even with one carrier: a hand putting an item
-    down is also near the items already standing in the bag (kset4
-    normal-9001-016: a false stacking alert on an honest item). Both must be
+    down is also near the items already standing in the bag. Both must be
     seen in this frame: a box coasting on its prediction beside the new box
-    the tracker gave a fast item is one item twice, not a stack (kset10
-    normal-121212-057: a milk swung into the bag, a false stacking alert).
-    A shared carrier is no group where the two move different ways: an item
-    standing in the bag whose box the hand putting another down pushes
-    about (kset12 normal-141414-013: a false stacking alert).
+    the tracker gave a fast item (a milk swung into the bag) is one item
+    twice, not a stack. A shared carrier is no group where the two move
+    different ways: an item standing in the bag whose box the hand putting
+    another down pushes about. (Each was a false stacking alert; the clips
+    are in docs/EVALUATION.md.)
     """
     coasting = {t.track_id: 1 for t in tracks if t.kind == "item" and t.predicted}
     items = [t for t in tracks if t.kind == "item" and not t.predicted]
