@@ -148,8 +148,9 @@ def boxes_with_hand(
     """Which boxes are an item box and the hand holding it: a bool mask, True for the bigger box.
 
     The detector sometimes adds a weaker, bigger box around an item and the
-    hand under it (a bottle carried flat: 0.37 against the bottle's 0.67). It passes NMS (IoU ~0.4) and the nested rule
-    (the item is in it, not it in the item), is tracked beside the item and
+    hand under it (a bottle carried flat: 0.37 against the bottle's 0.67).
+    It passes NMS (IoU ~0.4) and the nested rule (the item is in it, not it
+    in the item), is tracked beside the item and
     reads as a second item stacked with it. A box is such a box when a
     better-scored box lies at least ``ios`` inside it, is at most
     ``area_ratio`` of its size, and at least ``hand_share`` of the rest of it
