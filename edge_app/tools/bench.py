@@ -272,6 +272,20 @@ def replay_lane(
 # --------------------------------------------------------------------------
 
 
+def _child_config(args, tmp: Path, gating: str = "config"):
+    """The lane file a benchmark child runs: the scenario's, with the command line's model knobs."""
+    return lane_config(
+        args.config,
+        Path(args.scenario),
+        state_dir=str(tmp / "state"),
+        gating=gating,
+        model=args.model,
+        model_sha256=args.model_sha256,
+        threads=args.threads,
+        parallel=getattr(args, "parallel_frames", None),
+    )
+
+
 def _apply_ort_spin(args) -> None:
     """``--ort-spin``: try the other ONNX Runtime spinning policy (an experiment knob)."""
     if getattr(args, "ort_spin", "default") != "default":
@@ -290,16 +304,7 @@ def _child_pipeline(args) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-"))
     try:
-        cfg = lane_config(
-            args.config,
-            Path(args.scenario),
-            state_dir=str(tmp / "state"),
-            gating=args.gating,
-            model=args.model,
-            model_sha256=args.model_sha256,
-            threads=args.threads,
-            parallel=getattr(args, "parallel_frames", None),
-        )
+        cfg = _child_config(args, tmp, gating=args.gating)
         first: dict[str, float] = {}
 
         def on_first() -> None:
@@ -388,16 +393,7 @@ def _child_idle(args) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-idle-"))
     scanners: list = []
     try:
-        cfg = lane_config(
-            args.config,
-            Path(args.scenario),
-            state_dir=str(tmp / "state"),
-            gating=args.gating,
-            model=args.model,
-            model_sha256=args.model_sha256,
-            threads=args.threads,
-            parallel=getattr(args, "parallel_frames", None),
-        )
+        cfg = _child_config(args, tmp, gating=args.gating)
         frames = empty_counter_frames()
         if args.idle_jpeg:
             frames = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1] for f in frames]
@@ -509,15 +505,7 @@ def model_only(args, calls: list | None = None) -> dict:
     _apply_ort_spin(args)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-bench-model-"))
     try:
-        cfg = lane_config(
-            args.config,
-            Path(args.scenario),
-            state_dir=str(tmp / "state"),
-            model=args.model,
-            model_sha256=args.model_sha256,
-            threads=args.threads,
-            parallel=getattr(args, "parallel_frames", None),
-        )
+        cfg = _child_config(args, tmp)
         perception = Perception(cfg)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

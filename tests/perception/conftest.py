@@ -3,7 +3,10 @@
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
+
+from edge_app.config import ZonesConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -25,3 +28,16 @@ def mediapipe_hands():
     from edge_app.perception.hands import MediaPipeHands
 
     return MediaPipeHands(PALM, LANDMARK, palm_conf=0.5)
+
+
+#: the demo lane's zones (normalised), for perception tests that build a lane by hand
+ZONES = ZonesConfig(
+    pick=[(0.0, 0.3), (0.3, 0.3), (0.3, 1.0), (0.0, 1.0)],
+    scan=[(0.38, 0.42), (0.6, 0.42), (0.6, 1.0), (0.38, 1.0)],
+    bag=[(0.68, 0.3), (1.0, 0.3), (1.0, 1.0), (0.68, 1.0)],
+    ignore=[(0.0, 0.85), (0.2, 0.85), (0.2, 1.0), (0.0, 1.0)],
+)
+
+
+def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
+    return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)

@@ -7,28 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_app.config import ZonesConfig, load_config
+from edge_app.config import load_config
 from edge_app.perception.boxes import boxes_inside
 from edge_app.perception.detections import Detections
 from edge_app.perception.motion import GATE_MAX_SKIP_S, MotionGate, RegionPlanner
 from edge_app.perception.records import FrameDetections
 from edge_app.perception.yolo import YoloDetector
+from tests.perception.conftest import ZONES, noisy
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"
 #: the demo's product model: a dynamic input, so it can detect regions
 DYNAMIC_MODEL = REPO / "models" / "yolo11n-coco-fp32dq-320.onnx"
-
-ZONES = ZonesConfig(
-    pick=[(0.0, 0.3), (0.3, 0.3), (0.3, 1.0), (0.0, 1.0)],
-    scan=[(0.38, 0.42), (0.6, 0.42), (0.6, 1.0), (0.38, 1.0)],
-    bag=[(0.68, 0.3), (1.0, 0.3), (1.0, 1.0), (0.68, 1.0)],
-    ignore=[(0.0, 0.85), (0.2, 0.85), (0.2, 1.0), (0.0, 1.0)],
-)
-
-
-def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
-    return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------- gate

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_app.config import ZonesConfig, load_config
+from edge_app.config import load_config
 from edge_app.perception.detections import Detections
 from edge_app.perception.motion import GATE_MAX_SKIP_S
 from edge_app.perception.pipeline import Perception
@@ -15,17 +15,6 @@ from edge_app.perception.pipeline import Perception
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "calibration" / "demo" / "lane.yaml"
 SESSION = REPO / "calibration" / "demo" / "session-001"
-
-ZONES = ZonesConfig(
-    pick=[(0.0, 0.3), (0.3, 0.3), (0.3, 1.0), (0.0, 1.0)],
-    scan=[(0.38, 0.42), (0.6, 0.42), (0.6, 1.0), (0.38, 1.0)],
-    bag=[(0.68, 0.3), (1.0, 0.3), (1.0, 1.0), (0.68, 1.0)],
-    ignore=[(0.0, 0.85), (0.2, 0.85), (0.2, 1.0), (0.0, 1.0)],
-)
-
-
-def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float = 3.0) -> np.ndarray:
-    return np.clip(base + rng.normal(0, sigma, base.shape), 0, 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------- perception
