@@ -279,7 +279,7 @@ class CheckoutEngine:
             tx.resolutions[ev.resolution] = tx.resolutions.get(ev.resolution, 0) + 1
             out.append(self._event(ts, "alert.cleared", _cleared(tx.alerts[aid], ev)))
         if ev.resolution == Resolution.CUSTOMER_LEFT:
-            self._close_tx(ts, out, "customer_left")
+            self._close_tx(ts, out, Resolution.CUSTOMER_LEFT.value)
 
     # ---------------------------------------------------------- decisions
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -415,6 +416,26 @@ def test_an_honest_shopper_is_never_accused(inputs):
     journeys = {e.track_id for e in inputs if isinstance(e, ZoneEvent) and e.zone == "bag"}
     matched = {e.data["track_id"] for e in out if e.type == "journey.matched"}
     assert matched == journeys  # every item found its line, barcode-less ones included
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 22 (voids that stick): a void takes the line a later late beep should have moved to; "
+    "found by test_an_honest_shopper_is_never_accused, pre-existing on 64f122b",
+)
+def test_a_rescan_voided_while_a_late_beep_is_on_its_way_accuses_nobody():
+    """Bottle 3 beeps at 4.0 and again at 6.0 (voided at 6.5); bottle 4 lands at 6.0 and beeps
+    late at 6.5625; bottle 5 beeps as it lands at 7.0. Every bottle is paid for once."""
+    inputs = (
+        over_glass(3, 3.0)
+        + [scan(4.0), scan(6.0), PosEvent(ts=6.5, kind="void", gtin=COLA)]
+        + over_glass(4, 4.0)
+        + [scan(6.5625)]
+        + over_glass(5, 5.0)
+        + [scan(7.0)]
+    )
+    _, out = run(inputs)
+    assert alerts(out) == []
 
 
 @given(sessions(), st.sampled_from(["camera", "scanner/flatbed"]))

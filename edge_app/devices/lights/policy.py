@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal, NamedTuple, Protocol
 
-from edge_app.events import AlertData, LaneMode, LightState
+from edge_app.events import AlertData, AlertType, LaneMode, LightState
 
 Severity = Literal["assist", "review", "intervention"]
 Lamp = Literal["off", "on", "blink"]
@@ -46,7 +46,7 @@ def alert_severity(alert_type: str, after_payment: bool = False) -> Severity:
     >>> alert_severity("assist"), alert_severity("missed_scan.bypass"), alert_severity("multi_item", True)
     ('assist', 'review', 'intervention')
     """
-    if alert_type == "assist":
+    if alert_type == AlertType.ASSIST:
         return "assist"
     return "intervention" if after_payment else "review"
 
