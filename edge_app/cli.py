@@ -102,13 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="replay the bundled demo lane (no camera, scanner or broker needed)")
+    d = sub.add_parser(
+        "demo", help="replay the bundled demo lane (no camera, scanner or broker needed)"
+    )
     d.add_argument("--config", help="lane YAML (default: calibration/demo/lane.yaml)")
     d.add_argument("--scenario", help="scenario folder (default: calibration/demo/session-001)")
-    d.add_argument("--mqtt-url", help="mqtt[s]://[user:pass@]host[:port] (default: a private mosquitto)")
-    d.add_argument("--state-dir", help="where the outbox and evidence go (default: a temporary folder)")
     d.add_argument(
-        "--realtime", action="store_true", help="play at camera speed instead of as fast as possible"
+        "--mqtt-url", help="mqtt[s]://[user:pass@]host[:port] (default: a private mosquitto)"
+    )
+    d.add_argument(
+        "--state-dir", help="where the outbox and evidence go (default: a temporary folder)"
+    )
+    d.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play at camera speed instead of as fast as possible",
     )
     d.add_argument("--json", metavar="OUT", help="also write the events and the score as JSON")
     d.set_defaults(func=_demo)
@@ -116,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a lane: live devices, or --replay a recorded scenario")
     r.add_argument("--config", required=True, help="lane YAML")
     r.add_argument(
-        "--replay", metavar="SCENARIO_DIR", help="replay this scenario instead of the live camera/scanners"
+        "--replay",
+        metavar="SCENARIO_DIR",
+        help="replay this scenario instead of the live camera/scanners",
     )
     r.add_argument("--mqtt-url", help="override the broker of the config")
     r.add_argument("--state-dir", help="override the state folder")
@@ -124,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", metavar="OUT", help="(replay) write events and score as JSON")
     r.set_defaults(func=_run)
 
-    v = sub.add_parser("validate-config", help="check lane YAML files; one line per problem, exit 1 if any")
+    v = sub.add_parser(
+        "validate-config", help="check lane YAML files; one line per problem, exit 1 if any"
+    )
     v.add_argument("config", nargs="+")
     v.add_argument("--no-files", action="store_true", help="do not check that model files exist")
     v.set_defaults(func=_validate)

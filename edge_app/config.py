@@ -35,7 +35,8 @@ class Strict(BaseModel):
 class CameraConfig(Strict):
     source: str = Field(
         title="Camera source",
-        description="USB index ('0'), /dev/videoN, rtsp://…, a GStreamer pipeline ending in appsink, or a "
+        description="USB index ('0'), /dev/videoN, rtsp://…, a GStreamer pipeline ending in "
+        "appsink, or a "
         "video file",
     )
     kind: Literal["auto", "usb", "rtsp", "gstreamer", "file"] = Field(
@@ -43,8 +44,12 @@ class CameraConfig(Strict):
     )
     width: int | None = Field(None, gt=0, description="Requested capture width (px)")
     height: int | None = Field(None, gt=0, description="Requested capture height (px)")
-    fps: float | None = Field(None, gt=0, description="Requested capture rate; files replay at their own")
-    stall_timeout_ms: int = Field(2000, gt=0, description="No frame for this long means the camera is down")
+    fps: float | None = Field(
+        None, gt=0, description="Requested capture rate; files replay at their own"
+    )
+    stall_timeout_ms: int = Field(
+        2000, gt=0, description="No frame for this long means the camera is down"
+    )
     reconnect_initial_ms: int = Field(500, gt=0, description="First reconnect delay")
     reconnect_max_ms: int = Field(30000, gt=0, description="Reconnect backoff ceiling")
 
@@ -59,19 +64,23 @@ class ProductModelConfig(Strict):
     iou: float = Field(0.7, ge=0, le=1, description="NMS IoU threshold")
     one_box_per_item: bool = Field(
         True,
-        description="NMS across product classes: one physical item gives one track, whatever its labels",
+        description="NMS across product classes: one physical item gives one track, whatever its "
+        "labels",
     )
     keep_stacks: bool = Field(
         False,
-        description="one_box_per_item never merges two boxes of one class: per-class NMS judged them two "
-        "items (two of a kind stacked in a hand, multi_item). Off: with the shipped lane model it finds more "
+        description="one_box_per_item never merges two boxes of one class: per-class NMS judged "
+        "them two "
+        "items (two of a kind stacked in a hand, multi_item). Off: with the shipped lane model it "
+        "finds more "
         "stacks but more phantom second boxes on one carton (docs/MODELS.md)",
     )
     nested_ios: float = Field(
         0.85,
         ge=0,
         le=1,
-        description="one_box_per_item also drops a box that lies this much inside a much bigger one "
+        description="one_box_per_item also drops a box that lies this much inside a much bigger "
+        "one "
         "(intersection over the smaller box): a sub-box on one carton, not a second item. 0: off. "
         "The price: a small item held flat on a big one is one item to the camera (docs/MODELS.md)",
     )
@@ -79,7 +88,8 @@ class ProductModelConfig(Strict):
         500,
         ge=0,
         description="an item track's label is its score-weighted vote, each vote fading by half in "
-        "this time: what the item looks like now, in the hand, not in the basket. 0: the lifetime's vote",
+        "this time: what the item looks like now, in the hand, not in the basket. 0: the "
+        "lifetime's vote",
     )
     nested_area_ratio: float = Field(
         0.6, gt=0, le=1, description="a nested box is at most this fraction of the container's area"
@@ -89,17 +99,21 @@ class ProductModelConfig(Strict):
         ge=0,
         le=1,
         description="one_box_per_item also drops a weaker, bigger box around an item box when "
-        "at least this share of the rest of it is a hand: the item and the hand holding it, not a second "
+        "at least this share of the rest of it is a hand: the item and the hand holding it, not a "
+        "second "
         "item. "
         "Needs the product model's hand class (hands.backend: detector). 0: off",
     )
-    sha256: str | None = Field(None, description="Expected hash; the model is refused when it differs")
+    sha256: str | None = Field(
+        None, description="Expected hash; the model is refused when it differs"
+    )
 
 
 class HandModelConfig(Strict):
     backend: Literal["none", "detector", "mediapipe", "yolo_pose"] = Field(
         "none",
-        description="Hand-point backend; 'detector' takes the product model's own hand class (no extra "
+        description="Hand-point backend; 'detector' takes the product model's own hand class (no "
+        "extra "
         "model)",
     )
     detector_class: str = Field("hand", description="Class name used by the 'detector' backend")
@@ -118,26 +132,30 @@ class ModelsConfig(Strict):
     threads: int = Field(
         0,
         ge=0,
-        description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run in "
+        description="ONNX Runtime intra-op threads per run (0: one per core, or 1 when frames run "
+        "in "
         "parallel)",
     )
     parallel_frames: int = Field(
         0,
         ge=0,
         le=16,
-        description="Frames whose detector runs overlap, each on its own core (0: one per core, at most "
+        description="Frames whose detector runs overlap, each on its own core (0: one per core, "
+        "at most "
         "4; 1: one at a time)",
     )
     motion_gating: bool = Field(
         True,
-        description="Skip the detector (and hands) on frames where nothing moves in the zones; trackers "
+        description="Skip the detector (and hands) on frames where nothing moves in the zones; "
+        "trackers "
         "get the last detections",
     )
     motion_delta: int = Field(
         12,
         ge=1,
         le=255,
-        description="Grey-level change (0..255, on the frame downscaled 4x) that counts a pixel as moving",
+        description="Grey-level change (0..255, on the frame downscaled 4x) that counts a pixel "
+        "as moving",
     )
     motion_min_area_pct: float = Field(
         0.1,
@@ -147,19 +165,22 @@ class ModelsConfig(Strict):
     )
     motion_regions: bool = Field(
         True,
-        description="Detect only the part of the frame that moved (plus the boxes it touches), when the "
+        description="Detect only the part of the frame that moved (plus the boxes it touches), "
+        "when the "
         "model takes any "
         "input size; everything else keeps its last detections",
     )
     region_refresh_ms: int = Field(
         1000,
         ge=0,
-        description="Detect the whole frame at least this often while regions are in use (0: every frame)",
+        description="Detect the whole frame at least this often while regions are in use (0: "
+        "every frame)",
     )
     motion_hold_ms: int = Field(
         0,
         ge=0,
-        description="Keep detecting on every frame this long after the last motion (0: the gate compares "
+        description="Keep detecting on every frame this long after the last motion (0: the gate "
+        "compares "
         "with the last detected frame, so none is needed)",
     )
 
@@ -190,12 +211,16 @@ class ZonesConfig(Strict):
 
 
 class ScannerConfig(Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Name used in status/scanner/<id>")
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,32}$", description="Name used in status/scanner/<id>"
+    )
     port: str = Field(description="Serial device, preferably /dev/serial/by-id/…")
     baudrate: int = Field(9600, gt=0)
     terminator: Literal["auto", "cr", "lf", "crlf"] = "auto"
     prefix: str = Field("", description="Characters the scanner puts before each code")
-    suffix: str = Field("", description="Characters the scanner puts after each code (before the terminator)")
+    suffix: str = Field(
+        "", description="Characters the scanner puts after each code (before the terminator)"
+    )
     max_line_bytes: int = Field(256, gt=8, description="Longer lines are dropped and counted")
     reconnect_initial_ms: int = Field(500, gt=0)
     reconnect_max_ms: int = Field(15000, gt=0)
@@ -238,11 +263,15 @@ class MqttConfig(Strict):
 
 class OutboxConfig(Strict):
     path: str = Field("outbox.db", description="SQLite file (WAL); relative to the state directory")
-    max_events: int = Field(200_000, gt=0, description="Oldest events beyond this are dropped and counted")
+    max_events: int = Field(
+        200_000, gt=0, description="Oldest events beyond this are dropped and counted"
+    )
 
 
 class EvidenceConfig(Strict):
-    dir: str = Field("evidence", description="Where clips are kept; relative to the state directory")
+    dir: str = Field(
+        "evidence", description="Where clips are kept; relative to the state directory"
+    )
     enabled: bool = True
     fps: float = Field(
         10.0, gt=0, description="Frames per second kept for clips (fewer than the camera: less CPU)"
@@ -254,9 +283,11 @@ class EvidenceConfig(Strict):
     raw_ring_mb: int = Field(
         48,
         ge=0,
-        description="Keep the pre_s ring of frames unencoded while it fits in this much memory (no JPEG "
+        description="Keep the pre_s ring of frames unencoded while it fits in this much memory "
+        "(no JPEG "
         "encode "
-        "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: always JPEG",
+        "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: "
+        "always JPEG",
     )
 
 
@@ -266,8 +297,12 @@ class CheckoutConfig(Strict):
     match_before_ms: int = Field(
         1500, ge=0, description="A scan may come this long before the item left the basket"
     )
-    match_after_ms: int = Field(1500, ge=0, description="A late beep may come this long after the landing")
-    idle_timeout_ms: int = Field(120_000, gt=0, description="No activity this long closes a transaction")
+    match_after_ms: int = Field(
+        1500, ge=0, description="A late beep may come this long after the landing"
+    )
+    idle_timeout_ms: int = Field(
+        120_000, gt=0, description="No activity this long closes a transaction"
+    )
     flight_max_ms: int = Field(
         6000, gt=0, description="Longest plausible carry from basket to bag (id-swap hand-over)"
     )
@@ -281,22 +316,27 @@ class CheckoutConfig(Strict):
         0.07,
         ge=0,
         le=1,
-        description="A new box this close (fraction of the frame) to an item already in the bag is that "
+        description="A new box this close (fraction of the frame) to an item already in the bag "
+        "is that "
         "item found again, not a new landing",
     )
     reacquire_ms: int = Field(
         2000,
         ge=0,
-        description="A journey whose track was lost in flight is picked up by a new track appearing this "
+        description="A journey whose track was lost in flight is picked up by a new track "
+        "appearing this "
         "soon over the glass or in the bag",
     )
     go_back_dwell_ms: int = Field(
         1000,
         ge=0,
-        description="A carry that leaves the go-back area this soon after entering it was carried over "
+        description="A carry that leaves the go-back area this soon after entering it was carried "
+        "over "
         "it, not put there (0: entering it always cancels the carry)",
     )
-    scan_without_item: bool = Field(True, description="Alert on a beep with nothing over the glass around it")
+    scan_without_item: bool = Field(
+        True, description="Alert on a beep with nothing over the glass around it"
+    )
     scan_without_item_window_ms: int = Field(
         1500, ge=0, description="How far around a beep to look for an item or hand"
     )
@@ -335,10 +375,18 @@ class GpioLightConfig(LightConfigBase):
     red: Pin | None = Field(
         None, title="Red lamp pin", description="BCM number or gpiozero pin name; omit if absent"
     )
-    yellow: Pin | None = Field(None, title="Yellow lamp pin", description="BCM number or gpiozero pin name")
-    green: Pin | None = Field(None, title="Green lamp pin", description="BCM number or gpiozero pin name")
-    buzzer: Pin | None = Field(None, title="Buzzer pin", description="Active buzzer; omit for a silent tower")
-    active_high: bool = Field(True, description="False when a low-side driver/relay board switches on low")
+    yellow: Pin | None = Field(
+        None, title="Yellow lamp pin", description="BCM number or gpiozero pin name"
+    )
+    green: Pin | None = Field(
+        None, title="Green lamp pin", description="BCM number or gpiozero pin name"
+    )
+    buzzer: Pin | None = Field(
+        None, title="Buzzer pin", description="Active buzzer; omit for a silent tower"
+    )
+    active_high: bool = Field(
+        True, description="False when a low-side driver/relay board switches on low"
+    )
     blink_on_ms: int = Field(500, gt=0, description="Lamp on-time while flashing")
     blink_off_ms: int = Field(500, gt=0, description="Lamp off-time while flashing")
     beep_on_ms: int = Field(200, gt=0, description="Buzzer on-time while beeping")
@@ -362,20 +410,30 @@ class MqttMirrorConfig(LightConfigBase):
 class UsbTowerConfig(LightConfigBase):
     type: Literal["usb_tower"] = "usb_tower"
     port: str = Field(
-        "/dev/edge-app/tower", title="Serial port", description="Stable path from hardware/99-edge-app.rules"
+        "/dev/edge-app/tower",
+        title="Serial port",
+        description="Stable path from hardware/99-edge-app.rules",
     )
     baudrate: int = Field(9600, gt=0)
-    buzzer_ms: int = Field(3000, ge=0, description="How long the buzzer sounds on an intervention (0: never)")
-    refresh_ms: int = Field(30000, gt=0, description="Re-send the lamps this often even without a change")
+    buzzer_ms: int = Field(
+        3000, ge=0, description="How long the buzzer sounds on an intervention (0: never)"
+    )
+    refresh_ms: int = Field(
+        30000, gt=0, description="Re-send the lamps this often even without a change"
+    )
     reconnect_initial_ms: int = Field(500, gt=0)
     reconnect_max_ms: int = Field(15000, gt=0)
 
 
 #: one member per driver, console (the default) first, then by type: the order of the
 #: expected tags in a "does not match any of the expected tags" error
-LightConfig = ConsoleLightConfig | GpioLightConfig | MqttMirrorConfig | NoLightConfig | UsbTowerConfig
+LightConfig = (
+    ConsoleLightConfig | GpioLightConfig | MqttMirrorConfig | NoLightConfig | UsbTowerConfig
+)
 #: each member's ``type``; pydantic puts it into error locations (``light.gpio.red``)
-LIGHT_TYPES: frozenset[str] = frozenset(c.model_fields["type"].default for c in get_args(LightConfig))
+LIGHT_TYPES: frozenset[str] = frozenset(
+    c.model_fields["type"].default for c in get_args(LightConfig)
+)
 
 
 class Catalog(Strict):
@@ -394,7 +452,8 @@ class LaneConfig(Strict):
     scanners: list[ScannerConfig] = Field(default_factory=list)
     button: ButtonConfig | None = None
     light: Annotated[LightConfig, Field(discriminator="type")] = Field(
-        default_factory=ConsoleLightConfig, description="Review light driver (discriminated on 'type')"
+        default_factory=ConsoleLightConfig,
+        description="Review light driver (discriminated on 'type')",
     )
     mqtt: MqttConfig | None = None
     outbox: OutboxConfig = OutboxConfig()
@@ -402,7 +461,8 @@ class LaneConfig(Strict):
     checkout: CheckoutConfig = CheckoutConfig()
     catalog: Catalog = Catalog()
     state_dir: str = Field(
-        "var", description="Writable folder for outbox and evidence; $STATE_DIRECTORY (systemd) wins"
+        "var",
+        description="Writable folder for outbox and evidence; $STATE_DIRECTORY (systemd) wins",
     )
     #: the folder of the lane file, against which relative paths resolve (model_copy keeps it)
     _base_dir: str = PrivateAttr(".")
@@ -540,7 +600,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ConfigError([f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError(
+            [f"{source}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
     if node is None or not isinstance(node, yaml.MappingNode):
         raise ConfigError([f"{source}:1: the lane file must be a mapping of keys"])
     lines = _line_index(node)

@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--imgsz", type=int, default=320)
     p.add_argument("--conf", type=float, default=0.25)
     p.add_argument("--iou", type=float, default=0.7)
-    p.add_argument("--classes", default="", help="comma-separated class ids (the lane's product classes)")
+    p.add_argument(
+        "--classes", default="", help="comma-separated class ids (the lane's product classes)"
+    )
     p.add_argument("--tracker", default="bytetrack.yaml")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--max-frames", type=int, default=0)
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                 "fps": round(statistics.median(runs), 2),
                 "fps_runs": [round(r, 2) for r in runs],
                 "frames": frames,
-                "speed_ms_p50": {k: round(statistics.median(s[k] for s in speeds), 2) for k in speeds[0]},
+                "speed_ms_p50": {
+                    k: round(statistics.median(s[k] for s in speeds), 2) for k in speeds[0]
+                },
                 "ultralytics": ultralytics.__version__,
                 "torch": torch_v,
                 "torch_threads": torch_threads,

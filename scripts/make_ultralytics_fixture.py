@@ -63,7 +63,10 @@ def main() -> int:
                             "xyxy": [float(v) for v in b],
                         }
                         for b, s, c in zip(
-                            boxes.xyxy.tolist(), boxes.conf.tolist(), boxes.cls.tolist(), strict=True
+                            boxes.xyxy.tolist(),
+                            boxes.conf.tolist(),
+                            boxes.cls.tolist(),
+                            strict=True,
                         )
                     ],
                 }

@@ -87,7 +87,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("onnx", type=Path)
     ap.add_argument("out", type=Path, help="checkpoint to write (.pt)")
-    ap.add_argument("--yaml", default="yolo11n.yaml", help="the architecture the ONNX was exported from")
+    ap.add_argument(
+        "--yaml", default="yolo11n.yaml", help="the architecture the ONNX was exported from"
+    )
     ap.add_argument(
         "--images", nargs="*", default=[], help="photos to compare on, besides one of random noise"
     )
@@ -95,7 +97,8 @@ def main(argv=None) -> int:
         "--calibrate",
         nargs="*",
         default=[],
-        help="training images whose activation statistics become each BatchNorm's (for fine-tuning)",
+        help="training images whose activation statistics become each BatchNorm's (for "
+        "fine-tuning)",
     )
     args = ap.parse_args(argv)
 
@@ -123,7 +126,10 @@ def main(argv=None) -> int:
         for name, (w, b) in convs.items():
             m = modules[name]
             if tuple(m.weight.shape) != w.shape:
-                print(f"{name}: {tuple(m.weight.shape)} in the yaml, {w.shape} in the ONNX", file=sys.stderr)
+                print(
+                    f"{name}: {tuple(m.weight.shape)} in the yaml, {w.shape} in the ONNX",
+                    file=sys.stderr,
+                )
                 return 2
             m.weight.copy_(torch.from_numpy(w))
             bias = torch.from_numpy(b) if b is not None else torch.zeros(w.shape[0])
@@ -166,7 +172,10 @@ def main(argv=None) -> int:
             ref = sess.run(None, {sess.get_inputs()[0].name: x})[0]
             got = net(torch.from_numpy(x))[0].numpy()
             worst = max(worst, float(np.abs(ref - got).max()))
-    print(f"rebuilt {len(convs)} convs; worst |torch - onnxruntime| = {worst:.2e} on {len(samples)} inputs")
+    print(
+        f"rebuilt {len(convs)} convs; worst |torch - onnxruntime| = {worst:.2e} on {len(samples)} "
+        "inputs"
+    )
     if worst > 1e-2:
         print("the rebuilt model disagrees with the ONNX file: not written", file=sys.stderr)
         return 1

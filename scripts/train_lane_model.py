@@ -34,7 +34,10 @@ def _per_class(metrics, names: dict) -> dict:
     box = metrics.box
     out = {}
     for i, c in enumerate(box.ap_class_index):
-        out[names[int(c)]] = {"ap50": round(float(box.ap50[i]), 4), "ap50_95": round(float(box.ap[i]), 4)}
+        out[names[int(c)]] = {
+            "ap50": round(float(box.ap50[i]), 4),
+            "ap50_95": round(float(box.ap[i]), 4),
+        }
     return out
 
 
@@ -51,23 +54,40 @@ def summarise(metrics, names: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="data.yaml of the training set (edge-app sim dataset)")
-    p.add_argument("--val-data", help="data.yaml of a freshly generated validation set (another seed)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument(
-        "--model", default="yolo11n.yaml", help="architecture YAML (from scratch) or a .pt to fine-tune"
+        "--data", required=True, help="data.yaml of the training set (edge-app sim dataset)"
+    )
+    p.add_argument(
+        "--val-data", help="data.yaml of a freshly generated validation set (another seed)"
+    )
+    p.add_argument(
+        "--model",
+        default="yolo11n.yaml",
+        help="architecture YAML (from scratch) or a .pt to fine-tune",
     )
     p.add_argument("--project", default="/tmp/lane-runs")
     p.add_argument("--name", default="lane320")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--time-h", type=float, default=None, help="wall-clock budget in hours (overrides epochs)")
+    p.add_argument(
+        "--time-h", type=float, default=None, help="wall-clock budget in hours (overrides epochs)"
+    )
     p.add_argument("--imgsz", type=int, default=320)
-    p.add_argument("--batch", type=int, default=8, help="small batches: more optimizer steps in a CPU budget")
+    p.add_argument(
+        "--batch", type=int, default=8, help="small batches: more optimizer steps in a CPU budget"
+    )
     p.add_argument("--optimizer", default="AdamW")
     p.add_argument("--lr0", type=float, default=0.002)
-    p.add_argument("--warmup-epochs", type=float, default=0.3, help="0 when fine-tuning a trained checkpoint")
     p.add_argument(
-        "--mosaic", type=float, default=0.0, help="frames are already whole scenes; mosaic slows a short run"
+        "--warmup-epochs", type=float, default=0.3, help="0 when fine-tuning a trained checkpoint"
+    )
+    p.add_argument(
+        "--mosaic",
+        type=float,
+        default=0.0,
+        help="frames are already whole scenes; mosaic slows a short run",
     )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", default="cpu")
@@ -79,7 +99,9 @@ def main(argv=None) -> int:
         help="export a fixed 320x320 input "
         "(default: dynamic, so the lane can letterbox 4:3 to 320x256 and detect regions)",
     )
-    p.add_argument("--skip-train", metavar="PT", help="do not train; export/validate this checkpoint")
+    p.add_argument(
+        "--skip-train", metavar="PT", help="do not train; export/validate this checkpoint"
+    )
     args = p.parse_args(argv)
 
     from ultralytics import YOLO

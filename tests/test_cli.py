@@ -11,7 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 def edge_app(*args, **kw):
     return subprocess.run(
-        [sys.executable, "-m", "edge_app", *args], capture_output=True, text=True, cwd=REPO, timeout=120, **kw
+        [sys.executable, "-m", "edge_app", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        **kw,
     )
 
 
@@ -32,12 +37,18 @@ def test_validate_config_ok():
 
 def test_validate_config_prints_one_clear_line_per_problem(tmp_path):
     cases = {
-        "typo.yaml": (MINIMAL.replace("lane_id: l1", "lane_id: l1\nzonez: {}"), "zonez: unknown key"),
+        "typo.yaml": (
+            MINIMAL.replace("lane_id: l1", "lane_id: l1\nzonez: {}"),
+            "zonez: unknown key",
+        ),
         "polygon.yaml": (
             MINIMAL.replace("scan: [[0.4, 0], [0.6, 0], [0.6, 1]]", "scan: [[0.4, 0], [0.6, 0]]"),
             "zones.scan: a zone polygon needs at least 3 points",
         ),
-        "nocamera.yaml": (MINIMAL.replace('camera:\n  source: "0"\n', ""), "camera: required key is missing"),
+        "nocamera.yaml": (
+            MINIMAL.replace('camera:\n  source: "0"\n', ""),
+            "camera: required key is missing",
+        ),
     }
     for name, (text, expected) in cases.items():
         path = tmp_path / name

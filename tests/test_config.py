@@ -52,7 +52,9 @@ def test_nested_typo_line():
 
 
 def test_two_point_polygon():
-    lines = errors(MINIMAL.replace("scan: [[0.4, 0], [0.6, 0], [0.6, 1]]", "scan: [[0.4, 0], [0.6, 0]]"))
+    lines = errors(
+        MINIMAL.replace("scan: [[0.4, 0], [0.6, 0], [0.6, 1]]", "scan: [[0.4, 0], [0.6, 0]]")
+    )
     assert lines == ["lane.yaml:9: zones.scan: a zone polygon needs at least 3 points, got 2"]
 
 
@@ -78,7 +80,11 @@ def test_env_and_credentials(tmp_path, monkeypatch):
         "mqtt:\n  url: mqtt://${BROKER:-localhost}:1883\n  password: ${cred:mqtt_password}\n"
     )
     cfg = parse_config(text)
-    assert cfg.lane_id == "l7" and cfg.mqtt.url == "mqtt://localhost:1883" and cfg.mqtt.password == "s3cret"
+    assert (
+        cfg.lane_id == "l7"
+        and cfg.mqtt.url == "mqtt://localhost:1883"
+        and cfg.mqtt.password == "s3cret"
+    )
     assert "s3cret" not in repr(cfg.mqtt)
 
 
@@ -107,6 +113,8 @@ def test_validating_a_lane_file_imports_no_light_driver():
         "print(sorted(m for m in sys.modules "
         "if m.startswith('edge_app.devices') or m in ('serial', 'gpiozero')))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(DEMO)], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DEMO)], capture_output=True, text=True, cwd=REPO
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -27,7 +27,8 @@ def test_no_runtime_function_is_longer_than_a_screen():
                 lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
                 if lines > MAX_LINES:
                     long.append(
-                        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)"
+                        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} "
+                        "lines)"
                     )
     assert not long, "split these: " + ", ".join(long)
 

@@ -172,7 +172,9 @@ def is_scan_without_item(
     )
 
 
-def assist_since(on_glass: Iterable[float], last_scan: float, now: float, dwell: float) -> float | None:
+def assist_since(
+    on_glass: Iterable[float], last_scan: float, now: float, dwell: float
+) -> float | None:
     """Something has sat on the glass ``dwell`` seconds without a beep: since when (None: nothing has)."""
     for entered in on_glass:
         since = max(entered, last_scan)
@@ -199,7 +201,9 @@ class VoidWatch:
             if not j.in_bag:
                 self.watched.remove((j, void_ts))  # taken out of the bag: honest
             elif repay(j):
-                self.watched.remove((j, void_ts))  # the void was of a double line: another pays for it
+                self.watched.remove(
+                    (j, void_ts)
+                )  # the void was of a double line: another pays for it
             elif now >= void_ts + grace + escalation:
                 self.watched.remove((j, void_ts))
                 yield j

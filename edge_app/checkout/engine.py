@@ -86,7 +86,9 @@ class CheckoutEngine:
         self.journeys = JourneyBuilder(config, self)
         self.glass = GlassLog(keep_s=4 * max(1.0, seconds(config.scan_without_item_window_ms)))
         self.voids = alerts.VoidWatch()
-        self.unreviewed: dict[str, tuple[AlertData, str]] = {}  # alert id -> (alert, transaction id)
+        self.unreviewed: dict[
+            str, tuple[AlertData, str]
+        ] = {}  # alert id -> (alert, transaction id)
         self._tx_numbers = itertools.count(1)
         self._journey_numbers = itertools.count(1)
         self._alert_numbers = itertools.count(1)
@@ -123,7 +125,11 @@ class CheckoutEngine:
         pending = sum(1 for j in tx.journeys if j.state == PENDING)
         mode = LaneMode.REVIEW_REQUIRED if tx.open_alerts or left else LaneMode.IN_TRANSACTION
         return LaneView(
-            mode, tx.transaction_id, pending, len(tx.open_alerts) + left, tx.unverified or bool(self.down)
+            mode,
+            tx.transaction_id,
+            pending,
+            len(tx.open_alerts) + left,
+            tx.unverified or bool(self.down),
         )
 
     def open_alerts(self) -> list[AlertData]:
@@ -137,7 +143,11 @@ class CheckoutEngine:
         """A journey in the open transaction (opened for it if need be)."""
         tx = self._open_tx(ts, out)
         j = Journey(
-            f"J{next(self._journey_numbers):05d}", track_id, label, ts, after_payment=tx.payment_started
+            f"J{next(self._journey_numbers):05d}",
+            track_id,
+            label,
+            ts,
+            after_payment=tx.payment_started,
         )
         tx.journeys.append(j)
         return j
@@ -160,7 +170,9 @@ class CheckoutEngine:
         tx = self.tx
         assert tx is not None
         alerts.self_correct(tx, j)
-        data = alerts.alert_data(tx, j, j.alert_id, j.alert_type or self._alert_type(j), CORRECTED.value, how)
+        data = alerts.alert_data(
+            tx, j, j.alert_id, j.alert_type or self._alert_type(j), CORRECTED.value, how
+        )
         out.append(self._event(ts, "alert.self_corrected", data))
 
     # ------------------------------------------------------------ internals
@@ -168,7 +180,10 @@ class CheckoutEngine:
     def _event(self, ts: float, type_: str, data: Any) -> LaneEvent:
         tid = self.tx.transaction_id if self.tx else ""
         return LaneEvent(
-            ts=ts, type=type_, transaction_id=tid, data=data.to_dict() if hasattr(data, "to_dict") else data
+            ts=ts,
+            type=type_,
+            transaction_id=tid,
+            data=data.to_dict() if hasattr(data, "to_dict") else data,
         )
 
     def _open_tx(self, ts: float, out: list[LaneEvent], transaction_id: str = "") -> Transaction:
@@ -177,7 +192,9 @@ class CheckoutEngine:
             tid = transaction_id or f"{self.id_prefix}T{n:05d}"
             self.tx = Transaction(tid, ts, ts, unverified=bool(self.down))
             out.append(
-                self._event(ts, "transaction.started", {"reason": "pos" if transaction_id else "activity"})
+                self._event(
+                    ts, "transaction.started", {"reason": "pos" if transaction_id else "activity"}
+                )
             )
         self.tx.last_activity_ts = ts
         return self.tx
@@ -209,7 +226,9 @@ class CheckoutEngine:
         tx.scans.append(ScanLine(scan, max(1, scan.quantity)))
         out.append(
             self._event(
-                ts, "scan.registered", ScanData(scan.scanner_id, scan.gtin, scan.symbology, scan.quantity)
+                ts,
+                "scan.registered",
+                ScanData(scan.scanner_id, scan.gtin, scan.symbology, scan.quantity),
             )
         )
         self.match(ts, out)
@@ -239,8 +258,12 @@ class CheckoutEngine:
         """The POS names a product, not a line: the latest line of that quantity, an
         unpaired one (the double beep being voided) before one an item took."""
         left = max(1, ev.quantity)
-        lines = [i for i, line in enumerate(tx.scans) if line.scan.gtin == ev.gtin and not line.voided]
-        lines.sort(key=lambda i: (tx.scans[i].quantity == left, tx.scans[i].used == 0, i), reverse=True)
+        lines = [
+            i for i, line in enumerate(tx.scans) if line.scan.gtin == ev.gtin and not line.voided
+        ]
+        lines.sort(
+            key=lambda i: (tx.scans[i].quantity == left, tx.scans[i].used == 0, i), reverse=True
+        )
         for i in lines:
             line = tx.scans[i]
             if left <= 0:
@@ -267,7 +290,11 @@ class CheckoutEngine:
             if aid in self.unreviewed:
                 a, tid = self.unreviewed.pop(aid)
                 cleared = _cleared(a, ev)
-                out.append(LaneEvent(ts=ts, type="alert.cleared", transaction_id=tid, data=cleared.to_dict()))
+                out.append(
+                    LaneEvent(
+                        ts=ts, type="alert.cleared", transaction_id=tid, data=cleared.to_dict()
+                    )
+                )
         tx = self.tx
         if tx is None:
             return
@@ -317,7 +344,9 @@ class CheckoutEngine:
                 else:
                     j.state = PENDING
                     j.alert_type = kind = self._alert_type(j)
-                    out.append(self._event(ts, "journey.pending", alerts.alert_data(tx, j, "", kind)))
+                    out.append(
+                        self._event(ts, "journey.pending", alerts.alert_data(tx, j, "", kind))
+                    )
             if j.state == PENDING and ts >= j.landed_ts + grace + escalation:
                 self._raise(j, ts, out)
 
@@ -365,11 +394,15 @@ class CheckoutEngine:
     def _alert_type(self, j: Journey) -> AlertType:
         return alerts.alert_type(j, self._companions(j))
 
-    def _raise(self, j: Journey, ts: float, out: list[LaneEvent], kind: AlertType | None = None) -> None:
+    def _raise(
+        self, j: Journey, ts: float, out: list[LaneEvent], kind: AlertType | None = None
+    ) -> None:
         tx = self.tx
         assert tx is not None
         kind = kind or self._alert_type(j)
-        data = alerts.raise_alert(tx, j, kind, blind=bool(self.down), number=self._alert_numbers.__next__)
+        data = alerts.raise_alert(
+            tx, j, kind, blind=bool(self.down), number=self._alert_numbers.__next__
+        )
         if data is not None:
             out.append(self._event(ts, "alert.raised", data))
 
@@ -398,7 +431,9 @@ class CheckoutEngine:
 
     def _emit_matched(self, j: Journey, line: ScanLine, ts: float, out: list[LaneEvent]) -> None:
         assert j.landed_ts is not None  # only landed journeys are paired for good
-        data = JourneyData(j.journey_id, j.track_id, j.label, line.scan.gtin, j.over_scanner, j.landed_ts)
+        data = JourneyData(
+            j.journey_id, j.track_id, j.label, line.scan.gtin, j.over_scanner, j.landed_ts
+        )
         out.append(self._event(ts, "journey.matched", data))
 
     def _repair_pairs(self, tx: Transaction, ts: float, out: list[LaneEvent]) -> None:
@@ -406,7 +441,9 @@ class CheckoutEngine:
         free = matching.free_lines(tx.scans)
         if not free:
             return
-        for p in [j for j in tx.journeys if j.state in (LANDED, PENDING) and j.landed_ts is not None]:
+        for p in [
+            j for j in tx.journeys if j.state in (LANDED, PENDING) and j.landed_ts is not None
+        ]:
             repair = matching.repair_for(p, tx.journeys, tx.scans, free, ts, self.cfg)
             if repair is None:
                 continue
@@ -428,7 +465,9 @@ class CheckoutEngine:
         tx.scans[line_i].used += 1
         return True
 
-    def _check_match_quality(self, j: Journey, line: ScanLine, ts: float, out: list[LaneEvent]) -> None:
+    def _check_match_quality(
+        self, j: Journey, line: ScanLine, ts: float, out: list[LaneEvent]
+    ) -> None:
         """Stacking and ticket switching, once a journey is paired with its line."""
         if alerts.carried_more_than_paid(j, line) and not self._companions(j):
             self._raise(j, ts, out, AlertType.MULTI_ITEM)
@@ -457,4 +496,6 @@ def _summary(tx: Transaction, ts: float) -> TransactionSummary:
 
 
 def _cleared(a: AlertData, ev: StaffAction) -> AlertData:
-    return AlertData(**{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"})
+    return AlertData(
+        **{**a.to_dict(), "resolution": ev.resolution, "detail": f"cleared by {ev.source}"}
+    )

@@ -41,12 +41,16 @@ class GlassLog:
             # a stale box coasting a second must not excuse a barcode sheet.
             spans[-1].left = (
                 ev.seen_ts
-                if ev.action == "lost" and ev.seen_ts is not None and spans[-1].entered <= ev.seen_ts <= ts
+                if ev.action == "lost"
+                and ev.seen_ts is not None
+                and spans[-1].entered <= ev.seen_ts <= ts
                 else ts
             )
         horizon = ts - self.keep_s
         for tid in [
-            t for t, sp in self.spans.items() if sp and sp[-1].left is not None and sp[-1].left < horizon
+            t
+            for t, sp in self.spans.items()
+            if sp and sp[-1].left is not None and sp[-1].left < horizon
         ]:
             del self.spans[tid]
 

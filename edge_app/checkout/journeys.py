@@ -161,7 +161,12 @@ class JourneyBuilder:
         is_new = ev.track_id not in book.tracks
         seen = book.tracks.setdefault(ev.track_id, TrackSeen(first_ts=ts))
         if is_new and ev.action == "entered":
-            if ev.zone == Zone.BAG and ev.x is not None and ev.y is not None and self._found_again(ev, ts):
+            if (
+                ev.zone == Zone.BAG
+                and ev.x is not None
+                and ev.y is not None
+                and self._found_again(ev, ts)
+            ):
                 book.bag_spots[ev.track_id] = BagSpot(ev.x, ev.y, None)
                 return None  # a second box on an item already in the bag: the same item, baseline
             if ev.zone in (Zone.SCAN, Zone.BAG):
@@ -224,7 +229,11 @@ class JourneyBuilder:
         if ev.track_id in book.bag_spots:
             x, y, _ = book.bag_spots[ev.track_id]
             book.bag_spots[ev.track_id] = BagSpot(x, y, ts)
-        if ev.zone == Zone.PICK and j is None and not self._carry_began_since(ts - self.reacquire_s):
+        if (
+            ev.zone == Zone.PICK
+            and j is None
+            and not self._carry_began_since(ts - self.reacquire_s)
+        ):
             # (A carry that just began elsewhere makes this the tracker's
             # ghost of that item coasting in the basket, not a lost carry.)
             book.pick_lost.append(LostInBasket(ts, seen.last_label, ev.x, ev.y))
@@ -247,7 +256,9 @@ class JourneyBuilder:
 
     def _carry_began_since(self, since: float) -> bool:
         tx = self.lane.tx
-        return tx is not None and any(j.start_ts >= since for j in tx.journeys if j.state != CANCELLED)
+        return tx is not None and any(
+            j.start_ts >= since for j in tx.journeys if j.state != CANCELLED
+        )
 
     def _dragged_along(self, j: Journey, ev: ZoneEvent) -> bool:
         """A basket box the tracker dragged along with a carry, not a carry of its own.
@@ -358,7 +369,9 @@ class JourneyBuilder:
     def _reacquire(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
         """A new track over the glass or in the bag: maybe a carry whose track was lost or swapped."""
         book, window = self.book, self.reacquire_s
-        live = [j for j in book.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window]
+        live = [
+            j for j in book.orphans if j.state == IN_FLIGHT and ts - (j.lost_ts or ts) <= window
+        ]
         book.pick_lost = [p for p in book.pick_lost if ts - p.lost_ts <= window]
         j: Journey | None
         if live:
@@ -436,7 +449,9 @@ class JourneyBuilder:
 
     # ------------------------------------------------------------ entered
 
-    def _entered_pick(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
+    def _entered_pick(
+        self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]
+    ) -> None:
         seen.seen_outside_bag = True
         j = seen.journey
         if j is not None and j.state in (PENDING, ALERTED) and not j.in_bag:
@@ -445,7 +460,9 @@ class JourneyBuilder:
             j.state = CANCELLED  # changed their mind before the bag
             seen.journey = None
 
-    def _entered_go_back(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
+    def _entered_go_back(
+        self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]
+    ) -> None:
         j = seen.journey
         if j is not None and j.state in (PENDING, ALERTED, LANDED):
             self.lane.self_correct(j, ts, out, "put in go-back")
@@ -454,7 +471,9 @@ class JourneyBuilder:
             seen.journey = None
             seen.parked = Parked(j, ts)
 
-    def _entered_scan(self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]) -> None:
+    def _entered_scan(
+        self, ev: ZoneEvent, seen: TrackSeen, ts: float, out: list[LaneEvent]
+    ) -> None:
         seen.seen_outside_bag = True
         guessed = seen.journey is None and Zone.PICK not in seen.zones  # first seen over the glass
         j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)
@@ -469,8 +488,11 @@ class JourneyBuilder:
         if ev.x is not None and ev.y is not None:
             book.bag_spots[ev.track_id] = BagSpot(ev.x, ev.y, None)
         if seen.journey is None and not seen.seen_outside_bag:
-            # already in the bag when we first saw it: baseline (unless a carry lost later claims it)
-            book.bag_newcomers = [n for n in book.bag_newcomers if ts - n.entered_ts <= self.reacquire_s]
+            # already in the bag when we first saw it: baseline (unless a carry lost later claims
+            # it)
+            book.bag_newcomers = [
+                n for n in book.bag_newcomers if ts - n.entered_ts <= self.reacquire_s
+            ]
             book.bag_newcomers.append(BagNewcomer(ts, ev.track_id))
             return
         j = self._journey_for(ev.track_id, seen, ts, out, seen.last_label)

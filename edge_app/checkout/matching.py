@@ -42,7 +42,11 @@ def window(j: Journey, now: float, cfg: CheckoutConfig) -> tuple[float, float]:
     """When a line may have paid for this journey."""
     lo = min(j.start_ts, j.ref_ts) - seconds(cfg.match_before_ms)
     hi = (j.landed_ts if j.landed_ts is not None else now) + seconds(cfg.match_after_ms)
-    if j.state in (PENDING, ALERTED) and j.scan_zone_ts is not None and j.scan_zone_ts > (j.landed_ts or 0.0):
+    if (
+        j.state in (PENDING, ALERTED)
+        and j.scan_zone_ts is not None
+        and j.scan_zone_ts > (j.landed_ts or 0.0)
+    ):
         # Taken out of the bag and held over the glass again: a later beep
         # is the fix. A beep alone (a barcode sheet) must not clear an alert.
         hi = max(hi, now)
@@ -57,11 +61,15 @@ def waiting(journeys: list[Journey]) -> list[Journey]:
     track is lost: a second box on an item that already landed would keep
     its beep from it. None at all while nothing has landed.
     """
-    landed = [j for j in journeys if j.state in (LANDED, PENDING, ALERTED) and j.landed_ts is not None]
+    landed = [
+        j for j in journeys if j.state in (LANDED, PENDING, ALERTED) and j.landed_ts is not None
+    ]
     if not landed:
         return []
     return landed + [
-        j for j in journeys if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
+        j
+        for j in journeys
+        if j.state == IN_FLIGHT and j.scan_zone_ts is not None and j.lost_ts is None
     ]
 
 
@@ -81,7 +89,8 @@ def pair_cost(j: Journey, scan: Scan, end: float) -> float:
         # Keyed on the kiosk (produce): any time while the item is carried, glass or not.
         return max(0.0, j.start_ts - s_ts, s_ts - end)
     if j.scan_zone_ts is not None:
-        # A beep while the item was over the glass fits it best; the closest to its arrival breaks ties.
+        # A beep while the item was over the glass fits it best; the closest to its arrival breaks
+        # ties.
         glass_end = j.glass_end_ts if j.glass_end_ts is not None else end
         off = max(0.0, j.scan_zone_ts - s_ts, s_ts - max(glass_end, j.scan_zone_ts))
         return off + 0.01 * abs(s_ts - j.ref_ts) + (BEHIND_PENALTY_S if j.behind else 0.0)
@@ -112,7 +121,9 @@ def assign(
             if lo <= scans[i].scan.ts <= hi:
                 cost[a, b] = pair_cost(j, scans[i].scan, end)
     rows, cols = linear_sum_assignment(cost)
-    return [(candidates[a], slots[b]) for a, b in zip(rows, cols, strict=True) if cost[a, b] < NO_FIT]
+    return [
+        (candidates[a], slots[b]) for a, b in zip(rows, cols, strict=True) if cost[a, b] < NO_FIT
+    ]
 
 
 def free_lines(scans: list[ScanLine]) -> list[int]:
@@ -158,7 +169,11 @@ def repair_for(
         if old.voided or not lo_p <= old.scan.ts <= hi_p:
             continue
         lo_m, hi_m = window(m, now, cfg)
-        fits = [i for i in free if scans[i].used < scans[i].quantity and lo_m <= scans[i].scan.ts <= hi_m]
+        fits = [
+            i
+            for i in free
+            if scans[i].used < scans[i].quantity and lo_m <= scans[i].scan.ts <= hi_m
+        ]
         if fits:
             return Repair(m, m.scan_index, _closest(fits, scans, m))
     return None

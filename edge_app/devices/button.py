@@ -33,7 +33,9 @@ Press = Literal["short", "long"]
 class PressClassifier:
     """Turns button edges into short and long presses; pure, clock passed in."""
 
-    def __init__(self, min_press_ms: int = 30, long_press_ms: int = 2000, cooldown_ms: int = 500) -> None:
+    def __init__(
+        self, min_press_ms: int = 30, long_press_ms: int = 2000, cooldown_ms: int = 500
+    ) -> None:
         self.min_press_s = min_press_ms / 1000
         self.long_press_s = long_press_ms / 1000
         self.cooldown_s = cooldown_ms / 1000

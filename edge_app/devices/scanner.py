@@ -320,7 +320,11 @@ def _with_addon(data: str, aim: str) -> ParseResult:
     for main_len in (13, 12, 8):
         addon = data[main_len:]
         if len(addon) in (2, 5):
-            main = _ean_family(data[:main_len], aim) if main_len != 8 else _gtin(data[:8], "EAN-8", aim)
+            main = (
+                _ean_family(data[:main_len], aim)
+                if main_len != 8
+                else _gtin(data[:8], "EAN-8", aim)
+            )
             if isinstance(main, ParsedCode):
                 return ParsedCode(main.gtin, main.symbology, aim, main.ais, addon)
     return _unknown(data, "EAN/UPC with add-on")
@@ -483,7 +487,9 @@ def frame_to_scan(frame: Frame | str, ts: float, scanner_id: str) -> Scan | Reje
     parsed = parse_code(text)
     if isinstance(parsed, Rejection):
         return parsed
-    return Scan(ts=ts, scanner_id=scanner_id, gtin=parsed.gtin, symbology=parsed.symbology, raw=text)
+    return Scan(
+        ts=ts, scanner_id=scanner_id, gtin=parsed.gtin, symbology=parsed.symbology, raw=text
+    )
 
 
 class ScanDecoder:
@@ -512,7 +518,9 @@ class ScanDecoder:
     @classmethod
     def from_config(cls, config) -> ScanDecoder:
         """From an ``edge_app.config.ScannerConfig``."""
-        return cls(config.id, config.terminator, config.prefix, config.suffix, config.max_line_bytes)
+        return cls(
+            config.id, config.terminator, config.prefix, config.suffix, config.max_line_bytes
+        )
 
     def feed(self, data: bytes, ts: float) -> list[Scan]:
         scans: list[Scan] = []

@@ -80,7 +80,9 @@ class ScannerReader:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"scanner-{self.config.id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"scanner-{self.config.id}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 2.0) -> None:

@@ -127,7 +127,9 @@ class Lane:
             "light/test": self._ask_light_test,
         }
         self._publish_snapshot()
-        self.set_status(DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name))
+        self.set_status(
+            DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name)
+        )
 
     # ------------------------------------------------------------ init_*
 
@@ -198,8 +200,12 @@ class Lane:
         for sc in self.cfg.scanners:
             if sc.id in ports:
                 sc = ScannerConfig(**{**sc.model_dump(), "port": ports[sc.id]})
-            beat = functools.partial(self.watchdog.beat, f"scanner/{sc.id}") if self.watchdog else None
-            reader = ScannerReader(sc, self.clock, self.submit, self.submit_status, on_heartbeat=beat)
+            beat = (
+                functools.partial(self.watchdog.beat, f"scanner/{sc.id}") if self.watchdog else None
+            )
+            reader = ScannerReader(
+                sc, self.clock, self.submit, self.submit_status, on_heartbeat=beat
+            )
             reader.start()
             self.readers.append(reader)
 
@@ -310,7 +316,9 @@ class Lane:
                 events = self.perception.complete(work)
             if self.evidence is not None:
                 with self._timed("evidence"):
-                    self.evidence.person_boxes = self.perception.last_people.tolist()  # heads to blur
+                    self.evidence.person_boxes = (
+                        self.perception.last_people.tolist()
+                    )  # heads to blur
                     self.evidence.add(frame)
             for ev in events:
                 self.step(ev)
@@ -424,7 +432,10 @@ class Lane:
 
     def _update_light(self, force: bool = False) -> None:
         state = lane_light(
-            self.engine.view, self.engine.open_alerts(), running=self.running, healthy=self._healthy()
+            self.engine.view,
+            self.engine.open_alerts(),
+            running=self.running,
+            healthy=self._healthy(),
         )
         if force or self._light_sent is None or self._light_sent[0] != state:
             try:

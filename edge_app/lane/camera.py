@@ -163,7 +163,9 @@ class FrameSource:
             self.on_status(DeviceStatus(self.clock(), "camera", status, detail))  # type: ignore[arg-type]
 
     def _run(self) -> None:
-        delays = backoff_delays(self.cfg.reconnect_initial_ms / 1000, self.cfg.reconnect_max_ms / 1000)
+        delays = backoff_delays(
+            self.cfg.reconnect_initial_ms / 1000, self.cfg.reconnect_max_ms / 1000
+        )
         index = 0
         is_file = source_kind(self.cfg) == "file"
         while not self._stop.is_set():

@@ -64,7 +64,9 @@ def blur_regions(
         return image.copy()
     k = max(3, kernel | 1)
     blurred = cv2.GaussianBlur(cv2.resize(image, (max(1, w // 8), max(1, h // 8))), (0, 0), 2)
-    blurred = cv2.GaussianBlur(cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), (k, k), 0)
+    blurred = cv2.GaussianBlur(
+        cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR), (k, k), 0
+    )
     out = image.copy()
     out[mask > 0] = blurred[mask > 0]
     return out
@@ -106,7 +108,8 @@ class EvidenceRecorder:
         if self._last_ts is not None and frame.ts - self._last_ts < 1.0 / self.cfg.fps - 1e-6:
             return
         self._last_ts = frame.ts
-        # frames are never drawn on or reused after the lane has them, so the ring may hold them as they are
+        # frames are never drawn on or reused after the lane has them, so the ring may hold them as
+        # they are
         kept = frame.image.nbytes * (self.cfg.pre_s + 0.5) * self.cfg.fps
         if kept <= self.cfg.raw_ring_mb * 1024 * 1024:
             picture = frame.image
@@ -168,7 +171,9 @@ class EvidenceRecorder:
             return None
 
     def _enforce_quota(self) -> None:
-        files = sorted((p for p in self.folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime)
+        files = sorted(
+            (p for p in self.folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime
+        )
         total = sum(p.stat().st_size for p in files)
         quota = self.cfg.quota_mb * 1024 * 1024
         while files and total > quota:

@@ -215,16 +215,24 @@ def read_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
 class SystemStats:
     """CPU % since the previous sample, temperature and RSS, for the ``stats`` topic."""
 
-    def __init__(self, proc: Path = Path("/proc"), thermal: Path = Path("/sys/class/thermal")) -> None:
+    def __init__(
+        self, proc: Path = Path("/proc"), thermal: Path = Path("/sys/class/thermal")
+    ) -> None:
         self.proc, self.thermal = proc, thermal
         self._prev: tuple[int, int] | None = None
 
     def sample(self) -> dict:
-        out: dict = {"cpu_percent": None, "temperature_c": read_temperature_c(self.thermal), "rss_mb": None}
+        out: dict = {
+            "cpu_percent": None,
+            "temperature_c": read_temperature_c(self.thermal),
+            "rss_mb": None,
+        }
         try:
             busy, total = parse_proc_stat((self.proc / "stat").read_text())
             if self._prev is not None and total > self._prev[1]:
-                out["cpu_percent"] = round(100 * (busy - self._prev[0]) / (total - self._prev[1]), 1)
+                out["cpu_percent"] = round(
+                    100 * (busy - self._prev[0]) / (total - self._prev[1]), 1
+                )
             self._prev = (busy, total)
         except (OSError, ValueError, IndexError):
             pass

@@ -42,15 +42,20 @@ class ConsoleView:
             self.line(f"{t} SCAN      {d['gtin']} ({d['symbology']}) on {d['scanner_id']}")
         elif e.type == "journey.matched":
             where = "over the scanner" if d["over_scanner"] else "around the scanner"
-            self.line(f"{t} OK        {d['label']} #{d['track_id']} bagged, matched to {d['gtin']} ({where})")
+            self.line(
+                f"{t} OK        {d['label']} #{d['track_id']} bagged, matched to {d['gtin']} "
+                f"({where})"
+            )
         elif e.type == "journey.pending":
             self.line(
-                f"{t} NUDGE     {d['alert_type']}: {d['label']} #{d['track_id']} in the bag, no scan yet "
+                f"{t} NUDGE     {d['alert_type']}: {d['label']} #{d['track_id']} in the bag, no "
+                "scan yet "
                 f"- kiosk: 'please scan that item'"
             )
         elif e.type == "alert.raised":
             self.line(
-                f"{t} ALERT     {d['alert_type']}: {d['label']} #{d['track_id']} (alert {d['alert_id']}) "
+                f"{t} ALERT     {d['alert_type']}: {d['label']} #{d['track_id']} (alert "
+                f"{d['alert_id']}) "
                 f"- staff review, evidence clip kept"
             )
         elif e.type == "alert.self_corrected":
@@ -70,7 +75,9 @@ def run_live(config_path: Path, mqtt_url: str | None = None, out: TextIO | None 
 
     printer = ConsoleView(out or sys.stdout, t0=time.monotonic())
     cfg = with_mqtt(load_config(config_path), mqtt_url, None)
-    lane = Lane(cfg, on_lane_event=printer.lane_event, on_status=printer.status, config_path=config_path)
+    lane = Lane(
+        cfg, on_lane_event=printer.lane_event, on_status=printer.status, config_path=config_path
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -54,5 +54,10 @@ class StageClock:
         ms, self._ms = self._ms, {}
         frame, perception, publish, evidence = (ms.get(s, 0.0) for s in STAGES)
         return FrameTimings(
-            ts, frame, perception, publish, evidence, max(0.0, frame - perception - publish - evidence)
+            ts,
+            frame,
+            perception,
+            publish,
+            evidence,
+            max(0.0, frame - perception - publish - evidence),
         )

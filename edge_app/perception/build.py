@@ -64,6 +64,8 @@ def build_models(
             )
         hand_class = m.hands.detector_class
     elif hands is None:
-        hands = make_hand_backend(m.hands, resolve, provider=m.execution_provider, threads=m.threads)
+        hands = make_hand_backend(
+            m.hands, resolve, provider=m.execution_provider, threads=m.threads
+        )
     classes = ClassRoles.of(names, wanted=m.products.classes, hand_class=hand_class)
     return LaneModels(detector, hands, classes)

@@ -60,7 +60,13 @@ def decode_raw(
     x = pred[:, cand].T  # (M, C)
     cls = cls_scores[:, cand].argmax(axis=0)
     rows = np.concatenate(
-        [xywh_to_xyxy(x[:, :4]), score[cand, None], cls[:, None].astype(np.float32), x[:, 4 + nc :]], axis=1
+        [
+            xywh_to_xyxy(x[:, :4]),
+            score[cand, None],
+            cls[:, None].astype(np.float32),
+            x[:, 4 + nc :],
+        ],
+        axis=1,
     )
     if len(rows) > MAX_NMS:
         rows = rows[np.argsort(-rows[:, 4], kind="stable")[:MAX_NMS]]

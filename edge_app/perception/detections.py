@@ -36,7 +36,9 @@ class Detections:
         self.names = tuple(self.names)
         n = len(self.xyxy)
         if len(self.score) != n or len(self.class_id) != n:
-            raise ValueError(f"xyxy has {n} rows, score {len(self.score)}, class_id {len(self.class_id)}")
+            raise ValueError(
+                f"xyxy has {n} rows, score {len(self.score)}, class_id {len(self.class_id)}"
+            )
         if self.keypoints is not None:
             self.keypoints = np.asarray(self.keypoints, np.float32)
             if self.keypoints.ndim != 3 or len(self.keypoints) != n or self.keypoints.shape[2] != 3:
@@ -46,7 +48,11 @@ class Detections:
     def empty(cls, names: Sequence[str] = (), keypoints: int = 0) -> Detections:
         kp = np.zeros((0, keypoints, 3), np.float32) if keypoints else None
         return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(names), kp
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int32),
+            tuple(names),
+            kp,
         )
 
     def __len__(self) -> int:
@@ -54,7 +60,10 @@ class Detections:
 
     def labels(self) -> list[str]:
         """Class name of every row (``"class<N>"`` when the model has no name for it)."""
-        return [self.names[c] if 0 <= c < len(self.names) else f"class{c}" for c in self.class_id.tolist()]
+        return [
+            self.names[c] if 0 <= c < len(self.names) else f"class{c}"
+            for c in self.class_id.tolist()
+        ]
 
     def filter(self, mask: np.ndarray | Sequence[bool] | Sequence[int]) -> Detections:
         """Rows selected by a boolean mask or an index array, as a new Detections."""
@@ -88,7 +97,8 @@ class Detections:
     @property
     def centers(self) -> np.ndarray:
         return np.stack(
-            [(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], axis=1
+            [(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2],
+            axis=1,
         )
 
     def to_json(self) -> list[dict]:
@@ -125,15 +135,20 @@ class Detections:
         elif fmt in ("end2end", "pose_end2end"):
             rows = decode_end2end(output, conf=conf, max_det=max_det)
         elif fmt == "yolox":
-            rows = decode_yolox(output, input_size=spec.input_size, conf=conf, iou=iou, max_det=max_det)
+            rows = decode_yolox(
+                output, input_size=spec.input_size, conf=conf, iou=iou, max_det=max_det
+            )
         else:
-            raise ModelError(f"model {spec.name!r} has format {fmt!r}, which is not a YOLO detector output")
+            raise ModelError(
+                f"model {spec.name!r} has format {fmt!r}, which is not a YOLO detector output"
+            )
         boxes = letterbox.boxes_to_image(rows[:, :4])
         kp = None
         if fmt in ("pose_raw", "pose_end2end"):
             if rows.shape[1] < 6 + 3 * k:
                 raise ModelError(
-                    f"model {spec.name!r}: {rows.shape[1] - 6} extra channels, {k} keypoints need {3 * k}"
+                    f"model {spec.name!r}: {rows.shape[1] - 6} extra channels, {k} keypoints need "
+                    f"{3 * k}"
                 )
             kp = letterbox.points_to_image(rows[:, 6 : 6 + 3 * k].reshape(-1, k, 3))
         return cls(boxes, rows[:, 4], rows[:, 5].astype(np.int32), spec.names, kp)

@@ -43,10 +43,14 @@ class ClassRoles:
     person: int = -1
 
     @classmethod
-    def of(cls, names: Sequence[str], *, wanted: Sequence[str], hand_class: str | None) -> ClassRoles:
+    def of(
+        cls, names: Sequence[str], *, wanted: Sequence[str], hand_class: str | None
+    ) -> ClassRoles:
         """Products are the ``wanted`` classes (none listed: every class but "person")."""
         names = list(names)
-        hands = np.array([names.index(hand_class)], np.int32) if hand_class else np.array([], np.int32)
+        hands = (
+            np.array([names.index(hand_class)], np.int32) if hand_class else np.array([], np.int32)
+        )
         person = names.index("person") if "person" in names else -1
         want = set(wanted)
         products = np.array(
@@ -105,7 +109,9 @@ class OneBoxPerItem:
         if self.hand_box_share > 0 and hands is not None and len(hands) and len(items) > 1:
             # an item and the hand under it, boxed as one: no second item beside the first
             items = items.filter(
-                ~boxes_with_hand(items.xyxy, items.score, hands.xyxy, hand_share=self.hand_box_share)
+                ~boxes_with_hand(
+                    items.xyxy, items.score, hands.xyxy, hand_share=self.hand_box_share
+                )
             )
         return items
 
@@ -193,4 +199,6 @@ def boxes_with_hand(
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Where two xyxy boxes overlap, as one (1, 4) float32 box."""
-    return np.array([[max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])]], np.float32)
+    return np.array(
+        [[max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])]], np.float32
+    )

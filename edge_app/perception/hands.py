@@ -150,12 +150,16 @@ def decode_palms(
     bw, bh = reg[:, 2] / PALM_SIZE, reg[:, 3] / PALM_SIZE
     boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * side
     boxes -= np.array([pad[0], pad[1], pad[0], pad[1]], np.float32)
-    kps = (anc[:, None, :] + reg[:, 4:].reshape(-1, 7, 2) / PALM_SIZE) * side - np.array(pad, np.float32)
+    kps = (anc[:, None, :] + reg[:, 4:].reshape(-1, 7, 2) / PALM_SIZE) * side - np.array(
+        pad, np.float32
+    )
     order = nms(boxes, scores, iou)
     return [Palm(float(scores[i]), boxes[i], kps[i]) for i in order]
 
 
-def hand_roi(palm: Palm, *, scale: float = 2.6, shift: float = 0.5, size: int = LANDMARK_SIZE) -> np.ndarray:
+def hand_roi(
+    palm: Palm, *, scale: float = 2.6, shift: float = 0.5, size: int = LANDMARK_SIZE
+) -> np.ndarray:
     """2×3 affine from the image to the upright ``size``² hand crop (MediaPipe's RectTransformation).
 
     Square of side ``scale`` × the palm box's longer side, centre moved
@@ -209,7 +213,8 @@ class MediaPipeHands(HandBackend):
         for model, fmt in ((self.palm, "mediapipe_palm"), (self.landmark, "mediapipe_landmark")):
             if model.spec.output_format != fmt:
                 raise ModelError(
-                    f"{model.path}: expected a {fmt} model, the manifest says {model.spec.output_format}"
+                    f"{model.path}: expected a {fmt} model, the manifest says "
+                    f"{model.spec.output_format}"
                 )
         self.palm_conf, self.presence, self.max_hands = palm_conf, presence, max_hands
         self._palm_out = {n: i for i, n in enumerate(self.palm.output_names)}
@@ -229,8 +234,13 @@ class MediaPipeHands(HandBackend):
     def landmarks(self, crop_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """(21, 3) crop-pixel landmarks, presence, handedness of an upright 224² hand crop."""
         if crop_bgr.shape[:2] != (LANDMARK_SIZE, LANDMARK_SIZE):
-            crop_bgr = cv2.resize(crop_bgr, (LANDMARK_SIZE, LANDMARK_SIZE), interpolation=cv2.INTER_LINEAR)
-        x = np.ascontiguousarray(crop_bgr[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+            crop_bgr = cv2.resize(
+                crop_bgr, (LANDMARK_SIZE, LANDMARK_SIZE), interpolation=cv2.INTER_LINEAR
+            )
+        x = (
+            np.ascontiguousarray(crop_bgr[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
+            / 255.0
+        )
         outs = self.landmark.run(x)
         lm = outs[self._lm_out["Identity"]].reshape(21, 3)
         return (
@@ -256,7 +266,9 @@ class MediaPipeHands(HandBackend):
                 continue
             xy = landmarks_to_image(lm, m)
             pts = np.concatenate([xy, np.full((21, 1), presence, np.float32)], axis=1)
-            box = np.array([xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], np.float32)
+            box = np.array(
+                [xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()], np.float32
+            )
             hands.append(HandPoints(pts, xy[WRIST].copy(), palm.score, box, self.name, handedness))
         return dedupe_hands(hands)[: self.max_hands]
 
@@ -285,7 +297,9 @@ class PoseWrists(HandBackend):
         threads: int = 0,
         detector: YoloDetector | None = None,
     ):
-        self.detector = detector or YoloDetector(pose_path, conf=conf, provider=provider, threads=threads)
+        self.detector = detector or YoloDetector(
+            pose_path, conf=conf, provider=provider, threads=threads
+        )
         if self.detector.task != "pose" or (self.detector.spec.keypoints or 0) < 11:
             raise ModelError(f"{pose_path}: a pose model with COCO keypoints is needed for wrists")
         self.kpt_conf = kpt_conf
@@ -305,7 +319,10 @@ def wrists_from_pose(people: Detections, *, kpt_conf: float = 0.5) -> list[HandP
     for i in range(len(people)):
         kp = people.keypoints[i]
         px1, py1, px2, py2 = people.xyxy[i]
-        for wrist_i, elbow_i in ((COCO_LEFT_WRIST, COCO_LEFT_ELBOW), (COCO_RIGHT_WRIST, COCO_RIGHT_ELBOW)):
+        for wrist_i, elbow_i in (
+            (COCO_LEFT_WRIST, COCO_LEFT_ELBOW),
+            (COCO_RIGHT_WRIST, COCO_RIGHT_ELBOW),
+        ):
             wx, wy, wc = kp[wrist_i]
             if wc < kpt_conf:
                 continue
@@ -313,12 +330,16 @@ def wrists_from_pose(people: Detections, *, kpt_conf: float = 0.5) -> list[HandP
             if ec >= kpt_conf and (ex, ey) != (wx, wy):
                 forearm = np.array([wx - ex, wy - ey], np.float32)
             else:
-                forearm = np.array([0.0, 0.12 * (py2 - py1)], np.float32)  # unknown: assume hanging down
+                forearm = np.array(
+                    [0.0, 0.12 * (py2 - py1)], np.float32
+                )  # unknown: assume hanging down
             half = 0.35 * float(np.hypot(*forearm))
             c = np.array([wx, wy], np.float32) + 0.4 * forearm  # the hand lies beyond the wrist
             box = np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half], np.float32)
             pts = np.array([[wx, wy, wc]], np.float32)
-            hands.append(HandPoints(pts, np.array([wx, wy], np.float32), float(wc), box, PoseWrists.name))
+            hands.append(
+                HandPoints(pts, np.array([wx, wy], np.float32), float(wc), box, PoseWrists.name)
+            )
     return hands
 
 
@@ -330,7 +351,9 @@ def make_hand_backend(
         return None
     if hands_cfg.backend == "mediapipe":
         if not hands_cfg.palm_path or not hands_cfg.landmark_path:
-            raise ModelError("models.hands: the mediapipe backend needs palm_path and landmark_path")
+            raise ModelError(
+                "models.hands: the mediapipe backend needs palm_path and landmark_path"
+            )
         return MediaPipeHands(
             resolve(hands_cfg.palm_path),
             resolve(hands_cfg.landmark_path),
@@ -342,7 +365,10 @@ def make_hand_backend(
         if not hands_cfg.pose_path:
             raise ModelError("models.hands: the yolo_pose backend needs pose_path")
         return PoseWrists(
-            resolve(hands_cfg.pose_path), kpt_conf=hands_cfg.conf, provider=provider, threads=threads
+            resolve(hands_cfg.pose_path),
+            kpt_conf=hands_cfg.conf,
+            provider=provider,
+            threads=threads,
         )
     raise ModelError(f"models.hands: unknown backend {hands_cfg.backend!r}")
 

@@ -126,7 +126,9 @@ class InputBuffer:
     True
     """
 
-    def __init__(self, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0, fill: int = GREY):
+    def __init__(
+        self, lb: Letterbox, colour: str = "rgb", divisor: float = 255.0, fill: int = GREY
+    ):
         self.lb = lb
         w, h = lb.input_size
         nw, nh = lb.new_size
@@ -159,7 +161,9 @@ class InputBuffer:
             t = self._crops[shape] = np.empty(shape, np.float32)
         self._to_tensor(self.canvas[y0:y1, x0:x1], t)
         lb = self.lb
-        return t, Letterbox(lb.image_size, (x1 - x0, y1 - y0), lb.new_size, lb.left - x0, lb.top - y0)
+        return t, Letterbox(
+            lb.image_size, (x1 - x0, y1 - y0), lb.new_size, lb.left - x0, lb.top - y0
+        )
 
     def _to_tensor(self, pixels: np.ndarray, out: np.ndarray) -> None:
         for c, src in enumerate(self._order):
@@ -175,6 +179,10 @@ class InputBuffer:
         if (w0, h0) == self.lb.new_size:
             self._roi[...] = image_bgr
         else:
-            out = cv2.resize(image_bgr, self.lb.new_size, dst=self._roi, interpolation=cv2.INTER_LINEAR)
-            if out is not self._roi and not np.shares_memory(out, self.canvas):  # OpenCV made its own buffer
+            out = cv2.resize(
+                image_bgr, self.lb.new_size, dst=self._roi, interpolation=cv2.INTER_LINEAR
+            )
+            if out is not self._roi and not np.shares_memory(
+                out, self.canvas
+            ):  # OpenCV made its own buffer
                 self._roi[...] = out

@@ -154,7 +154,9 @@ def find_spec(model_path: str | Path, manifest: str | Path | None = None) -> Mod
     """The manifest entry of a model file: the ``manifest.yaml`` beside it, else the shipped one."""
     model_path = Path(model_path)
     candidates = (
-        [Path(manifest)] if manifest else [model_path.parent / "manifest.yaml", default_manifest_path()]
+        [Path(manifest)]
+        if manifest
+        else [model_path.parent / "manifest.yaml", default_manifest_path()]
     )
     for mpath in candidates:
         if not mpath.is_file():
@@ -177,7 +179,8 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
         h, w = shape[2], shape[3]
     else:
         raise ModelError(
-            f"{path}: input size unknown (dynamic shape and no 'imgsz' metadata); add it to the manifest"
+            f"{path}: input size unknown (dynamic shape and no 'imgsz' metadata); add it to the "
+            "manifest"
         )
     names = _names_from(meta.get("names"))
     task = meta.get("task", "detect")
@@ -188,7 +191,9 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
         k, d = ast.literal_eval(meta["kpt_shape"])
         kpts = int(k)
         if d != 3:
-            raise ModelError(f"{path}: keypoints with {d} values each are not supported (need x, y, conf)")
+            raise ModelError(
+                f"{path}: keypoints with {d} values each are not supported (need x, y, conf)"
+            )
     if task == "pose":
         fmt = "pose_end2end" if end2end else "pose_raw"
     elif task == "detect":
@@ -208,7 +213,9 @@ def spec_from_onnx(session: Any, path: str | Path) -> ModelSpec:
         input_size=(int(w), int(h)),
         names=names,
         input_shape=tuple(shape),
-        output_shapes={o.name: tuple(d if isinstance(d, int) else -1 for d in o.shape) for o in outs},
+        output_shapes={
+            o.name: tuple(d if isinstance(d, int) else -1 for d in o.shape) for o in outs
+        },
         keypoints=kpts,
         source=f"ONNX metadata of {Path(path).name}",
         licence=meta.get("license", ""),
@@ -256,7 +263,8 @@ def check_session(spec: ModelSpec, session: Any, path: str | Path) -> None:
         theirs = (meta_names + ("<none>",))[min(diff, len(meta_names))]
         ours = (spec.names + ("<none>",))[min(diff, len(spec.names))]
         problems.append(
-            f"class names differ from the ONNX metadata (first at index {diff}: {theirs!r} vs {ours!r})"
+            f"class names differ from the ONNX metadata (first at index {diff}: {theirs!r} vs "
+            f"{ours!r})"
         )
     if problems:
         raise ModelError(
@@ -277,7 +285,11 @@ def check_file(spec: ModelSpec, path: str | Path, expected_sha256: str | None = 
 
 
 def create_session(
-    path: str | Path, *, provider: str = "cpu", threads: int = 0, session_config: dict[str, str] | None = None
+    path: str | Path,
+    *,
+    provider: str = "cpu",
+    threads: int = 0,
+    session_config: dict[str, str] | None = None,
 ) -> Any:
     """An ONNX Runtime session on ``provider``, or on CPU with a warning when it is unavailable.
 
@@ -310,7 +322,9 @@ def create_session(
         if wanted != ["CPUExecutionProvider"]:
             log.warning("execution provider %r failed (%s); using CPU", provider, exc)
             try:
-                return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+                return ort.InferenceSession(
+                    str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+                )
             except Exception as exc2:
                 exc = exc2
         raise ModelError(f"{path}: ONNX Runtime cannot load the model: {exc}") from None

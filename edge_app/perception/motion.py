@@ -101,7 +101,9 @@ class MotionGate:
         self.motion_box: tuple[float, float, float, float] | None = None
 
     @classmethod
-    def for_lane(cls, zones: ZonesConfig, frame_size: tuple[int, int], models: ModelsConfig) -> MotionGate:
+    def for_lane(
+        cls, zones: ZonesConfig, frame_size: tuple[int, int], models: ModelsConfig
+    ) -> MotionGate:
         """The gate ``models.motion_*`` asks for."""
         return cls(
             zones,
@@ -112,7 +114,8 @@ class MotionGate:
         )
 
     def check(self, image: np.ndarray, ts: float) -> bool:
-        # grey first, then shrink: one channel to average, a third less time than the other way round
+        # grey first, then shrink: one channel to average, a third less time than the other way
+        # round
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         self._small = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
         self.motion_box = None
@@ -175,7 +178,11 @@ class RegionPlanner:
         self, size: tuple[int, int], ts: float, motion: Extent | None, run: int
     ) -> tuple[InputRect | None, Extent | None]:
         """(input rectangle, its image extent) to detect for run ``run``; (None, None): the whole frame."""
-        if motion is not None and self.last_seen is not None and ts - self._last_full < self.refresh_s:
+        if (
+            motion is not None
+            and self.last_seen is not None
+            and ts - self._last_full < self.refresh_s
+        ):
             rect = self.detector.region_rect(size, motion)
             if rect is not None:
                 ext = self.detector.rect_to_image(size, rect)
@@ -218,7 +225,9 @@ class RegionPlanner:
             ext = self.detector.rect_to_image(size, rect)
         return None, None
 
-    def regrow(self, size: tuple[int, int], region: Extent) -> tuple[bool, InputRect | None, Extent | None]:
+    def regrow(
+        self, size: tuple[int, int], region: Extent
+    ) -> tuple[bool, InputRect | None, Extent | None]:
         """Does ``region`` cut a box of the frame before?
 
         Returns (detect again, the input rect to detect, its extent), rect and
@@ -248,7 +257,9 @@ class RegionPlanner:
         self.last_seen = found
         # what a region must not cut: the tracked items and hands (people are only blurred)
         self._known_boxes = (
-            np.concatenate([found.items.xyxy] + ([found.hands.xyxy] if found.hands is not None else []))
+            np.concatenate(
+                [found.items.xyxy] + ([found.hands.xyxy] if found.hands is not None else [])
+            )
             .astype(np.float32)
             .reshape(-1, 4)
         )

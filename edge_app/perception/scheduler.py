@@ -82,7 +82,9 @@ class FrameScheduler:
         #: gated frames in a row after which tracker and zones have nothing left to update
         self.settle_frames = settle_frames
         self._pool = (
-            ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="detector") if parallel > 1 else None
+            ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="detector")
+            if parallel > 1
+            else None
         )
         self._submitted = 0
         self._still_frames = 0
@@ -102,7 +104,9 @@ class FrameScheduler:
 
     def detect(self, work: FrameWork, detect: Callable[..., FrameDetections], *args: Any) -> None:
         """Start ``detect(*args)`` for ``work``: on a worker, or here and now (frames one at a time)."""
-        work.detection = self._pool.submit(detect, *args) if self._pool is not None else _done(detect(*args))
+        work.detection = (
+            self._pool.submit(detect, *args) if self._pool is not None else _done(detect(*args))
+        )
         self._last_detected = work
         self._still_frames = 0
 

@@ -60,7 +60,9 @@ class Track:
 
     @property
     def center(self) -> np.ndarray:
-        return np.array([(self.xyxy[0] + self.xyxy[2]) / 2, (self.xyxy[1] + self.xyxy[3]) / 2], np.float32)
+        return np.array(
+            [(self.xyxy[0] + self.xyxy[2]) / 2, (self.xyxy[1] + self.xyxy[3]) / 2], np.float32
+        )
 
 
 # --------------------------------------------------------------------------
@@ -105,7 +107,16 @@ class _Kalman:
         f = np.eye(8)
         f[:4, 4:] = np.eye(4) * dt
         h = self.mean[3]
-        std = [_STD_POS * h, _STD_POS * h, 1e-2, _STD_POS * h, _STD_VEL * h, _STD_VEL * h, 1e-5, _STD_VEL * h]
+        std = [
+            _STD_POS * h,
+            _STD_POS * h,
+            1e-2,
+            _STD_POS * h,
+            _STD_VEL * h,
+            _STD_VEL * h,
+            1e-5,
+            _STD_VEL * h,
+        ]
         q = np.diag(np.square(std)) * max(dt, 1e-3)
         self.mean = f @ self.mean
         self.cov = f @ self.cov @ f.T + q
@@ -184,7 +195,9 @@ class Tracker:
         label_half_life_s: float = 0.0,
     ):
         if not 0 <= low_thresh <= high_thresh <= 1:
-            raise ValueError(f"need 0 <= low_thresh ({low_thresh}) <= high_thresh ({high_thresh}) <= 1")
+            raise ValueError(
+                f"need 0 <= low_thresh ({low_thresh}) <= high_thresh ({high_thresh}) <= 1"
+            )
         self.kind = kind
         self.high_thresh, self.low_thresh = high_thresh, low_thresh
         self.match_iou = match_iou
@@ -223,8 +236,7 @@ class Tracker:
         if st.hits >= self.min_hits:
             st.confirmed = st.ever_confirmed = True
 
-    def update(self, dets: Detections, ts: float) -> list[Track]:
-        self._lost_ids = []
+    def _predict_all(self, ts: float) -> None:
         dt_s = 0.0 if self._last_ts is None else max(ts - self._last_ts, 0.0)
         if dt_s > 0:  # track the real frame period so the filter's noise model stays per-frame
             self._frame_s = 0.9 * self._frame_s + 0.1 * min(dt_s, 1.0)
@@ -233,6 +245,9 @@ class Tracker:
         for st in self._tracks:
             st.kf.predict(dt)
 
+    def update(self, dets: Detections, ts: float) -> list[Track]:
+        self._lost_ids = []
+        self._predict_all(ts)
         labels = dets.labels()
         high = np.flatnonzero(dets.score >= self.high_thresh)
         low = np.flatnonzero((dets.score >= self.low_thresh) & (dets.score < self.high_thresh))
@@ -262,7 +277,9 @@ class Tracker:
             remaining[r].lost = True
         # 3) remaining confident detections vs tentative tracks
         left_high_idx = high[left_high] if len(high) else high
-        iou3 = box_iou(np.array([st.kf.box for st in fresh]).reshape(-1, 4), dets.xyxy[left_high_idx])
+        iou3 = box_iou(
+            np.array([st.kf.box for st in fresh]).reshape(-1, 4), dets.xyxy[left_high_idx]
+        )
         pairs3, left3, left_new = _match(1 - iou3, 1 - self.match_iou)
         for r, c in pairs3:
             self._apply(fresh[r], *det(left_high_idx[c]), ts)
@@ -354,7 +371,11 @@ class CarryAssociator:
                         best = (d, hand.track_id)
             current = self._carrier.get(item.track_id)
             if best is not None:
-                if current is None or current not in live_hands or (item.track_id, current) not in streak:
+                if (
+                    current is None
+                    or current not in live_hands
+                    or (item.track_id, current) not in streak
+                ):
                     self._carrier[item.track_id] = best[1]
                 self._away[item.track_id] = 0
             elif current is not None:

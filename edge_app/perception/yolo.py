@@ -59,7 +59,9 @@ class YoloDetector(StagedDetector):
         )
         spec = self.model.spec
         if spec.task not in ("detect", "pose"):
-            raise ModelError(f"{path}: model {spec.name!r} is a {spec.task!r} model, not a YOLO detector")
+            raise ModelError(
+                f"{path}: model {spec.name!r} is a {spec.task!r} model, not a YOLO detector"
+            )
         self.spec = spec
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.input_size: tuple[int, int] = spec.input_size
@@ -86,10 +88,14 @@ class YoloDetector(StagedDetector):
     def letterbox_for(self, image_size: tuple[int, int]) -> Letterbox:
         lb = self._plans.get(image_size)  # region planning asks several times a frame
         if lb is None:
-            lb = Letterbox.plan(image_size, self.input_size, center=not self._yolox, floor=self._yolox)
+            lb = Letterbox.plan(
+                image_size, self.input_size, center=not self._yolox, floor=self._yolox
+            )
             if self.dynamic:  # a 4:3 camera at 320 wide needs 320x256, not 320x320
                 nw, nh = lb.new_size
-                lb = Letterbox.plan(image_size, (-(-nw // STRIDE) * STRIDE, -(-nh // STRIDE) * STRIDE))
+                lb = Letterbox.plan(
+                    image_size, (-(-nw // STRIDE) * STRIDE, -(-nh // STRIDE) * STRIDE)
+                )
             self._plans[image_size] = lb
         return lb
 

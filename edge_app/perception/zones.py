@@ -110,7 +110,9 @@ def moving_groups(
                 continue
             apart = float(np.hypot(*(va - vb)))
             # One hand moves its load one way; the rear box of a stack jitters, so loosely.
-            together = a.carried_by is not None and a.carried_by == b.carried_by and apart < max(sa, sb)
+            together = (
+                a.carried_by is not None and a.carried_by == b.carried_by and apart < max(sa, sb)
+            )
             if not together:
                 if apart < 0.5 * max(sa, sb):
                     gap_x = max(a.xyxy[0] - b.xyxy[2], b.xyxy[0] - a.xyxy[2], 0)
@@ -157,7 +159,9 @@ class ZoneMapper:
         st = self._state.get(track_id)
         return [z for z, m in st.zones.items() if m.inside] if st else []
 
-    def update(self, tracks: Iterable[Track], ts: float, lost: Iterable[int] = ()) -> list[ZoneEvent]:
+    def update(
+        self, tracks: Iterable[Track], ts: float, lost: Iterable[int] = ()
+    ) -> list[ZoneEvent]:
         tracks = [t for t in tracks if t.confirmed]
         groups = moving_groups(tracks, group_gap=self.group_gap)
         events: list[ZoneEvent] = []
@@ -180,12 +184,16 @@ class ZoneMapper:
                 m.streak += 1
                 if m.streak >= (self.enter_frames if now_inside else self.exit_frames):
                     m.inside, m.streak = now_inside, 0
-                    events.append(self._event(t, zone, "entered" if now_inside else "exited", ts, groups))
+                    events.append(
+                        self._event(t, zone, "entered" if now_inside else "exited", ts, groups)
+                    )
         for tid in sorted(set(lost)):
             gone = self._state.pop(tid, None)
             if gone is None:
                 continue
-            where: list[Zone | Literal[""]] = [Zone(z) for z, m in gone.zones.items() if m.inside] or [""]
+            where: list[Zone | Literal[""]] = [
+                Zone(z) for z, m in gone.zones.items() if m.inside
+            ] or [""]
             x, y = gone.xy if gone.xy is not None else (None, None)
             for zone in where:
                 events.append(
@@ -207,7 +215,9 @@ class ZoneMapper:
         cx, cy = t.center
         return (round(float(cx) / self.frame_size[0], 4), round(float(cy) / self.frame_size[1], 4))
 
-    def _event(self, t: Track, zone: str, action: str, ts: float, groups: dict[int, int]) -> ZoneEvent:
+    def _event(
+        self, t: Track, zone: str, action: str, ts: float, groups: dict[int, int]
+    ) -> ZoneEvent:
         is_item = t.kind == "item"
         return ZoneEvent(
             ts=ts,

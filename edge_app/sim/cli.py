@@ -50,7 +50,9 @@ def write_suite(out: Path, model: Path | None = None) -> list[Path]:
     for name, (seed, difficulty, labels) in SUITE.items():
         s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
         assert s.look is not None  # a kiosk session always has its look
-        look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs video bytes
+        look = dataclasses.replace(
+            s.look, noise=min(s.look.noise, SUITE_NOISE)
+        )  # noise costs video bytes
         folders.append(
             write_plan(
                 out / name,
@@ -159,7 +161,8 @@ def register(subparsers) -> None:
     g.add_argument("--fps", type=float, default=15.0)
     g.add_argument(
         "--model",
-        help="products model for the written lane.yaml (default: models/lane-products-hands-320.onnx)",
+        help="products model for the written lane.yaml (default: "
+        "models/lane-products-hands-320.onnx)",
     )
     g.add_argument(
         "--suite",
@@ -182,7 +185,10 @@ def register(subparsers) -> None:
     )
     d.add_argument("--size", default="320x240")
     d.add_argument(
-        "--classic-fraction", type=float, default=0.15, help="share of frames in the classic demo look"
+        "--classic-fraction",
+        type=float,
+        default=0.15,
+        help="share of frames in the classic demo look",
     )
     d.add_argument(
         "--stack-fraction",
@@ -217,7 +223,9 @@ def register(subparsers) -> None:
         default=2.0,
         help="raw dumps: seconds between reads that have no t_scan in the truth",
     )
-    i.add_argument("--scanner", help="scanner id for rows without one (default: the lane's first scanner)")
+    i.add_argument(
+        "--scanner", help="scanner id for rows without one (default: the lane's first scanner)"
+    )
     i.add_argument("--pos", help="kiosk events, pos.jsonl format, same clock as the capture")
     i.add_argument("--name")
     i.set_defaults(func=_import)
@@ -279,7 +287,11 @@ def contact_sheet(
 def _sheet(args) -> int:
     print(
         contact_sheet(
-            [Path(f) for f in args.scenarios], Path(args.out), args.per_scenario, args.width, args.posterize
+            [Path(f) for f in args.scenarios],
+            Path(args.out),
+            args.per_scenario,
+            args.width,
+            args.posterize,
         )
     )
     return 0
@@ -293,5 +305,7 @@ def _register_sheet(sub) -> None:
     s.add_argument("--out", required=True, help="PNG to write")
     s.add_argument("--per-scenario", type=int, default=4)
     s.add_argument("--width", type=int, default=320, help="tile width in px")
-    s.add_argument("--posterize", type=int, default=0, help="drop N low bits per channel (smaller PNG)")
+    s.add_argument(
+        "--posterize", type=int, default=0, help="drop N low bits per channel (smaller PNG)"
+    )
     s.set_defaults(func=_sheet)

@@ -40,14 +40,20 @@ def sample_frame(
 ):
     """One training frame and its boxes ``[(class_id, x0, y0, x1, y1)]``, reproducible from (seed, index)."""
     rng = np.random.default_rng([seed, index])
-    stacked = stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction
+    stacked = (
+        stack_fraction > 0 and np.random.default_rng([seed, index, 11]).random() < stack_fraction
+    )
     w, h = size
     if not stacked and rng.random() < classic_fraction:
         from edge_app.sim.generate import random_plans
 
         plans = random_plans(int(rng.integers(1 << 30)), int(rng.integers(1, 4)), PRODUCTS)
         scene = Scene(
-            width=w, height=h, items=plans, seed=int(rng.integers(1 << 30)), noise=float(rng.uniform(1, 5))
+            width=w,
+            height=h,
+            items=plans,
+            seed=int(rng.integers(1 << 30)),
+            noise=float(rng.uniform(1, 5)),
         )
         p = plans[int(rng.integers(len(plans)))]
         t = float(rng.uniform(p.keys[0][0], p.keys[-1][0] + 0.5))
@@ -117,7 +123,9 @@ def write_dataset(
         frame, boxes = sample_frame(seed, i, size, classic_fraction, stack_fraction)
         q = int(np.random.default_rng([seed, i, 7]).integers(70, 96))
         name = f"s{seed}_{i:06d}"
-        cv2.imwrite(str(out / "images" / split / f"{name}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, q])
+        cv2.imwrite(
+            str(out / "images" / split / f"{name}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, q]
+        )
         (out / "labels" / split / f"{name}.txt").write_text(yolo_lines(boxes, size))
         counts[split] += 1
     data = {

@@ -75,7 +75,9 @@ def write_plan(
     the classic demo look. ``extra_scans`` are scans of no item
     (``scan_without_item``), ``extra_truth`` their truth rows.
     """
-    scene = Scene(width=size[0], height=size[1], fps=fps, items=items, seed=seed, look=look, end_s=end_s)
+    scene = Scene(
+        width=size[0], height=size[1], fps=fps, items=items, seed=seed, look=look, end_s=end_s
+    )
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     video = out / "video.mp4"
@@ -158,7 +160,9 @@ def random_plans(seed: int, count: int, products: tuple[Product, ...] = PRODUCTS
     for slot in range(min(count, len(BAG_SLOTS))):
         truth = labels[int(rng.integers(len(labels)))]
         speed = float(rng.uniform(0.8, 1.4))
-        plan = plan_journey(products[int(rng.integers(len(products)))], truth, t, BAG_SLOTS[slot], speed)
+        plan = plan_journey(
+            products[int(rng.integers(len(products)))], truth, t, BAG_SLOTS[slot], speed
+        )
         plans.append(plan)
         t = plan.keys[-1][0] + float(rng.uniform(0.8, 2.0))
     return plans
@@ -194,7 +198,9 @@ def lane_config_for(out: Path, model: Path | None = None) -> dict:
             (REPO / "models" / "yolo11n-coco-int8-320.onnx").resolve(), out.resolve()
         )
     lane["camera"]["source"] = "video.mp4"
-    lane["catalog"] = {"items": {with_check_digit(p.gtin): {"name": p.name, "label": p.cls} for p in GROCERY}}
+    lane["catalog"] = {
+        "items": {with_check_digit(p.gtin): {"name": p.name, "label": p.cls} for p in GROCERY}
+    }
     return lane
 
 

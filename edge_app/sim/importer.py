@@ -48,7 +48,9 @@ def sniff_format(path: Path) -> str:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return "raw"
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
     if not lines:
         return "raw"
     if lines[0].startswith("{"):
@@ -84,11 +86,15 @@ def read_capture(
                 t = float(row["t"] if "t" in row else row["ts"])
                 chunks.append(
                     ScannerChunk(
-                        t=round(t - start, 6), scanner=row.get("scanner", scanner), hex=_check_hex(row["hex"])
+                        t=round(t - start, 6),
+                        scanner=row.get("scanner", scanner),
+                        hex=_check_hex(row["hex"]),
                     )
                 )
             except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
-                raise ImportError_(f"{path}:{n}: not a capture row ({type(exc).__name__}: {exc})") from None
+                raise ImportError_(
+                    f"{path}:{n}: not a capture row ({type(exc).__name__}: {exc})"
+                ) from None
     elif fmt == "log":
         for n, line in enumerate(path.read_text().splitlines(), 1):
             body = line.split("#", 1)[0].strip()
@@ -105,7 +111,9 @@ def read_capture(
                     )
                 )
             except (IndexError, ValueError) as exc:
-                raise ImportError_(f"{path}:{n}: expected '<seconds> <hex> [<scanner>]' ({exc})") from None
+                raise ImportError_(
+                    f"{path}:{n}: expected '<seconds> <hex> [<scanner>]' ({exc})"
+                ) from None
     elif fmt == "raw":
         data = path.read_bytes()
         reads = [
@@ -122,7 +130,8 @@ def read_capture(
     bad = [c for c in chunks if c.t < 0]
     if bad:
         raise ImportError_(
-            f"{path}: {len(bad)} chunk(s) before the first video frame (t={bad[0].t}); is --start right?"
+            f"{path}: {len(bad)} chunk(s) before the first video frame (t={bad[0].t}); is --start "
+            "right?"
         )
     return sorted(chunks, key=lambda c: c.t)
 

@@ -37,8 +37,22 @@ CLASSES = ("hand", "milk", "juice", "oat_drink", "soy_drink", "sour_cream", "sod
 
 #: the grocery catalogue of the kiosk scenes (GTINs are made up; check digits are fixed on write)
 GROCERY = (
-    Product("Organic milk 1l", "07310865004703", "carton_milk.png", label="milk", cls="milk", length=0.36),
-    Product("Orange juice 1l", "07310240068900", "carton_juice.png", label="juice", cls="juice", length=0.36),
+    Product(
+        "Organic milk 1l",
+        "07310865004703",
+        "carton_milk.png",
+        label="milk",
+        cls="milk",
+        length=0.36,
+    ),
+    Product(
+        "Orange juice 1l",
+        "07310240068900",
+        "carton_juice.png",
+        label="juice",
+        cls="juice",
+        length=0.36,
+    ),
     Product(
         "Oat drink 1l",
         "07394376616006",
@@ -64,7 +78,13 @@ GROCERY = (
         length=0.28,
     ),
     Product(
-        "Cola 33cl", PRODUCTS[0].gtin, "bottle_0.png", 0, label="soda_bottle", cls="soda_bottle", length=0.34
+        "Cola 33cl",
+        PRODUCTS[0].gtin,
+        "bottle_0.png",
+        0,
+        label="soda_bottle",
+        cls="soda_bottle",
+        length=0.34,
     ),
     Product(
         "Grape soda 33cl",
@@ -164,13 +184,23 @@ class Look:
                 else rng.uniform(0.9, 1.1)
             ),
             tint=tuple(float(x) for x in rng.uniform(0.9, 1.1, 3)),
-            spot=(float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.0, 0.6)), float(rng.uniform(0.0, 0.4))),
+            spot=(
+                float(rng.uniform(0.1, 0.9)),
+                float(rng.uniform(0.0, 0.6)),
+                float(rng.uniform(0.0, 0.4)),
+            ),
             vignette=float(rng.uniform(0.0, 0.4)),
             flicker=float(rng.uniform(0.0, 0.06) if hard else 0.0),
             noise=float(
-                rng.uniform(3, 8) if hard else rng.uniform(1.5, 4.5) if not easy else rng.uniform(1, 2.5)
+                rng.uniform(3, 8)
+                if hard
+                else rng.uniform(1.5, 4.5)
+                if not easy
+                else rng.uniform(1, 2.5)
             ),
-            exposure=float(rng.uniform(0.5, 1.0) if hard else rng.uniform(0.25, 0.6) if not easy else 0.2),
+            exposure=float(
+                rng.uniform(0.5, 1.0) if hard else rng.uniform(0.25, 0.6) if not easy else 0.2
+            ),
             defocus=float(rng.uniform(0.0, 1.2) if hard else rng.uniform(0.0, 0.6)),
             seed=int(rng.integers(1 << 30)),
         )
@@ -210,8 +240,14 @@ def _warp_paste(
     h, w = rgba.shape[:2]
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
     H, W = layer.shape[:2]
-    x0, y0 = max(0, int(math.floor(corners[:, 0].min()))), max(0, int(math.floor(corners[:, 1].min())))
-    x1, y1 = min(W, int(math.ceil(corners[:, 0].max()))), min(H, int(math.ceil(corners[:, 1].max())))
+    x0, y0 = (
+        max(0, int(math.floor(corners[:, 0].min()))),
+        max(0, int(math.floor(corners[:, 1].min()))),
+    )
+    x1, y1 = (
+        min(W, int(math.ceil(corners[:, 0].max()))),
+        min(H, int(math.ceil(corners[:, 1].max()))),
+    )
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     mm = m.copy()
@@ -253,7 +289,9 @@ def _item_matrix(p: Product, cx: float, cy: float, angle: float, length_px: floa
     spr = _product_sprite(p)
     h, w = spr.shape[:2]
     rad = math.radians(angle)
-    return _affine((w / 2, h / 2), (0, -1), (cx, cy), (math.sin(rad), -math.cos(rad)), length_px / max(h, w))
+    return _affine(
+        (w / 2, h / 2), (0, -1), (cx, cy), (math.sin(rad), -math.cos(rad)), length_px / max(h, w)
+    )
 
 
 # -------------------------------------------------------------- background
@@ -301,13 +339,17 @@ def _background(look: Look, width: int, height: int) -> np.ndarray:
     # basket: rim, floor, slots
     x0, y0, x1, y1 = px("pick")
     b = np.array(look.basket, float)
-    cv2.rectangle(img, (x0 + 2 * u, y0 + 2 * u), (x1 - 2 * u, y1), tuple(int(c) for c in b * 0.8), -1)
+    cv2.rectangle(
+        img, (x0 + 2 * u, y0 + 2 * u), (x1 - 2 * u, y1), tuple(int(c) for c in b * 0.8), -1
+    )
     cv2.rectangle(
         img, (x0 + 7 * u, y0 + 7 * u), (x1 - 7 * u, y1 - 4 * u), tuple(int(c) for c in b * 0.55), -1
     )
     for yy in range(y0 + 12 * u, y1 - 6 * u, 9 * u):
         for xx in range(x0 + 11 * u, x1 - 10 * u, 14 * u):
-            cv2.rectangle(img, (xx, yy), (xx + 8 * u, yy + 3 * u), tuple(int(c) for c in b * 0.35), -1)
+            cv2.rectangle(
+                img, (xx, yy), (xx + 8 * u, yy + 3 * u), tuple(int(c) for c in b * 0.35), -1
+            )
     cv2.rectangle(
         img,
         (x0 + 2 * u, y0 + 2 * u),
@@ -330,7 +372,12 @@ def _background(look: Look, width: int, height: int) -> np.ndarray:
     cy, cx = (gy0 + gy1) // 2, (gx0 + gx1) // 2
     for k in (-1, 0, 1):
         cv2.line(
-            img, (gx0 + 3 * u, cy + k * 18 * u), (gx1 - 3 * u, cy - k * 18 * u), (30, 30, 150), u, cv2.LINE_AA
+            img,
+            (gx0 + 3 * u, cy + k * 18 * u),
+            (gx1 - 3 * u, cy - k * 18 * u),
+            (30, 30, 150),
+            u,
+            cv2.LINE_AA,
         )
     cv2.line(img, (cx, gy0 + 3 * u), (cx, gy1 - 3 * u), (30, 30, 130), u, cv2.LINE_AA)
     # bag: open bag from above, rack bar, wrinkles
@@ -428,7 +475,14 @@ def _draw_arm(layer, alpha, look: Look, wrist_px, hand_len: float, width: int, h
             max(1, int(w)),
             cv2.LINE_AA,
         )
-        cv2.line(alpha, tuple(int(v) for v in a), tuple(int(v) for v in b), 255, max(1, int(w)), cv2.LINE_AA)
+        cv2.line(
+            alpha,
+            tuple(int(v) for v in a),
+            tuple(int(v) for v in b),
+            255,
+            max(1, int(w)),
+            cv2.LINE_AA,
+        )
 
     line(shoulder, elbow, sleeve * 0.7, thick * 1.15)
     line(shoulder, elbow, sleeve, thick * 0.8)
@@ -464,7 +518,9 @@ def render_kiosk(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.n
         m = _item_matrix(item.product, x * W, y * H, item.angle, length)
         box = _warp_paste(target, target_alpha, _product_sprite(item.product), m)
         if box:
-            boxes.append({"item": idx, "label": item.product.label, "cls": item.product.cls, "xyxy": box})
+            boxes.append(
+                {"item": idx, "label": item.product.label, "cls": item.product.cls, "xyxy": box}
+            )
 
     for idx in still_idx:
         item_box(idx, frame, rest_alpha)
@@ -586,7 +642,15 @@ BASKET_SLOTS = [
     (0.18, 0.40),
     (0.15, 0.62),
 ]
-BAG_SLOTS = [(0.90, 0.50), (0.90, 0.82), (0.78, 0.52), (0.78, 0.84), (0.84, 0.67), (0.93, 0.66), (0.76, 0.68)]
+BAG_SLOTS = [
+    (0.90, 0.50),
+    (0.90, 0.82),
+    (0.78, 0.52),
+    (0.78, 0.84),
+    (0.84, 0.67),
+    (0.93, 0.66),
+    (0.76, 0.68),
+]
 LABEL_MIX = {
     "easy": ["scanned"] * 6 + ["missed_scan.pass_over", "missed_scan.bypass", "no_barcode_item"],
     "normal": ["scanned"] * 5
@@ -697,7 +761,11 @@ def plan_kiosk_session(
     rng = np.random.default_rng(seed)
     look = look or Look.random(rng, difficulty)
     mix = LABEL_MIX[difficulty]
-    labels = list(labels) if labels is not None else [mix[int(rng.integers(len(mix)))] for _ in range(count)]
+    labels = (
+        list(labels)
+        if labels is not None
+        else [mix[int(rng.integers(len(mix)))] for _ in range(count)]
+    )
     barcoded = [p for p in products if p.barcode]
     produce = [p for p in products if not p.barcode] or barcoded
     items: list[ItemPlan] = []
@@ -722,7 +790,9 @@ def plan_kiosk_session(
         lo, hi = SPEEDS[difficulty]
         speed = float(rng.uniform(lo, hi))
         hesitate = (
-            float(rng.uniform(0.6, 1.6)) if rng.random() < (0.35 if difficulty == "hard" else 0.15) else 0.0
+            float(rng.uniform(0.6, 1.6))
+            if rng.random() < (0.35 if difficulty == "hard" else 0.15)
+            else 0.0
         )
         basket = BASKET_SLOTS[slot % len(BASKET_SLOTS)]
         bag = BAG_SLOTS[slot % len(BAG_SLOTS)]
@@ -765,5 +835,7 @@ def plan_kiosk_session(
         t = plan.keys[-1][0] + float(rng.uniform(0.9, 1.8))
     pay = round(t + 0.4, 3)
     pos.append({"t": pay, "kind": "payment_start", "transaction_id": f"T{seed:06d}"})
-    pos.append({"t": round(pay + 1.5, 3), "kind": "transaction_end", "transaction_id": f"T{seed:06d}"})
+    pos.append(
+        {"t": round(pay + 1.5, 3), "kind": "transaction_end", "transaction_id": f"T{seed:06d}"}
+    )
     return Session(items, extra_scans, pos, extra_truth, end_s=pay + 2.0, look=look)

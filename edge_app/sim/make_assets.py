@@ -103,10 +103,16 @@ def build(images: Path, out: Path = ASSETS) -> list[Path]:
     for name, (photo, cx, cy, r) in PRODUCE.items():
         written.append(_write(out / name, _produce(_read(images / photo), cx, cy, r)))
     written.append(
-        _write(out / "hand_palm.png", _hand_palm(_read(images / "hands/pexels-ricardo-utsumi-1314554.jpg")))
+        _write(
+            out / "hand_palm.png",
+            _hand_palm(_read(images / "hands/pexels-ricardo-utsumi-1314554.jpg")),
+        )
     )
     written.append(
-        _write(out / "hand_back.png", _hand_back(_read(images / "hands/pexels-daria-shevtsova-1578238.jpg")))
+        _write(
+            out / "hand_back.png",
+            _hand_back(_read(images / "hands/pexels-daria-shevtsova-1578238.jpg")),
+        )
     )
     return written
 

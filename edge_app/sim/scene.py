@@ -65,7 +65,9 @@ class ItemPlan:
     scan_at: float | None = None  # when the scanner beeps (None: no beep)
     carried_until: float = 0.0  # hand lets go at the landing
     # kiosk look only (edge_app/sim/kiosk.py); the classic look ignores these
-    t_pick: float | None = None  # hand reaches the item in the basket (keys[0] is then the basket rest)
+    t_pick: float | None = (
+        None  # hand reaches the item in the basket (keys[0] is then the basket rest)
+    )
     angle: float = 0.0  # degrees the item is turned in the hand
     grip: float = 0.3  # how far over the item the hand reaches (fraction of its length)
     carrier: int | None = None  # index of the item it is stacked on (multi_item): no own hand
@@ -120,7 +122,9 @@ def load_sprite(name: str, hue_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _sprite(name: str, hue_shift: int, height_px: int) -> np.ndarray:
     bgr, alpha = load_sprite(name, hue_shift)
     scale = height_px / bgr.shape[0]
-    return cv2.resize(np.dstack([bgr, alpha]), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        np.dstack([bgr, alpha]), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+    )
 
 
 @lru_cache(maxsize=4)
@@ -148,15 +152,25 @@ def _counter(width: int, height: int, seed: int) -> np.ndarray:
     cv2.line(img, (sx0 + 8, cy), (sx1 - 8, cy), (40, 40, 200), 2)
     cv2.line(img, ((sx0 + sx1) // 2, sy0 + 8), ((sx0 + sx1) // 2, sy1 - 8), (40, 40, 170), 1)
     (gx0, gy0), (gx1, gy1) = rect("bag", (214, 218, 222), (170, 175, 180))  # bag
-    cv2.ellipse(img, ((gx0 + gx1) // 2, gy0), ((gx1 - gx0) // 3, 18), 0, 180, 360, (160, 165, 170), 4)
+    cv2.ellipse(
+        img, ((gx0 + gx1) // 2, gy0), ((gx1 - gx0) // 3, 18), 0, 180, 360, (160, 165, 170), 4
+    )
     (rx0, ry0), (rx1, ry1) = rect("go_back", (100, 140, 100), (70, 110, 70))
     cv2.putText(
-        img, "GO BACK", (rx0 + 6, (ry0 + ry1) // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 240, 230), 1
+        img,
+        "GO BACK",
+        (rx0 + 6, (ry0 + ry1) // 2 + 5),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        (230, 240, 230),
+        1,
     )
     return img
 
 
-def _paste(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> tuple[int, int, int, int]:
+def _paste(
+    frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float
+) -> tuple[int, int, int, int]:
     h, w = sprite.shape[:2]
     x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
     fx0, fy0 = max(0, x0), max(0, y0)
@@ -170,7 +184,9 @@ def _paste(frame: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> tuple
     return (fx0, fy0, fx1, fy1)
 
 
-def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, skin=(120, 150, 200)) -> None:
+def _arm(
+    frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, skin=(120, 150, 200)
+) -> None:
     h = frame.shape[0]
     hx, hy = int(hand_xy[0]), int(hand_xy[1])
     sx, sy = int(shoulder_x), h + 40
@@ -179,7 +195,15 @@ def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, ski
     cv2.line(frame, (sx, sy), (ex, ey), dark, 46, cv2.LINE_AA)
     cv2.line(frame, (ex, ey), (hx, hy), skin, 34, cv2.LINE_AA)
     cv2.ellipse(
-        frame, (hx, hy), (24, 18), math.degrees(math.atan2(hy - ey, hx - ex)), 0, 360, skin, -1, cv2.LINE_AA
+        frame,
+        (hx, hy),
+        (24, 18),
+        math.degrees(math.atan2(hy - ey, hx - ex)),
+        0,
+        360,
+        skin,
+        -1,
+        cv2.LINE_AA,
     )
     for k in range(4):  # fingers wrapped round the product
         fx = hx + int(14 * math.cos(math.radians(-60 + 35 * k)))
@@ -187,7 +211,9 @@ def _arm(frame: np.ndarray, hand_xy: tuple[float, float], shoulder_x: float, ski
         cv2.circle(frame, (fx, fy), 7, dark, -1, cv2.LINE_AA)
 
 
-def render_classic(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+def render_classic(
+    scene: Scene, t: float, rng: np.random.Generator
+) -> tuple[np.ndarray, list[dict]]:
     """One frame of the classic demo look at time t, and where each visible item is (for YOLO labels)."""
     frame = _counter(scene.width, scene.height, scene.seed).copy()
     boxes = []
@@ -198,7 +224,8 @@ def render_classic(scene: Scene, t: float, rng: np.random.Generator) -> tuple[np
         if pos is not None:
             visible.append((idx, item, pos[0] * scene.width, pos[1] * scene.height))
     sprite_for = {
-        idx: _sprite(it.product.sprite, it.product.hue_shift, sprite_px) for idx, it, _, _ in visible
+        idx: _sprite(it.product.sprite, it.product.hue_shift, sprite_px)
+        for idx, it, _, _ in visible
     }
     # The hand grips the product from below: arm first, product on top.
     for idx, item, cx, cy in visible:
@@ -232,7 +259,11 @@ def plan_journey(
         plan.t_land = t + 2.6 * d
     else:
         dwell = 0.7 if truth == "scanned" else 0.15
-        keys += [(t + 0.9 * d, 0.49, 0.72), (t + 0.9 * d + dwell, 0.50, 0.71), (t + 1.8 * d + dwell, *bag)]
+        keys += [
+            (t + 0.9 * d, 0.49, 0.72),
+            (t + 0.9 * d + dwell, 0.50, 0.71),
+            (t + 1.8 * d + dwell, *bag),
+        ]
         plan.t_leave_pick = t0 + 0.5 * d + 0.3 * d
         plan.t_over_scan = t + 0.9 * d
         plan.t_land = t + 1.8 * d + dwell

@@ -158,10 +158,15 @@ class StoreLink:
         v5 = cfg.protocol == "5"
         client_id = cfg.client_id or f"edge-{self.topics.store_id}-{self.topics.lane_id}"
         if v5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            )
         else:
             client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True
+                CallbackAPIVersion.VERSION2,
+                client_id=client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=True,
             )
         user = cfg.username or url_user
         password = cfg.password if cfg.password is not None else url_password
@@ -207,7 +212,9 @@ class StoreLink:
             time.sleep(0.02)
         if self._connected:
             try:
-                info = client.publish(self.topics.availability, AVAILABILITY_STOPPED, qos=1, retain=True)
+                info = client.publish(
+                    self.topics.availability, AVAILABILITY_STOPPED, qos=1, retain=True
+                )
                 info.wait_for_publish(max(0.1, deadline - time.monotonic()))
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish 'stopped': %s", exc)
@@ -246,7 +253,9 @@ class StoreLink:
                 self._outbox.put(envelope)
                 persisted = True
             except sqlite3.Error as exc:
-                log.error("outbox write failed (%s): event %s sent live only", exc, envelope.event_id)
+                log.error(
+                    "outbox write failed (%s): event %s sent live only", exc, envelope.event_id
+                )
                 self.unpersisted_total += 1
                 persisted = False
         with self._lock:
@@ -272,7 +281,11 @@ class StoreLink:
             raise ValueError(f"status must be one of {STATUS_VALUES}, got {status!r}")
         with self._lock:
             previous = self._statuses.get(component)
-            since = previous.since if previous and previous.status == status else iso_utc(self._wall_clock())
+            since = (
+                previous.since
+                if previous and previous.status == status
+                else iso_utc(self._wall_clock())
+            )
             payload = ComponentStatusPayload(
                 component=component, status=status, detail=detail[:500], since=since
             )

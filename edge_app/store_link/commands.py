@@ -30,7 +30,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
-from edge_app.events import EngineInput, LightState, PosEvent, Resolution, StaffAction, StaffResolution
+from edge_app.events import (
+    EngineInput,
+    LightState,
+    PosEvent,
+    Resolution,
+    StaffAction,
+    StaffResolution,
+)
 from edge_app.store_link.envelope import to_json
 
 log = logging.getLogger(__name__)
@@ -212,7 +219,9 @@ def _short(errors: list[ErrorDetails]) -> str:
 def parse_request(command: str, payload: bytes) -> CommandRequest | CommandRejected:
     """Validate one request (pure)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return CommandRejected(command, None, f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+        return CommandRejected(
+            command, None, f"payload is {len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}"
+        )
     try:
         text = payload.decode("utf-8")
         obj = json.loads(text, parse_constant=_reject_constant)
@@ -221,9 +230,13 @@ def parse_request(command: str, payload: bytes) -> CommandRequest | CommandRejec
     rid = _readable_request_id(obj)
     model = COMMANDS.get(command)
     if model is None:
-        return CommandRejected(command, rid, f"unknown command; known: {', '.join(sorted(COMMANDS))}")
+        return CommandRejected(
+            command, rid, f"unknown command; known: {', '.join(sorted(COMMANDS))}"
+        )
     if not isinstance(obj, dict):
-        return CommandRejected(command, None, f"payload must be a JSON object, got {type(obj).__name__}")
+        return CommandRejected(
+            command, None, f"payload must be a JSON object, got {type(obj).__name__}"
+        )
     try:
         valid = model.model_validate(obj)
     except ValidationError as exc:
@@ -232,7 +245,12 @@ def parse_request(command: str, payload: bytes) -> CommandRequest | CommandRejec
 
 
 def response(request_id: str | None, ok: bool, data: Any = None, error: str | None = None) -> dict:
-    return {"request_id": request_id, "status": "ok" if ok else "error", "data": data, "error": error}
+    return {
+        "request_id": request_id,
+        "status": "ok" if ok else "error",
+        "data": data,
+        "error": error,
+    }
 
 
 #: the app's side: called with the command name and its validated request
@@ -270,7 +288,9 @@ def dispatch(command: str, payload: bytes, on_command: CommandHandler | None) ->
         data = on_command(parsed.command, parsed.request)
         if data is not None and not isinstance(data, dict):
             raise TypeError(f"handler returned {type(data).__name__}, expected dict")
-        return CommandReply(reply_to, to_json(response(parsed.request_id, True, data=data or {})), True)
+        return CommandReply(
+            reply_to, to_json(response(parsed.request_id, True, data=data or {})), True
+        )
     except Exception as exc:  # the lane stays up whatever the handler does
         log.exception("command %s (request %s) failed", command, parsed.request_id)
         return refuse(parsed.request_id, f"{type(exc).__name__}: {exc}")

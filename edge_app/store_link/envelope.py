@@ -76,7 +76,9 @@ def validate_envelope(payload: dict) -> None:
 def to_json(payload: dict) -> bytes:
     """Compact JSON; NaN/Infinity are refused because JSON has no such numbers."""
     try:
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return json.dumps(
+            payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"not JSON-serialisable: {exc}") from None
 

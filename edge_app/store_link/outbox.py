@@ -126,9 +126,13 @@ class Outbox:
                 drop = rows_to_drop(self._depth, self.max_events)
                 if drop:
                     db.execute(
-                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (drop,)
+                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT "
+                        "?)",
+                        (drop,),
                     )
-                    db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped_total'", (drop,))
+                    db.execute(
+                        "UPDATE meta SET value = value + ? WHERE key = 'dropped_total'", (drop,)
+                    )
                 row_id = db.execute(
                     "INSERT INTO outbox (event_id, payload) VALUES (?, ?)", (event_id, payload)
                 ).lastrowid
@@ -186,7 +190,9 @@ class Outbox:
     @property
     def dropped_total(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()[0])
+            return int(
+                self._db.execute("SELECT value FROM meta WHERE key = 'dropped_total'").fetchone()[0]
+            )
 
     def close(self) -> None:
         with self._lock:

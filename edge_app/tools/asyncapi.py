@@ -136,7 +136,9 @@ def build_document() -> dict:
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "summary": f"the lane {'publishes' if action == 'send' else 'subscribes to'} {address}",
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{message_id}"}],
-            "bindings": {"mqtt": {"qos": rule.qos, "retain": rule.retained, "bindingVersion": "0.2.0"}},
+            "bindings": {
+                "mqtt": {"qos": rule.qos, "retain": rule.retained, "bindingVersion": "0.2.0"}
+            },
         }
 
     for rule in CONTRACT:
@@ -164,7 +166,15 @@ def build_document() -> dict:
             if rule.name == "events":
                 kinds = ", ".join(f"{t} -> data/{t}" for t in EVENT_DATA)
                 summary = f"{rule.summary}. data schema by type: {kinds}; other types carry {{}}"
-            add(rule.name, address, rule, rule.name, _ref("schemas", _key(rule.payload)), summary, params)
+            add(
+                rule.name,
+                address,
+                rule,
+                rule.name,
+                _ref("schemas", _key(rule.payload)),
+                summary,
+                params,
+            )
 
     request_rule = next(r for r in CONTRACT if r.name == "request")
     response_rule = next(r for r in CONTRACT if r.name == "response")
@@ -215,7 +225,10 @@ def build_document() -> dict:
                 f"The prefix '{DEFAULT_PREFIX}' is the default of mqtt.topic_prefix. "
                 "Events are at-least-once: dedupe on event_id; seq counts per boot_id."
             ),
-            "license": {"name": "AGPL-3.0-or-later", "url": "https://www.gnu.org/licenses/agpl-3.0.html"},
+            "license": {
+                "name": "AGPL-3.0-or-later",
+                "url": "https://www.gnu.org/licenses/agpl-3.0.html",
+            },
         },
         "defaultContentType": "application/json",
         "servers": {

@@ -107,7 +107,9 @@ def thread_cpu() -> dict[str, float]:
         for tid in os.listdir("/proc/self/task"):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-                name = names.get(int(tid)) or Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                name = (
+                    names.get(int(tid)) or Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+                )
                 out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return out
 
@@ -311,11 +313,17 @@ def _child_pipeline(args) -> dict:
             first["wall"] = time.time()
 
         out = replay_lane(
-            cfg, Path(args.scenario), max_frames=args.max_frames, instrument=True, on_first_frame=on_first
+            cfg,
+            Path(args.scenario),
+            max_frames=args.max_frames,
+            instrument=True,
+            on_first_frame=on_first,
         )
         t0 = float(os.environ.get(T0_ENV, "0") or 0)
         s = score(out["scenario"].truth, out["events"])
-        alerts = sorted(e.data.get("alert_type", "") for e in out["events"] if e.type == "alert.raised")
+        alerts = sorted(
+            e.data.get("alert_type", "") for e in out["events"] if e.type == "alert.raised"
+        )
         return {
             "frames": out["frames"],
             "detector_runs": out["detector_runs"],
@@ -378,7 +386,9 @@ def empty_counter_frames(
 
     base = _counter(width, height, 1).astype(np.float32)
     rng = np.random.default_rng(seed)
-    return [np.clip(base + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+    return [
+        np.clip(base + rng.normal(0, noise, base.shape), 0, 255).astype(np.uint8) for _ in range(n)
+    ]
 
 
 def _child_idle(args) -> dict:
@@ -471,7 +481,9 @@ def _spawn_child(args, mode: str, extra: Sequence[str] = ()) -> dict:
     if args.max_frames:
         cmd += ["--max-frames", str(args.max_frames)]
     if args.model:
-        cmd += ["--model", args.model] + (["--model-sha256", args.model_sha256] if args.model_sha256 else [])
+        cmd += ["--model", args.model] + (
+            ["--model-sha256", args.model_sha256] if args.model_sha256 else []
+        )
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
     if getattr(args, "parallel_frames", None) is not None:
@@ -597,7 +609,8 @@ def ultralytics_baseline(args, cfg) -> dict:
     if not Path(py).exists() and not shutil.which(py):
         raise RuntimeError(
             f"--baseline ultralytics needs an interpreter with ultralytics; {py} not found "
-            "(create one: python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch ultralytics)"
+            "(create one: python3 -m venv /tmp/ulvenv && /tmp/ulvenv/bin/pip install torch "
+            "ultralytics)"
         )
     scen = Scenario(Path(args.scenario))
     det_names = _model_names(cfg)
@@ -667,11 +680,16 @@ def _pipeline_runs(args, what: str, log: Callable[[str], None]) -> list[dict]:
     runs = []
     for i in range(args.repeat):
         runs.append(_spawn_child(args, "pipeline"))
-        log(f"bench: {what} {i + 1}/{args.repeat}: {runs[-1]['fps']} fps, startup {runs[-1]['startup_s']} s")
+        log(
+            f"bench: {what} {i + 1}/{args.repeat}: {runs[-1]['fps']} fps, startup "
+            f"{runs[-1]['startup_s']} s"
+        )
     return runs
 
 
-def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> dict:
+def run_bench(
+    args, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
+) -> dict:
     args.scenario = str(Path(args.scenario).resolve())
     report: dict[str, Any] = {
         "machine": machine(),
@@ -679,7 +697,10 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
         "config": args.config,
         "repeat": args.repeat,
     }
-    log(f"bench: load average {report['machine']['loadavg_1_5_15']} on {report['machine']['nproc']} cores")
+    log(
+        f"bench: load average {report['machine']['loadavg_1_5_15']} on "
+        f"{report['machine']['nproc']} cores"
+    )
     runs = _pipeline_runs(args, "pipeline run", log)
     report["fps_pipeline"] = _median_of(runs, "fps")
     report["fps_pipeline_runs"] = [r["fps"] for r in runs]
@@ -707,13 +728,17 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
     log(f"bench: model only: {mo['fps']} fps")
     report["fps_model_only"] = mo["fps"]
     report["model_only"] = mo
-    report["ratio_to_model_bound"] = round(report["fps_pipeline"] / mo["fps"], 3) if mo["fps"] else None
+    report["ratio_to_model_bound"] = (
+        round(report["fps_pipeline"] / mo["fps"], 3) if mo["fps"] else None
+    )
     if mo.get("same_work"):
         # the stricter bound: our own skips and crops, minus everything else the lane does
         report["fps_model_same_work"] = mo["same_work"]["fps"]
         report["ratio_to_same_work"] = round(report["fps_pipeline"] / mo["same_work"]["fps"], 3)
     if "fps_pipeline_ungated" in report:
-        report["ratio_to_model_bound_ungated"] = round(report["fps_pipeline_ungated"] / mo["fps"], 3)
+        report["ratio_to_model_bound_ungated"] = round(
+            report["fps_pipeline_ungated"] / mo["fps"], 3
+        )
     if args.idle_s > 0:
         idle = _spawn_child(
             args, "idle", ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s)]
@@ -725,7 +750,13 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
             ij = _spawn_child(
                 args,
                 "idle",
-                ["--idle-s", str(args.idle_s), "--idle-warmup-s", str(args.idle_warmup_s), "--idle-jpeg"],
+                [
+                    "--idle-s",
+                    str(args.idle_s),
+                    "--idle-warmup-s",
+                    str(args.idle_warmup_s),
+                    "--idle-jpeg",
+                ],
             )
             report["idle_cpu_pct_mjpeg"] = ij["idle_cpu_pct"]
             log(f"bench: idle lane decoding MJPEG: {ij['idle_cpu_pct']} % of one core")
@@ -748,7 +779,9 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
             round(report["fps_pipeline"] / base["fps"], 3) if base["fps"] else None
         )
         if "fps_pipeline_ungated" in report:
-            report["speedup_vs_ultralytics_ungated"] = round(report["fps_pipeline_ungated"] / base["fps"], 3)
+            report["speedup_vs_ultralytics_ungated"] = round(
+                report["fps_pipeline_ungated"] / base["fps"], 3
+            )
         log(f"bench: ultralytics model.track(): {base['fps']} fps")
     report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return report
@@ -756,7 +789,9 @@ def run_bench(args, log: Callable[[str], None] = lambda s: print(s, file=sys.std
 
 def _bench(args) -> int:
     if args.child:
-        with contextlib.redirect_stdout(io.StringIO()):  # a chatty driver must not break the JSON line
+        with contextlib.redirect_stdout(
+            io.StringIO()
+        ):  # a chatty driver must not break the JSON line
             out = _child_pipeline(args) if args.child == "pipeline" else _child_idle(args)
         print(json.dumps(out))
         return 0
@@ -773,7 +808,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "bench",
-        help="replay a scenario as fast as possible; print fps, per-stage ms, memory, idle CPU (JSON)",
+        help="replay a scenario as fast as possible; print fps, per-stage ms, memory, idle CPU "
+        "(JSON)",
         description="Measure the lane on this machine. See docs/BENCHMARKS.md.",
     )
     p.add_argument(
@@ -787,11 +823,15 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--baseline-python",
-        help="interpreter with ultralytics (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)",
+        help="interpreter with ultralytics (default: $EDGE_APP_TRAIN_PYTHON or "
+        "/tmp/ulvenv/bin/python)",
     )
     p.add_argument("--json", metavar="OUT", help="also write the report here")
     p.add_argument(
-        "--repeat", type=int, default=3, help="runs per measurement; medians are reported (default 3)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per measurement; medians are reported (default 3)",
     )
     p.add_argument("--max-frames", type=int, help="only the first N frames of the video")
     p.add_argument(
@@ -801,7 +841,10 @@ def register(subparsers) -> None:
         help="motion gating (default: as the lane file says)",
     )
     p.add_argument(
-        "--no-ungated", dest="ungated", action="store_false", help="skip the runs with motion gating off"
+        "--no-ungated",
+        dest="ungated",
+        action="store_false",
+        help="skip the runs with motion gating off",
     )
     p.add_argument(
         "--idle-s",
@@ -816,11 +859,19 @@ def register(subparsers) -> None:
         action="store_true",
         help="also measure idle CPU with an MJPEG decode per frame",
     )
-    p.add_argument("--model", help="products model to use instead of the lane's (e.g. an fp32 export)")
-    p.add_argument("--model-sha256", help="sha256 of --model when it is not in models/manifest.yaml")
-    p.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads instead of the lane's")
     p.add_argument(
-        "--parallel-frames", type=int, help="frames detected at once instead of the lane's (1: one at a time)"
+        "--model", help="products model to use instead of the lane's (e.g. an fp32 export)"
+    )
+    p.add_argument(
+        "--model-sha256", help="sha256 of --model when it is not in models/manifest.yaml"
+    )
+    p.add_argument(
+        "--threads", type=int, help="ONNX Runtime intra-op threads instead of the lane's"
+    )
+    p.add_argument(
+        "--parallel-frames",
+        type=int,
+        help="frames detected at once instead of the lane's (1: one at a time)",
     )
     p.add_argument(
         "--ort-spin",

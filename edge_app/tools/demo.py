@@ -44,7 +44,9 @@ def _private_broker(workdir: Path):
         port = s.getsockname()[1]
     conf = workdir / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -128,7 +130,9 @@ def run_replay(
     scenario = Scenario(scenario_dir)
     tmp = Path(tempfile.mkdtemp(prefix="edge-app-demo-"))
     cfg = load_config(config_path)
-    cfg = with_mqtt(cfg, mqtt_url, state_dir or (str(tmp / "state") if cfg.state_dir == "var" else None))
+    cfg = with_mqtt(
+        cfg, mqtt_url, state_dir or (str(tmp / "state") if cfg.state_dir == "var" else None)
+    )
     broker = None
     if cfg.mqtt is None and private_broker:
         broker = _private_broker(tmp)
@@ -146,7 +150,8 @@ def run_replay(
         )
     else:
         printer.line(
-            "edge-app: no MQTT broker (mosquitto is not installed and no --mqtt-url): events are kept in the "
+            "edge-app: no MQTT broker (mosquitto is not installed and no --mqtt-url): events are "
+            "kept in the "
             f"outbox {cfg.state_path(cfg.outbox.path)} and shown here"
         )
     subscriber = None
@@ -156,7 +161,9 @@ def run_replay(
                 cfg.mqtt.url, f"{cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/", printer
             )
         except OSError as exc:
-            printer.line(f"edge-app: cannot watch the broker ({exc}); the lane keeps events in its outbox")
+            printer.line(
+                f"edge-app: cannot watch the broker ({exc}); the lane keeps events in its outbox"
+            )
     light = ConsoleLight(ConsoleLightConfig(), stream=out)
     try:
         run = run_scenario(
@@ -189,7 +196,8 @@ def run_replay(
         f"scanner bytes through the pty: {result.scanner_bytes}"
     )
     printer.line(
-        f"items in truth: {len(scenario.truth.journeys)}, scans: {len(scans)}, alerts: {len(alerts)}"
+        f"items in truth: {len(scenario.truth.journeys)}, scans: {len(scans)}, alerts: "
+        f"{len(alerts)}"
     )
     for j in scenario.truth.journeys:
         hit = next((a for tj, a in s.caught if tj is j), None)
@@ -200,14 +208,19 @@ def run_replay(
         )
         printer.line(f"  {j.product:18s} truth={j.label:24s} -> {verdict}")
     for a in s.false_alerts:
-        printer.line(f"  false alert: {a.data['alert_type']} on track #{a.data['track_id']} at {a.ts:.2f}s")
+        printer.line(
+            f"  false alert: {a.data['alert_type']} on track #{a.data['track_id']} at {a.ts:.2f}s"
+        )
     printer.line(f"precision {s.precision:.2f}, recall {s.recall:.2f}, false alerts {s.fp}")
     if subscriber:
         printer.line(
-            f"mqtt: the subscriber received {len(subscriber.received)} of {len(lane.events_out)} events"
+            f"mqtt: the subscriber received {len(subscriber.received)} of {len(lane.events_out)} "
+            "events"
         )
     if lane.evidence is not None:
-        printer.line(f"evidence clips: {lane.evidence.clips_written} in {cfg.state_path(cfg.evidence.dir)}")
+        printer.line(
+            f"evidence clips: {lane.evidence.clips_written} in {cfg.state_path(cfg.evidence.dir)}"
+        )
     if json_out:
         Path(json_out).write_text(
             json.dumps(

@@ -90,7 +90,9 @@ def _late_alerts(
     return late
 
 
-def _closest_expected(a: LaneEvent, expected: list, used: set[int], tolerance_s: float) -> int | None:
+def _closest_expected(
+    a: LaneEvent, expected: list, used: set[int], tolerance_s: float
+) -> int | None:
     """The unused expected alert of the same type whose landing is closest (within the tolerance)."""
     landed = _alert_ts(a)
     best, best_dt = None, tolerance_s
@@ -233,7 +235,11 @@ def run_engine_only(scenario, lane_cfg) -> list:
     eng = CheckoutEngine(lane_cfg.checkout, lane_cfg.catalog)
     out: list = []
     inputs = truth_inputs(scenario, lane_cfg)
-    end = scenario.meta.duration_s + (lane_cfg.checkout.grace_ms + lane_cfg.checkout.escalation_ms) / 1000 + 2
+    end = (
+        scenario.meta.duration_s
+        + (lane_cfg.checkout.grace_ms + lane_cfg.checkout.escalation_ms) / 1000
+        + 2
+    )
     t = 0.0
     for ev in inputs:
         while t + 0.1 < ev.ts:  # ticks between inputs, as frames would give
@@ -304,7 +310,9 @@ def evaluate(
         else:
             with tempfile.TemporaryDirectory(prefix="edge-app-eval-") as tmp:
                 events = run_pipeline(sc, lane_cfg, tmp)
-        s = score(sc.truth, events, tolerance_s, escalation_s=lane_cfg.checkout.escalation_ms / 1000)
+        s = score(
+            sc.truth, events, tolerance_s, escalation_s=lane_cfg.checkout.escalation_ms / 1000
+        )
         corrected = sum(1 for e in events if e.type == "alert.self_corrected")
         self_corrected += corrected
         raised = [
@@ -338,9 +346,15 @@ def evaluate(
                 agg[m] += v[m]
     by_type = {}
     for k, v in sorted(totals.by_type.items()):
-        by_type[k] = {**v, "precision": _ratio(v["tp"], v["fp"]), "recall": _ratio(v["tp"], v["fn"])}
+        by_type[k] = {
+            **v,
+            "precision": _ratio(v["tp"], v["fp"]),
+            "recall": _ratio(v["tp"], v["fn"]),
+        }
     ms = {
-        m: sum(by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass"))
+        m: sum(
+            by_type.get(k, {}).get(m, 0) for k in ("missed_scan.pass_over", "missed_scan.bypass")
+        )
         for m in ("tp", "fp", "fn")
     }
     return {
@@ -353,7 +367,11 @@ def evaluate(
             "precision": round(totals.precision, 4),
             "recall": round(totals.recall, 4),
         },
-        "missed_scan": {**ms, "precision": _ratio(ms["tp"], ms["fp"]), "recall": _ratio(ms["tp"], ms["fn"])},
+        "missed_scan": {
+            **ms,
+            "precision": _ratio(ms["tp"], ms["fp"]),
+            "recall": _ratio(ms["tp"], ms["fn"]),
+        },
         # the same, counting an alert of the other missed-scan kind on the right item as caught
         "missed_scan_any_kind": {
             **totals.missed_family,
@@ -396,7 +414,9 @@ def _eval_command(args) -> int:
     for d in args.scenarios:
         p = Path(d)
         dirs += (
-            sorted(x.parent for x in p.glob("*/scenario.yaml")) if not (p / "scenario.yaml").exists() else [p]
+            sorted(x.parent for x in p.glob("*/scenario.yaml"))
+            if not (p / "scenario.yaml").exists()
+            else [p]
         )
     if not dirs:
         print("edge-app eval: no scenario folders found", flush=True)
@@ -411,7 +431,9 @@ def _eval_command(args) -> int:
             return 2
         overrides[key.strip()] = yaml.safe_load(value)
     try:
-        report = evaluate(dirs, engine_only=args.engine_only, config=args.config, overrides=overrides)
+        report = evaluate(
+            dirs, engine_only=args.engine_only, config=args.config, overrides=overrides
+        )
     except ValueError as exc:  # pydantic's ValidationError is one
         print(f"edge-app eval: {exc}", flush=True)
         return 2
@@ -426,7 +448,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="replay scenarios and score alerts against ground truth")
     p.add_argument("scenarios", nargs="+", help="scenario folders, or folders of scenario folders")
     p.add_argument(
-        "--engine-only", action="store_true", help="feed ground-truth tracks to the engine (no vision)"
+        "--engine-only",
+        action="store_true",
+        help="feed ground-truth tracks to the engine (no vision)",
     )
     p.add_argument("--config", help="lane YAML to use instead of each scenario's own")
     p.add_argument("--json", metavar="OUT", help="also write the report here")
@@ -434,6 +458,7 @@ def register(subparsers) -> None:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="change a lane setting for every scenario, e.g. models.motion_gating=false (repeatable)",
+        help="change a lane setting for every scenario, e.g. models.motion_gating=false "
+        "(repeatable)",
     )
     p.set_defaults(func=_eval_command)

@@ -72,12 +72,15 @@ def _train(args) -> int:
 
     data, val = Path(args.data_dir), Path(args.val_dir)
     if not (data / "data.yaml").is_file():
-        print(f"writing the training set {data} ({args.images} images, seed {args.seed})", flush=True)
+        print(
+            f"writing the training set {data} ({args.images} images, seed {args.seed})", flush=True
+        )
         if not args.dry_run:
             write_dataset(data, args.seed, args.images, val_fraction=0.07)
     if not (val / "data.yaml").is_file():
         print(
-            f"writing the fresh validation set {val} ({args.val_images} images, seed {args.val_seed})",
+            f"writing the fresh validation set {val} ({args.val_images} images, seed "
+            f"{args.val_seed})",
             flush=True,
         )
         if not args.dry_run:
@@ -138,7 +141,9 @@ def register(subparsers) -> None:
             "--python",
             help="training interpreter (default: $EDGE_APP_TRAIN_PYTHON or /tmp/ulvenv/bin/python)",
         )
-        p.add_argument("--nice", type=int, default=10, help="run it under nice -n N (0: not at all)")
+        p.add_argument(
+            "--nice", type=int, default=10, help="run it under nice -n N (0: not at all)"
+        )
         p.add_argument("--imgsz", type=int, default=320)
         p.add_argument("--onnx", default=str(DEFAULT_ONNX), help="where the exported ONNX goes")
         p.add_argument(
@@ -147,7 +152,8 @@ def register(subparsers) -> None:
         p.add_argument("--dry-run", action="store_true", help="print the command only")
 
     t = sub.add_parser(
-        "train", help="generate the synthetic sets (if missing), train from scratch, export, validate"
+        "train",
+        help="generate the synthetic sets (if missing), train from scratch, export, validate",
     )
     common(t)
     t.add_argument("--data-dir", default="/tmp/lane-ds")
@@ -159,7 +165,10 @@ def register(subparsers) -> None:
     t.add_argument("--name", default="lane320")
     t.add_argument("--epochs", type=int, default=40)
     t.add_argument(
-        "--time-h", type=float, default=0.35, help="training wall-clock budget in hours (0: use --epochs)"
+        "--time-h",
+        type=float,
+        default=0.35,
+        help="training wall-clock budget in hours (0: use --epochs)",
     )
     t.add_argument("--batch", type=int, default=8)
     t.set_defaults(func=_train)

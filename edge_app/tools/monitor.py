@@ -65,7 +65,9 @@ class LaneRow:
             key=lambda c: (-_SEVERITY.get(self.components[c], 2), c),
         )
         return (
-            ", ".join(f"{c}:{self.components[c]}" for c in bad) if bad else ("ok" if self.components else "")
+            ", ".join(f"{c}:{self.components[c]}" for c in bad)
+            if bad
+            else ("ok" if self.components else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,7 +81,10 @@ class FleetView:
     """Fold lane messages into rows; duplicate events (at-least-once) count once."""
 
     def __init__(
-        self, prefix: str = DEFAULT_PREFIX, store_id: str | None = None, remember_events: int = 20_000
+        self,
+        prefix: str = DEFAULT_PREFIX,
+        store_id: str | None = None,
+        remember_events: int = 20_000,
     ):
         self.prefix = prefix
         self.store_id = store_id
@@ -164,7 +169,10 @@ _COLUMNS = [
     ("LIGHT", lambda r: r.light),
     ("OPEN", lambda r: str(r.open_alerts)),
     ("LAST ALERT", lambda r: f"{r.last_alert} {r.last_alert_at[11:19]}".strip()),
-    ("ALERTS/100", lambda r: "-" if r.alerts_per_100_items is None else f"{r.alerts_per_100_items:.1f}"),
+    (
+        "ALERTS/100",
+        lambda r: "-" if r.alerts_per_100_items is None else f"{r.alerts_per_100_items:.1f}",
+    ),
     ("FPS", lambda r: "-" if r.fps is None else f"{r.fps:.1f}"),
     ("OUTBOX", lambda r: "-" if r.outbox_depth is None else str(r.outbox_depth)),
     ("HEALTH", lambda r: r.health),
@@ -175,7 +183,9 @@ def render_table(rows: list[LaneRow]) -> str:
     """Plain-text table (pure), one line per lane."""
     cells = [[name for name, _ in _COLUMNS]] + [[get(r) for _, get in _COLUMNS] for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    ]
     if not rows:
         lines.append("(no lanes seen yet)")
     return "\n".join(lines)
@@ -197,12 +207,18 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=1883, help="broker port")
     p.add_argument("--store", default=None, help="only this store_id")
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (mqtt.topic_prefix)")
-    p.add_argument("--username", default=os.environ.get("MQTT_USERNAME"), help="default: $MQTT_USERNAME")
+    p.add_argument(
+        "--username", default=os.environ.get("MQTT_USERNAME"), help="default: $MQTT_USERNAME"
+    )
     p.add_argument("--password", default=None, help="default: $MQTT_PASSWORD (prefer the variable)")
     p.add_argument("--tls", action="store_true", help="TLS with the system CAs or --ca-file")
     p.add_argument("--ca-file", default=None)
     p.add_argument(
-        "--once", type=float, default=None, metavar="SECONDS", help="collect for SECONDS, print once and exit"
+        "--once",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="collect for SECONDS, print once and exit",
     )
     p.add_argument("--json", action="store_true", help="print rows as JSON (with --once)")
     p.set_defaults(func=run)
@@ -237,7 +253,11 @@ def run(args: argparse.Namespace) -> int:
         client.username_pw_set(args.username, password)
     if args.tls or args.ca_file:
         client.tls_set(ca_certs=args.ca_file)
-    client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
+    client.on_connect, client.on_disconnect, client.on_message = (
+        on_connect,
+        on_disconnect,
+        on_message,
+    )
     client.reconnect_delay_set(1, 10)
     client.connect_async(args.host, args.port, keepalive=30)
     client.loop_start()
@@ -247,7 +267,10 @@ def run(args: argparse.Namespace) -> int:
             with lock:
                 rows = view.rows()
             if not status["ever"]:
-                print(f"monitor: could not reach {args.host}:{args.port} ({status['why']})", file=sys.stderr)
+                print(
+                    f"monitor: could not reach {args.host}:{args.port} ({status['why']})",
+                    file=sys.stderr,
+                )
                 return 2
             if args.json:
                 print(json.dumps([r.to_dict() for r in rows], indent=2, sort_keys=True))

@@ -45,7 +45,9 @@ def _format_text(result: dict) -> str:
     lines = [f"{result['image']}: {len(result['detections'])} detections"]
     for d in result["detections"]:
         x1, y1, x2, y2 = d["xyxy"]
-        lines.append(f"  {d['class']:<14} {d['score']:.3f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+        lines.append(
+            f"  {d['class']:<14} {d['score']:.3f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]"
+        )
     return "\n".join(lines)
 
 
@@ -72,14 +74,20 @@ def run(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--model", required=True, help="ONNX file (checked against models/manifest.yaml when listed)"
+        "--model",
+        required=True,
+        help="ONNX file (checked against models/manifest.yaml when listed)",
     )
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
-    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7, as Ultralytics)")
+    p.add_argument(
+        "--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7, as Ultralytics)"
+    )
     p.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "openvino"])
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)"
+    )
 
 
 def register(subparsers) -> argparse.ArgumentParser:

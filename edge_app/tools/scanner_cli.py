@@ -26,12 +26,16 @@ TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
 
 def register(subparsers) -> None:
     """Add ``scanner sim`` and ``scanner listen`` to the CLI's ``add_subparsers()``."""
-    scanner = subparsers.add_parser("scanner", help="virtual scanner and serial listener for technicians")
+    scanner = subparsers.add_parser(
+        "scanner", help="virtual scanner and serial listener for technicians"
+    )
     sub = scanner.add_subparsers(dest="scanner_command", required=True)
 
     sim = sub.add_parser("sim", help="a virtual scanner on a pty that types codes")
     sim.add_argument("--file", help="codes, one per line (default: read stdin / keyboard)")
-    sim.add_argument("--link", help="stable symlink to create for the pty (use it as the lane's port)")
+    sim.add_argument(
+        "--link", help="stable symlink to create for the pty (use it as the lane's port)"
+    )
     sim.add_argument("--terminator", choices=sorted(TERMINATORS), default="crlf")
     sim.add_argument("--delay-ms", type=int, default=300, help="pause between codes from a file")
     sim.add_argument(
@@ -49,10 +53,14 @@ def register(subparsers) -> None:
     listen.add_argument("--port", required=True, help="serial device or pyserial URL")
     listen.add_argument("--baudrate", type=int, default=9600)
     listen.add_argument("--terminator", choices=["auto", "cr", "lf", "crlf"], default="auto")
-    listen.add_argument("--prefix", default="", help="characters the scanner sends before each code")
+    listen.add_argument(
+        "--prefix", default="", help="characters the scanner sends before each code"
+    )
     listen.add_argument("--suffix", default="", help="characters the scanner sends after each code")
     listen.add_argument("--json", action="store_true", help="one JSON object per line read")
-    listen.add_argument("--count", type=int, default=0, help="stop after this many lines (0: until Ctrl-C)")
+    listen.add_argument(
+        "--count", type=int, default=0, help="stop after this many lines (0: until Ctrl-C)"
+    )
     listen.set_defaults(func=cmd_listen)
 
 
@@ -77,7 +85,12 @@ def describe(text: str) -> dict:
             "ais": parsed.ais,
             "addon": parsed.addon,
         }
-    return {"ok": False, "reason": parsed.reason, "detail": parsed.detail, "symbology": parsed.symbology}
+    return {
+        "ok": False,
+        "reason": parsed.reason,
+        "detail": parsed.detail,
+        "symbology": parsed.symbology,
+    }
 
 
 def cmd_sim(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO = sys.stdout) -> int:
@@ -147,7 +160,9 @@ def cmd_listen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             if not data:
                 continue
             if not args.json:
-                print(f"  read {len(data):3d} bytes: {data.hex(' ')}   {data!r}", file=out, flush=True)
+                print(
+                    f"  read {len(data):3d} bytes: {data.hex(' ')}   {data!r}", file=out, flush=True
+                )
             for frame in framer.feed(data):
                 lines += 1
                 result = describe(frame.text)
@@ -167,7 +182,8 @@ def cmd_listen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                     )
                 else:
                     print(
-                        f"  line {frame.text!r} -> rejected: {result['reason']} ({result['detail']})",
+                        f"  line {frame.text!r} -> rejected: {result['reason']} "
+                        f"({result['detail']})",
                         file=out,
                         flush=True,
                     )

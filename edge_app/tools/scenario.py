@@ -92,7 +92,9 @@ class Scenario:
             raise FileNotFoundError(f"{self.folder}: not a scenario folder (no scenario.yaml)")
         self.meta = ScenarioMeta.model_validate(yaml.safe_load(meta_path.read_text()))
         self.truth = Truth.model_validate(yaml.safe_load((self.folder / "truth.yaml").read_text()))
-        self.scanner_chunks = [ScannerChunk.model_validate(r) for r in _jsonl(self.folder / "scanner.jsonl")]
+        self.scanner_chunks = [
+            ScannerChunk.model_validate(r) for r in _jsonl(self.folder / "scanner.jsonl")
+        ]
         self.pos_events = [PosEvent(ts=r.pop("t"), **r) for r in _jsonl(self.folder / "pos.jsonl")]
         self.scanner_chunks.sort(key=lambda c: c.t)
 
@@ -127,6 +129,10 @@ def write_scenario(
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scenario.yaml").write_text(yaml.safe_dump(meta.model_dump(), sort_keys=False))
-    (folder / "truth.yaml").write_text(yaml.safe_dump(truth.model_dump(exclude_none=True), sort_keys=False))
-    (folder / "scanner.jsonl").write_text("".join(json.dumps(c.model_dump()) + "\n" for c in scanner_chunks))
+    (folder / "truth.yaml").write_text(
+        yaml.safe_dump(truth.model_dump(exclude_none=True), sort_keys=False)
+    )
+    (folder / "scanner.jsonl").write_text(
+        "".join(json.dumps(c.model_dump()) + "\n" for c in scanner_chunks)
+    )
     (folder / "pos.jsonl").write_text("".join(json.dumps(e) + "\n" for e in pos_events))

@@ -17,7 +17,9 @@ from edge_app.events import AlertType
 
 
 def journey(jid, start, land=None, state=JourneyState.LANDED, over=False, **kw):
-    return Journey(jid, int(jid[1:]), "bottle", start, over_scanner=over, landed_ts=land, state=state, **kw)
+    return Journey(
+        jid, int(jid[1:]), "bottle", start, over_scanner=over, landed_ts=land, state=state, **kw
+    )
 
 
 def test_an_unpaid_item_is_a_pass_over_or_a_bypass():
@@ -43,7 +45,9 @@ def test_items_set_down_by_one_hand_are_a_stack_however_far_apart_they_left_the_
 
 def test_a_ticket_switch_needs_two_votes_since_the_pick_up_and_none_for_the_scanned_product():
     j = journey("J1", 5.0, 8.0)
-    seen = TrackSeen(labels={"juice": 5, "bottle": 2}, label_log=[(1.0, "juice")] * 5 + [(6.0, "bottle")] * 2)
+    seen = TrackSeen(
+        labels={"juice": 5, "bottle": 2}, label_log=[(1.0, "juice")] * 5 + [(6.0, "bottle")] * 2
+    )
     assert label_is_sure(j, "juice", seen)  # the juice votes came before the carry
     seen.label_log.append((7.0, "juice"))
     assert not label_is_sure(j, "juice", seen)
@@ -53,7 +57,9 @@ def test_a_ticket_switch_needs_two_votes_since_the_pick_up_and_none_for_the_scan
 def test_a_blind_lane_marks_the_journey_unverified_instead_of_raising():
     tx = Transaction("T00001", 0.0, 0.0)
     j = journey("J1", 1.0, 3.0)
-    assert raise_alert(tx, j, AlertType.BYPASS, blind=True, number=itertools.count(1).__next__) is None
+    assert (
+        raise_alert(tx, j, AlertType.BYPASS, blind=True, number=itertools.count(1).__next__) is None
+    )
     assert j.state == JourneyState.UNVERIFIED and tx.unverified and not tx.alerts
 
 
@@ -73,7 +79,11 @@ def test_assist_is_offered_for_the_first_thing_left_on_the_glass_since_the_last_
 
 
 def test_a_voided_item_must_leave_the_bag_or_be_repaid():
-    out_of_bag, repaid, kept = journey("J1", 1.0, 2.0), journey("J2", 1.0, 2.0), journey("J3", 1.0, 2.0)
+    out_of_bag, repaid, kept = (
+        journey("J1", 1.0, 2.0),
+        journey("J2", 1.0, 2.0),
+        journey("J3", 1.0, 2.0),
+    )
     for j in (out_of_bag, repaid, kept):
         j.in_bag = True
     watch = VoidWatch()

@@ -18,7 +18,9 @@ LEMON = "05449000054227"
 
 
 def zone(t, track, z, action, label="bottle", group=1):
-    return ZoneEvent(ts=t, track_id=track, kind="item", zone=z, action=action, label=label, group_size=group)
+    return ZoneEvent(
+        ts=t, track_id=track, kind="item", zone=z, action=action, label=label, group_size=group
+    )
 
 
 def over_glass(track, t0, label="bottle"):
@@ -94,7 +96,11 @@ def test_late_beep_after_landing_is_honest():
 
 def test_items_already_in_bag_are_baseline():
     _, out = run([zone(0.0, 5, "bag", "entered"), PosEvent(ts=0.1, kind="transaction_start")])
-    assert not alerts(out) and "journey.matched" not in types(out) and "journey.pending" not in types(out)
+    assert (
+        not alerts(out)
+        and "journey.matched" not in types(out)
+        and "journey.pending" not in types(out)
+    )
 
 
 def test_scan_with_nothing_over_the_glass_is_scan_without_item():
@@ -177,11 +183,16 @@ def test_bypassed_item_cannot_steal_the_beep_of_the_item_on_the_glass():
     ]
     _, out = run(inputs)
     raised = [e for e in out if e.type == "alert.raised"]
-    assert [(e.data["alert_type"], e.data["track_id"]) for e in raised] == [("missed_scan.bypass", 2)]
+    assert [(e.data["alert_type"], e.data["track_id"]) for e in raised] == [
+        ("missed_scan.bypass", 2)
+    ]
 
 
 def test_put_in_go_back_after_nudge_self_corrects():
-    inputs = around_glass(1, 0.0) + [zone(2.8, 1, "bag", "exited"), zone(3.2, 1, "go_back", "entered")]
+    inputs = around_glass(1, 0.0) + [
+        zone(2.8, 1, "bag", "exited"),
+        zone(3.2, 1, "go_back", "entered"),
+    ]
     _, out = run(inputs)
     assert "alert.self_corrected" in types(out) and not alerts(out)
 
@@ -189,7 +200,9 @@ def test_put_in_go_back_after_nudge_self_corrects():
 def test_a_carry_over_the_go_back_area_is_still_a_carry():
     """kset10 normal-121212-042: a bypass round the top of the scanner crossed
     go_back for 0.2 s, the tracker lost it and a new box landed in the bag."""
-    lost = ZoneEvent(ts=1.8, track_id=1, kind="item", zone="", action="lost", label="bottle", seen_ts=0.9)
+    lost = ZoneEvent(
+        ts=1.8, track_id=1, kind="item", zone="", action="lost", label="bottle", seen_ts=0.9
+    )
     inputs = [
         zone(0.0, 1, "pick", "entered"),
         zone(0.5, 1, "pick", "exited"),
@@ -200,7 +213,9 @@ def test_a_carry_over_the_go_back_area_is_still_a_carry():
     ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
-    _, out = run(inputs, cfg=CFG.model_copy(update={"go_back_dwell_ms": 0}))  # the old rule: entering cancels
+    _, out = run(
+        inputs, cfg=CFG.model_copy(update={"go_back_dwell_ms": 0})
+    )  # the old rule: entering cancels
     assert alerts(out) == []
     # set down there (longer than go_back_dwell_ms) and the same hand-over is no carry
     inputs = [
@@ -256,7 +271,9 @@ def test_blind_lane_accuses_nobody_and_marks_unverified():
 
 
 def test_scanner_down_during_transaction_marks_it_unverified():
-    inputs = around_glass(1, 0.0) + [DeviceStatus(ts=1.0, component="scanner/flatbed", status="down")]
+    inputs = around_glass(1, 0.0) + [
+        DeviceStatus(ts=1.0, component="scanner/flatbed", status="down")
+    ]
     eng, out = run(inputs)
     assert not alerts(out) and eng.view.unverified
 
@@ -276,7 +293,10 @@ def test_staff_clears_review_with_resolution():
 def test_flicker_on_bag_edge_raises_one_alert():
     inputs = around_glass(1, 0.0)
     for k in range(6):
-        inputs += [zone(2.1 + 0.2 * k, 1, "bag", "exited"), zone(2.2 + 0.2 * k, 1, "bag", "entered")]
+        inputs += [
+            zone(2.1 + 0.2 * k, 1, "bag", "exited"),
+            zone(2.2 + 0.2 * k, 1, "bag", "entered"),
+        ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
 
@@ -331,7 +351,9 @@ def sessions(draw):
         kind = draw(st.sampled_from(["over", "around"]))
         inputs += over_glass(track, t) if kind == "over" else around_glass(track, t)
         if draw(st.booleans()):
-            inputs.append(scan(t + draw(st.floats(0.6, 2.8)), gtin=draw(st.sampled_from([COLA, LEMON]))))
+            inputs.append(
+                scan(t + draw(st.floats(0.6, 2.8)), gtin=draw(st.sampled_from([COLA, LEMON])))
+            )
             scanned.add(track)
     if draw(st.booleans()):
         inputs.append(PosEvent(ts=t + draw(st.floats(0.0, 3.0)), kind="payment_start"))
@@ -341,10 +363,16 @@ def sessions(draw):
     if draw(st.booleans()):
         inputs.append(PosEvent(ts=0.0, kind="transaction_start"))
     for _ in range(draw(st.integers(0, 2))):
-        inputs.append(PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="item_added", description="Apples"))
+        inputs.append(
+            PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="item_added", description="Apples")
+        )
     for _ in range(draw(st.integers(0, 2))):
         inputs.append(
-            PosEvent(ts=draw(st.floats(0.0, t + 3)), kind="void", gtin=draw(st.sampled_from([COLA, LEMON])))
+            PosEvent(
+                ts=draw(st.floats(0.0, t + 3)),
+                kind="void",
+                gtin=draw(st.sampled_from([COLA, LEMON])),
+            )
         )
     if draw(st.booleans()):
         inputs.append(PosEvent(ts=t + draw(st.floats(3.0, 8.0)), kind="transaction_end"))
@@ -385,16 +413,22 @@ def honest_sessions(draw):
     for _ in range(draw(st.integers(1, 6))):
         t += draw(st.floats(0.3, 4.0))
         track += 1
-        way = draw(st.sampled_from(["scanned", "late_beep", "rescanned", "keyed", "pair_with_quantity"]))
+        way = draw(
+            st.sampled_from(["scanned", "late_beep", "rescanned", "keyed", "pair_with_quantity"])
+        )
         if way == "keyed":  # produce weighed on the scale beside the glass, keyed on the kiosk
             inputs += around_glass(track, t, label="apple")
-            inputs.append(PosEvent(ts=t + draw(st.floats(0.5, 3.0)), kind="item_added", description="Apples"))
+            inputs.append(
+                PosEvent(ts=t + draw(st.floats(0.5, 3.0)), kind="item_added", description="Apples")
+            )
             continue
         inputs += over_glass(track, t)
         gtin = draw(st.sampled_from([COLA, LEMON]))
         if way == "pair_with_quantity":  # two of a kind carried together, quantity keyed
             track += 1
-            inputs += [dataclasses.replace(e, track_id=track, ts=e.ts + 0.05) for e in over_glass(track, t)]
+            inputs += [
+                dataclasses.replace(e, track_id=track, ts=e.ts + 0.05) for e in over_glass(track, t)
+            ]
             inputs.append(scan(t + draw(st.floats(0.8, 1.6)), gtin=gtin, qty=2))
         elif way == "late_beep":  # the beep comes just after the item lands
             inputs.append(scan(t + draw(st.floats(2.0, 3.0)), gtin=gtin))
@@ -420,7 +454,8 @@ def test_an_honest_shopper_is_never_accused(inputs):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 22 (voids that stick): a void takes the line a later late beep should have moved to; "
+    reason="issue 22 (voids that stick): a void takes the line a later late beep should have "
+    "moved to; "
     "found by test_an_honest_shopper_is_never_accused, pre-existing on 64f122b",
 )
 def test_a_rescan_voided_while_a_late_beep_is_on_its_way_accuses_nobody():
@@ -464,7 +499,9 @@ def test_alerts_of_a_closed_basket_wait_for_staff():
     eng, out = run(around_glass(1, 0.0) + [PosEvent(ts=7.0, kind="transaction_end")], until=8.0)
     assert eng.tx is None and eng.view.mode.value == "review_required" and eng.view.open_alerts == 1
     cleared = eng.step(StaffAction(ts=9.0, resolution="customer_left"))
-    assert [e.type for e in cleared] == ["alert.cleared"] and cleared[0].transaction_id.endswith("T00001")
+    assert [e.type for e in cleared] == ["alert.cleared"] and cleared[0].transaction_id.endswith(
+        "T00001"
+    )
     assert eng.view.mode.value == "idle"
 
 
@@ -644,7 +681,10 @@ def test_a_void_takes_the_line_of_its_quantity():
 
 JUICE = "07310240068900"
 SHOP = Catalog(
-    items={COLA: {"name": "Cola", "label": "soda_bottle"}, JUICE: {"name": "Orange juice", "label": "juice"}}
+    items={
+        COLA: {"name": "Cola", "label": "soda_bottle"},
+        JUICE: {"name": "Orange juice", "label": "juice"},
+    }
 )
 
 
@@ -681,7 +721,9 @@ def test_a_carry_that_landed_while_its_old_box_coasted_is_decided():
     assert alerts(unpaid) == ["missed_scan.pass_over"]
     _, switched = run(carry_lost_late(scan(8.7, COLA)), catalog=SHOP)
     assert alerts(switched) == ["mismatch"]
-    _, paid = run(carry_lost_late(scan(8.7, JUICE)), catalog=Catalog(items={JUICE: {"label": "milk"}}))
+    _, paid = run(
+        carry_lost_late(scan(8.7, JUICE)), catalog=Catalog(items={JUICE: {"label": "milk"}})
+    )
     assert alerts(paid) == [] and "journey.matched" in types(paid)
 
 
@@ -775,8 +817,12 @@ def test_a_basket_box_dragged_along_with_a_carry_is_no_second_item():
     ]
     _, out = run(inputs)
     assert alerts(out) == ["missed_scan.bypass"]
-    seen_carried = [dataclasses.replace(e, seen_ts=6.9) if e.action == "lost" else e for e in inputs]
-    _, two = run(seen_carried)  # seen outside the basket: a carry of its own, lost and found in the bag
+    seen_carried = [
+        dataclasses.replace(e, seen_ts=6.9) if e.action == "lost" else e for e in inputs
+    ]
+    _, two = run(
+        seen_carried
+    )  # seen outside the basket: a carry of its own, lost and found in the bag
     assert alerts(two) == ["missed_scan.bypass", "missed_scan.bypass"]
 
 
@@ -846,7 +892,9 @@ def test_two_items_one_hand_sets_down_together_are_a_stack_however_late_one_left
     _, out = run(inputs(1_000_005))
     assert alerts(out) == ["multi_item"]
     assert [e.data["track_id"] for e in out if e.type == "alert.raised"] == [19]
-    _, two_hands = run(inputs(-1))  # no hand seen holding both: a second item, passed over the glass
+    _, two_hands = run(
+        inputs(-1)
+    )  # no hand seen holding both: a second item, passed over the glass
     assert alerts(two_hands) == ["missed_scan.pass_over"]
 
 

@@ -61,7 +61,9 @@ def test_cooldown_and_configured_resolutions():
     assert c.edge(False, 1.2) is None  # release without press
 
     factory, clock, actions = MockFactory(), Clock(), []
-    button = StaffButton(5, actions.append, clock=clock, pin_factory=factory, short_press="false_alarm")
+    button = StaffButton(
+        5, actions.append, clock=clock, pin_factory=factory, short_press="false_alarm"
+    )
     press(factory, 5, clock, 11.0, 11.1)
     assert actions[0].resolution == "false_alarm"
     button.close()

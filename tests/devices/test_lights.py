@@ -12,7 +12,13 @@ from pydantic import Field, TypeAdapter, ValidationError
 from edge_app.config import ConsoleLightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
-from edge_app.devices.lights.policy import TOWER, alert_severity, lane_light, light_state, worst_severity
+from edge_app.devices.lights.policy import (
+    TOWER,
+    alert_severity,
+    lane_light,
+    light_state,
+    worst_severity,
+)
 from edge_app.devices.lights.registry import drivers, light_config_union, make_light
 from edge_app.devices.lights.usb_tower import UsbTowerConfig, UsbTowerLight, tower_bytes
 from edge_app.devices.virtual_scanner import VirtualScanner
@@ -36,13 +42,24 @@ PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 23}
             dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention"),
             LightState.INTERVENTION,
         ),
-        (dict(mode=LaneMode.IN_TRANSACTION, open_alerts=1, alert_severity="assist"), LightState.ASSIST),
         (
-            dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=1, alert_severity="intervention", healthy=False),
+            dict(mode=LaneMode.IN_TRANSACTION, open_alerts=1, alert_severity="assist"),
+            LightState.ASSIST,
+        ),
+        (
+            dict(
+                mode=LaneMode.REVIEW_REQUIRED,
+                open_alerts=1,
+                alert_severity="intervention",
+                healthy=False,
+            ),
             LightState.FAULT,
         ),
         (dict(mode=LaneMode.IDLE, healthy=False), LightState.FAULT),
-        (dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=3, healthy=False, running=False), LightState.OFF),
+        (
+            dict(mode=LaneMode.REVIEW_REQUIRED, open_alerts=3, healthy=False, running=False),
+            LightState.OFF,
+        ),
     ],
 )
 def test_light_policy_priorities(kwargs, expected):
@@ -68,7 +85,12 @@ def alert(alert_type, after_payment=False):
     [
         (View(LaneMode.IDLE), [], {}, LightState.AVAILABLE),
         (View(LaneMode.IN_TRANSACTION, pending=1), [], {}, LightState.ASSIST),
-        (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("missed_scan.bypass")], {}, LightState.REVIEW),
+        (
+            View(LaneMode.REVIEW_REQUIRED, open_alerts=1),
+            [alert("missed_scan.bypass")],
+            {},
+            LightState.REVIEW,
+        ),
         (View(LaneMode.REVIEW_REQUIRED, open_alerts=1), [alert("assist")], {}, LightState.ASSIST),
         (
             View(LaneMode.REVIEW_REQUIRED, open_alerts=2),
@@ -103,9 +125,13 @@ def test_worst_severity_orders_intervention_review_assist():
     assert worst_severity([]) == "review"
     assert worst_severity([alert("assist")]) == "assist"
     assert worst_severity([alert("assist"), alert("missed_scan.bypass")]) == "review"
-    assert worst_severity([alert("missed_scan.bypass"), alert("assist", after_payment=True)]) == "review"
     assert (
-        worst_severity([alert("missed_scan.bypass", after_payment=True), alert("assist")]) == "intervention"
+        worst_severity([alert("missed_scan.bypass"), alert("assist", after_payment=True)])
+        == "review"
+    )
+    assert (
+        worst_severity([alert("missed_scan.bypass", after_payment=True), alert("assist")])
+        == "intervention"
     )
 
 
@@ -137,7 +163,9 @@ def wait_for(predicate, timeout_s=WAIT_S):
 
 
 def gpio_light(factory, **overrides):
-    cfg = GpioLightConfig(**PINS, blink_on_ms=10, blink_off_ms=10, beep_on_ms=10, beep_off_ms=10, **overrides)
+    cfg = GpioLightConfig(
+        **PINS, blink_on_ms=10, blink_off_ms=10, beep_on_ms=10, beep_off_ms=10, **overrides
+    )
     return GpioLight(cfg, pin_factory=factory)
 
 
@@ -149,8 +177,14 @@ def gpio_light(factory, **overrides):
             LightState.AVAILABLE,
             {"red": [False], "yellow": [False], "green": [False, True], "buzzer": [False]},
         ),
-        (LightState.ASSIST, {"red": [False], "yellow": [False, True], "green": [False], "buzzer": [False]}),
-        (LightState.FAULT, {"red": [False, True], "yellow": [False], "green": [False], "buzzer": [False]}),
+        (
+            LightState.ASSIST,
+            {"red": [False], "yellow": [False, True], "green": [False], "buzzer": [False]},
+        ),
+        (
+            LightState.FAULT,
+            {"red": [False, True], "yellow": [False], "green": [False], "buzzer": [False]},
+        ),
     ],
 )
 def test_gpio_steady_states_exact_pins(state, steady):
@@ -367,7 +401,10 @@ def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
             cfg = union.validate_python(raw.get(key, {"type": key}))
             assert type(cfg) is drivers()[key].Config and cfg.type == key
             light = make_light(
-                cfg, pin_factory=MockFactory(), publish=lambda *a: published.append(a), stream=io.StringIO()
+                cfg,
+                pin_factory=MockFactory(),
+                publish=lambda *a: published.append(a),
+                stream=io.StringIO(),
             )
             assert light.KEY == key
             for state in LightState:

@@ -110,7 +110,11 @@ def test_element_string_errors():
 def test_frame_to_scan_builds_the_shared_event():
     scan = frame_to_scan("]E05000112637939", ts=3.25, scanner_id="flatbed")
     assert scan == Scan(
-        ts=3.25, scanner_id="flatbed", gtin="05000112637939", symbology="EAN-13", raw="]E05000112637939"
+        ts=3.25,
+        scanner_id="flatbed",
+        gtin="05000112637939",
+        symbology="EAN-13",
+        raw="]E05000112637939",
     )
 
 
@@ -190,7 +194,9 @@ def _expected_gtin(code: str) -> str:
     return parse_code(code).gtin
 
 
-junk_line = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"") + b"\xff")
+junk_line = st.binary(max_size=40).map(
+    lambda b: b.replace(b"\r", b"").replace(b"\n", b"") + b"\xff"
+)
 overlong_line = st.binary(min_size=300, max_size=600).map(
     lambda b: b.replace(b"\r", b"!").replace(b"\n", b"!")
 )

@@ -39,8 +39,12 @@ def scanner(tmp_path):
 
 
 def make_reader(port: str, lane: Lane, **overrides) -> ScannerReader:
-    cfg = ScannerConfig(id="flatbed", port=port, reconnect_initial_ms=20, reconnect_max_ms=100, **overrides)
-    return ScannerReader(cfg, time.monotonic, lane.scans.put, lane.statuses.put, on_heartbeat=lane.beat)
+    cfg = ScannerConfig(
+        id="flatbed", port=port, reconnect_initial_ms=20, reconnect_max_ms=100, **overrides
+    )
+    return ScannerReader(
+        cfg, time.monotonic, lane.scans.put, lane.statuses.put, on_heartbeat=lane.beat
+    )
 
 
 def test_codes_through_a_pty_come_out_as_scans(scanner):

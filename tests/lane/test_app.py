@@ -33,7 +33,9 @@ class FakeClock:
 def bypass(lane, clock, track=1, t0=0.0):
     for dt, z, a in [(0.0, "pick", "entered"), (0.5, "pick", "exited"), (2.0, "bag", "entered")]:
         clock.t = t0 + dt
-        lane.submit(ZoneEvent(ts=clock.t, track_id=track, kind="item", zone=z, action=a, label="bottle"))
+        lane.submit(
+            ZoneEvent(ts=clock.t, track_id=track, kind="item", zone=z, action=a, label="bottle")
+        )
         lane.drain()
 
 
@@ -135,7 +137,9 @@ def test_mqtt_review_clear_and_kiosk_commands(lane_factory, broker):
         assert lane.engine.view.mode.value == "in_transaction"
         _wait(lambda: got["state"][-1]["mode"] == "in_transaction")
         kiosk.publish(
-            prefix + "request/review/clear", json.dumps({"request_id": "r3", "resolution": "bribe"}), qos=1
+            prefix + "request/review/clear",
+            json.dumps({"request_id": "r3", "resolution": "bribe"}),
+            qos=1,
         )
         _wait(lambda: len(got.get("response/review/clear", [])) == 2)
         assert got["response/review/clear"][1]["status"] == "error"
@@ -181,7 +185,9 @@ def test_dead_camera_is_retried_without_starving_the_watchdog(tmp_path):
             "reconnect_max_ms": 100,
         }
     )
-    new = cfg.model_copy(update={"state_dir": str(tmp_path / "state"), "scanners": [], "camera": cam})
+    new = cfg.model_copy(
+        update={"state_dir": str(tmp_path / "state"), "scanners": [], "camera": cam}
+    )
 
     class Notes:
         def __init__(self):
@@ -204,7 +210,9 @@ def test_dead_camera_is_retried_without_starving_the_watchdog(tmp_path):
     runner.join(5)
     lane.stop()
     assert lane.statuses["camera"].status == "down"
-    late = [t for t, n in zip(notes.at, notes.sent, strict=False) if n == "WATCHDOG=1" and t - t0 > 5.5]
+    late = [
+        t for t, n in zip(notes.at, notes.sent, strict=False) if n == "WATCHDOG=1" and t - t0 > 5.5
+    ]
     assert late, "pings stopped: a dead camera must be retried, not make systemd restart the lane"
     assert any(n.startswith("READY=1") for n in notes.sent)
 
@@ -232,9 +240,9 @@ def test_engine_requests_are_stamped_with_the_clock_when_they_arrive(lane_factor
 
     lane, clock, _ = lane_factory()
     clock.t = 3.25
-    assert lane.on_command("transaction/start", request("transaction/start", transaction_id="T-1")) == {
-        "queued": True
-    }
+    assert lane.on_command(
+        "transaction/start", request("transaction/start", transaction_id="T-1")
+    ) == {"queued": True}
     clock.t = 4.5
     lane.on_command("review/clear", request("review/clear", resolution="false_alarm"))
     clock.t = 9.0  # drained later: the times stay those of arrival
@@ -287,7 +295,9 @@ def test_a_burst_of_light_tests_starts_no_thread_and_plays_one_test(lane_factory
     shown = len(light.history)
     threads = threading.active_count()
     for i in range(1000):
-        reply = dispatch("light/test", json.dumps({"request_id": f"t-{i}"}).encode(), lane.on_command)
+        reply = dispatch(
+            "light/test", json.dumps({"request_id": f"t-{i}"}).encode(), lane.on_command
+        )
         assert json.loads(reply.body) == {
             "request_id": f"t-{i}",
             "status": "ok",

@@ -44,7 +44,9 @@ def test_file_frames_are_stamped_on_the_recording_timeline(video):
 
 def test_live_source_hands_over_newest_frames_and_reports_status(video):
     statuses = []
-    cfg = CameraConfig(source=str(video), kind="file", reconnect_initial_ms=50, reconnect_max_ms=100)
+    cfg = CameraConfig(
+        source=str(video), kind="file", reconnect_initial_ms=50, reconnect_max_ms=100
+    )
     src = FrameSource(cfg, on_status=statuses.append).start()
     try:
         first = src.latest(timeout=5)

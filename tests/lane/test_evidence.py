@@ -67,7 +67,8 @@ def test_small_frames_stay_raw_large_ones_are_jpeg_and_both_make_the_same_clip(t
     clips = {}
     for budget in (64, 0):
         rec = EvidenceRecorder(
-            tmp_path / str(budget), EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget)
+            tmp_path / str(budget),
+            EvidenceConfig(fps=10, pre_s=1.0, post_s=0.3, raw_ring_mb=budget),
         )
         for f in frames(20):
             rec.add(f)

@@ -28,7 +28,10 @@ def constant_model(
         "constant",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, list(output.shape))],
-        [numpy_helper.from_array(output, "const"), numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+        [
+            numpy_helper.from_array(output, "const"),
+            numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -25,7 +25,9 @@ class DetectOnly:
         ys, xs = np.nonzero(image[:, :, 0] < 60)
         if not len(xs):
             return Detections.empty(self.names)
-        return Detections([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [1], self.names)
+        return Detections(
+            [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [1], self.names
+        )
 
 
 def _moving_bottle(p: Perception, frames: int = 5) -> None:

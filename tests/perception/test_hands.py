@@ -87,7 +87,9 @@ def test_mediapipe_landmarks_land_on_the_fingers(mediapipe_hands, photo):
             f"{photo}: {point} at {got.round(1).tolist()}, labelled {xy} ({err:.1f} px > {tol:.1f})"
         )
     np.testing.assert_allclose(hand.wrist, hand.points[WRIST, :2])
-    assert hand.box[0] <= hand.wrist[0] <= hand.box[2] and hand.box[1] <= hand.wrist[1] <= hand.box[3]
+    assert (
+        hand.box[0] <= hand.wrist[0] <= hand.box[2] and hand.box[1] <= hand.wrist[1] <= hand.box[3]
+    )
 
 
 def test_no_hand_on_the_bottle_photo(mediapipe_hands):
@@ -131,7 +133,9 @@ def test_decode_palms_maps_back_through_pad_and_drops_degenerate_boxes():
     assert len(palms) == 1
     cx, cy = (5.5 / 8 + 0.05) * 800, (3.5 / 8 - 0.1) * 800 - 100
     np.testing.assert_allclose(palms[0].box, [cx - 100, cy - 50, cx + 100, cy + 50], atol=1e-3)
-    np.testing.assert_allclose(palms[0].keypoints[0], [5.5 / 8 * 800, (3.5 / 8 + 0.1) * 800 - 100], atol=1e-3)
+    np.testing.assert_allclose(
+        palms[0].keypoints[0], [5.5 / 8 * 800, (3.5 / 8 + 0.1) * 800 - 100], atol=1e-3
+    )
     assert palms[0].score == pytest.approx(1 / (1 + np.exp(-3.0)))
 
 
@@ -145,7 +149,9 @@ def test_hand_roi_puts_the_fingers_up_and_inverts_exactly(direction):
     m = hand_roi(palm)
     crop = cv2.transform(kps[None, [0, 2]].astype(np.float64), m)[0]
     v = crop[1] - crop[0]
-    assert v[1] < 0 and abs(v[0]) < 1e-6 * 224 + 1e-3, f"wrist->MCP in the crop should point up, got {v}"
+    assert v[1] < 0 and abs(v[0]) < 1e-6 * 224 + 1e-3, (
+        f"wrist->MCP in the crop should point up, got {v}"
+    )
     np.testing.assert_allclose(landmarks_to_image(crop, m), kps[[0, 2]], atol=1e-3)
     # the ROI is 2.6 palm sizes wide: 224 px cover 156 image px
     np.testing.assert_allclose(np.hypot(*m[0, :2]), 224 / (2.6 * 60), rtol=1e-6)
@@ -170,10 +176,15 @@ def test_pose_backend_refuses_a_detect_model():
 
 def test_hands_become_detections_for_the_tracker():
     h = HandPoints(
-        np.ones((21, 3), np.float32), np.ones(2, np.float32), 0.8, np.array([0, 0, 10, 10], np.float32)
+        np.ones((21, 3), np.float32),
+        np.ones(2, np.float32),
+        0.8,
+        np.array([0, 0, 10, 10], np.float32),
     )
     dets = hands_to_detections([h, h])
-    assert len(dets) == 2 and dets.labels() == ["hand", "hand"] and dets.keypoints.shape == (2, 21, 3)
+    assert (
+        len(dets) == 2 and dets.labels() == ["hand", "hand"] and dets.keypoints.shape == (2, 21, 3)
+    )
     assert len(hands_to_detections([])) == 0
 
 

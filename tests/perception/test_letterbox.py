@@ -8,7 +8,9 @@ import pytest
 from edge_app.perception.letterbox import InputBuffer, Letterbox, to_input_tensor
 
 
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (320, 320), (300, 200), (479, 641), (33, 17)])
+@pytest.mark.parametrize(
+    "size", [(640, 480), (1280, 720), (320, 320), (300, 200), (479, 641), (33, 17)]
+)
 @pytest.mark.parametrize("colour,divisor", [("rgb", 255.0), ("bgr", 1.0)])
 def test_reused_input_buffer_is_bit_identical_to_the_reference_tensor(size, colour, divisor):
     rng = np.random.default_rng(sum(size))

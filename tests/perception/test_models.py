@@ -66,7 +66,9 @@ def test_tampered_file_is_refused_with_both_hashes(tmp_path):
 def test_lane_config_hash_is_checked_too():
     with pytest.raises(ModelError, match="the lane config expects 0000"):
         open_model(YOLO11, expected_sha256="0" * 64, warmup=False)
-    open_model(YOLO11, expected_sha256=sha256_of(YOLO11).upper(), warmup=False)  # case does not matter
+    open_model(
+        YOLO11, expected_sha256=sha256_of(YOLO11).upper(), warmup=False
+    )  # case does not matter
 
 
 def test_wrong_output_shape_is_refused(tmp_path):
@@ -76,7 +78,8 @@ def test_wrong_output_shape_is_refused(tmp_path):
 
     path = copy_with_manifest(tmp_path, edit=edit)
     with pytest.raises(
-        ModelError, match=r"output 'output0' shape is \[1, 84, 2100\], the manifest says \[1, 84, 8400\]"
+        ModelError,
+        match=r"output 'output0' shape is \[1, 84, 2100\], the manifest says \[1, 84, 8400\]",
     ):
         open_model(path)
 
@@ -172,7 +175,9 @@ def test_unknown_provider_is_an_error():
 
 
 def test_bad_manifest_entries_are_explained(tmp_path):
-    (tmp_path / "manifest.yaml").write_text("models:\n  m: {task: segment, format: raw, input_size: 64}\n")
+    (tmp_path / "manifest.yaml").write_text(
+        "models:\n  m: {task: segment, format: raw, input_size: 64}\n"
+    )
     with pytest.raises(ModelError, match="task 'segment' is not one of"):
         load_manifest(tmp_path / "manifest.yaml")
     (tmp_path / "manifest.yaml").write_text("models:\n  m: {task: detect, input_size: 64}\n")

@@ -110,13 +110,18 @@ def test_the_whole_frame_is_detected_until_something_was_seen_and_every_refresh(
     assert rect is not None and ext is not None
     assert boxes_inside(np.array([motion]), ext).all()
     assert planner.plan(SIZE, 0.2, None, run=2) == (None, None)  # motion, but nowhere in particular
-    assert planner.plan(SIZE, 1.2, motion, run=3) == (None, None)  # region_refresh: a whole frame again
+    assert planner.plan(SIZE, 1.2, motion, run=3) == (
+        None,
+        None,
+    )  # region_refresh: a whole frame again
 
 
 def test_a_region_grows_around_a_box_it_cuts(planner_detector):
     planner = RegionPlanner(planner_detector, refresh_s=1.0)
     known = np.array([[100, 100, 300, 200]], np.float32)
-    ext = planner_detector.rect_to_image(SIZE, planner_detector.region_rect(SIZE, (270, 150, 290, 170)))
+    ext = planner_detector.rect_to_image(
+        SIZE, planner_detector.region_rect(SIZE, (270, 150, 290, 170))
+    )
     assert not boxes_inside(known, ext).all()  # the motion's region cuts the bottle
     _, grown = planner.grow(SIZE, ext, known)
     assert grown is not None and boxes_inside(known, grown).all()
@@ -127,7 +132,9 @@ def test_a_region_grows_around_a_box_it_cuts(planner_detector):
 
 def test_a_region_carries_over_what_lies_outside_it(planner_detector):
     planner = RegionPlanner(planner_detector, refresh_s=1.0)
-    planner.remember(_seen([[10, 10, 50, 50], [400, 300, 450, 400]], people=[[0, 0, 100, 100]]), run=0)
+    planner.remember(
+        _seen([[10, 10, 50, 50], [400, 300, 450, 400]], people=[[0, 0, 100, 100]]), run=0
+    )
     region = (350.0, 250.0, 500.0, 450.0)
     found = planner.fill_in(_seen([[405, 302, 455, 398]], people=np.zeros((0, 4))), region)
     # the bottle inside the region is the new one, the one outside is carried over

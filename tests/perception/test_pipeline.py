@@ -33,7 +33,9 @@ class FakeDetector:
         ys, xs = np.nonzero(image[:, :, 0] < 60)
         if not len(xs):
             return Detections.empty(self.names)
-        return Detections([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [1], self.names)
+        return Detections(
+            [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [1], self.names
+        )
 
 
 def _perception(gating: bool) -> tuple[Perception, FakeDetector]:
@@ -117,7 +119,10 @@ def test_demo_decides_the_same_with_motion_gating_on_and_off(tmp_path):
     # motion regions see a box a few frames later or earlier at a region's edge:
     # the same journeys, landing times within half a second
     for a, b in zip(j_on, j_off, strict=True):
-        assert (a[4] is None) == (b[4] is None) and (a[4] is None or abs(a[4] - b[4]) <= 0.5), (a, b)
+        assert (a[4] is None) == (b[4] is None) and (a[4] is None or abs(a[4] - b[4]) <= 0.5), (
+            a,
+            b,
+        )
     assert len([r for r in j_on if r[0] == "journey.matched"]) == 3
 
 
@@ -159,7 +164,9 @@ class TwoLabelDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[100, 100, 160, 260], [102, 98, 161, 262]], [0.8, 0.6], [1, 2], self.names)
+        return Detections(
+            [[100, 100, 160, 260], [102, 98, 161, 262]], [0.8, 0.6], [1, 2], self.names
+        )
 
 
 def _items_after_six_frames(detector, hands_backend: str = "none", **products) -> Perception:
@@ -167,7 +174,9 @@ def _items_after_six_frames(detector, hands_backend: str = "none", **products) -
     cfg = load_config(DEMO)
     products = cfg.models.products.model_copy(update={"classes": ["bottle", "cup"], **products})
     hands = cfg.models.hands.model_copy(update={"backend": hands_backend})
-    models = cfg.models.model_copy(update={"products": products, "hands": hands, "motion_gating": False})
+    models = cfg.models.model_copy(
+        update={"products": products, "hands": hands, "motion_gating": False}
+    )
     cfg = cfg.model_copy(update={"models": models})
     p = Perception(cfg, detector=detector)
     img = np.full((480, 640, 3), 120, np.uint8)
@@ -192,7 +201,9 @@ class StackDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[100, 100, 160, 260], [106, 84, 166, 244]], [0.8, 0.5], [1, 1], self.names)
+        return Detections(
+            [[100, 100, 160, 260], [106, 84, 166, 244]], [0.8, 0.5], [1, 1], self.names
+        )
 
 
 @pytest.mark.parametrize("keep_stacks, expected", [(True, 2), (False, 1)])
@@ -210,7 +221,9 @@ class SubBoxDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[77, 172, 220, 242], [131, 175, 203, 224]], [0.56, 0.8], [1, 2], self.names)
+        return Detections(
+            [[77, 172, 220, 242], [131, 175, 203, 224]], [0.56, 0.8], [1, 2], self.names
+        )
 
 
 class OffsetStackDetector(FakeDetector):
@@ -220,13 +233,17 @@ class OffsetStackDetector(FakeDetector):
 
     def detect(self, image):
         self.calls += 1
-        return Detections([[100, 100, 177, 228], [119, 72, 196, 200]], [0.8, 0.6], [1, 1], self.names)
+        return Detections(
+            [[100, 100, 177, 228], [119, 72, 196, 200]], [0.8, 0.6], [1, 1], self.names
+        )
 
 
 @pytest.mark.parametrize("nested_ios, expected", [(0.85, ["bottle"]), (0.0, ["bottle", "cup"])])
 def test_a_box_inside_a_much_bigger_one_is_part_of_that_item(nested_ios, expected):
     p = _items_after_six_frames(SubBoxDetector(), nested_ios=nested_ios)
-    assert sorted(t.label for t in p.last_items) == expected  # the whole carton stays, better score or not
+    assert (
+        sorted(t.label for t in p.last_items) == expected
+    )  # the whole carton stays, better score or not
 
 
 def test_two_stacked_items_of_one_size_are_not_nested():
@@ -252,7 +269,9 @@ class ItemInHandDetector(FakeDetector):
 
 @pytest.mark.parametrize("share, expected", [(0.5, 1), (0.0, 2)])
 def test_an_item_and_the_hand_under_it_boxed_as_one_are_no_second_item(share, expected):
-    p = _items_after_six_frames(ItemInHandDetector(), hands_backend="detector", hand_box_share=share)
+    p = _items_after_six_frames(
+        ItemInHandDetector(), hands_backend="detector", hand_box_share=share
+    )
     assert len(p.last_items) == expected
     assert len(p.last_hands) == 1
     if expected == 1:
@@ -276,7 +295,10 @@ class HeldCartonDetector(FakeDetector):
 
 def test_a_carton_held_at_its_end_is_not_taken_for_its_sub_box_and_a_hand():
     p = _items_after_six_frames(HeldCartonDetector(), hands_backend="detector", nested_ios=0.0)
-    assert sorted(t.label for t in p.last_items) == ["bottle", "cup"]  # the hand is no "rest" of the carton
+    assert sorted(t.label for t in p.last_items) == [
+        "bottle",
+        "cup",
+    ]  # the hand is no "rest" of the carton
 
 
 def test_people_are_kept_for_the_evidence_blur_not_tracked():
@@ -304,7 +326,8 @@ def test_parallel_frames_decide_exactly_as_one_frame_at_a_time(tmp_path):
     assert out[1]["frames"] == out[2]["frames"] == out[3]["frames"] == 320
     assert out[1]["detector_runs"] == out[2]["detector_runs"] == out[3]["detector_runs"]
     one = [
-        (e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id")) for e in out[1]["events"]
+        (e.type, round(e.ts, 6), e.data.get("alert_type"), e.data.get("journey_id"))
+        for e in out[1]["events"]
     ]
     for n in (2, 3):
         assert [
@@ -376,7 +399,9 @@ def test_a_region_keeps_the_boxes_outside_it():
     far = seen.xyxy[seen.xyxy[:, 0] > 400]
     assert len(far) == 2  # the two bottles on the right, far from the change below
     moved = img.copy()
-    moved[420:470, 10:60] = 255 - moved[420:470, 10:60]  # something changes in the pick zone's corner
+    moved[420:470, 10:60] = (
+        255 - moved[420:470, 10:60]
+    )  # something changes in the pick zone's corner
     work = p.submit(moved, 1 / 15)
     assert work.region is not None and work.region[2] < 400  # only the left part is detected
     p.complete(work)

@@ -22,7 +22,11 @@ def test_one_frame_at_a_time_detects_inline_and_still_frames_reuse_it():
     first = s.frame(IMAGE, 0.0)
     assert s.must_detect(moved=False)  # nothing detected yet
     s.detect(first, lambda image: "found", IMAGE)
-    assert first.detection is not None and first.detection.done() and first.detection.result() == "found"
+    assert (
+        first.detection is not None
+        and first.detection.done()
+        and first.detection.result() == "found"
+    )
     still = [s.frame(IMAGE, t) for t in (0.1, 0.2, 0.3)]
     for work in still:
         assert not s.must_detect(moved=False)

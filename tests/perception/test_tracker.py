@@ -35,7 +35,9 @@ def test_two_items_crossing_paths_keep_their_ids(dy):
     first = last = None
     for i in range(40):
         xa, xb = 100 + 12 * i, 580 - 12 * i
-        tracks = trk.update(frame([box_at(xa, 240), box_at(xb, 240 + dy)], classes=[0, 1]), ts=i / FPS)
+        tracks = trk.update(
+            frame([box_at(xa, 240), box_at(xb, 240 + dy)], classes=[0, 1]), ts=i / FPS
+        )
         if i == 5:
             first = {t.label: t.track_id for t in tracks}
     last = {t.label: t.track_id for t in tracks}
@@ -178,7 +180,9 @@ def test_a_hand_passing_over_for_one_frame_does_not_carry():
 def test_the_nearest_of_two_hands_carries():
     assoc = CarryAssociator(near=0.3)
     for _ in range(3):
-        [it] = assoc.update([item(1, [100, 100, 160, 180])], [hand(7, (170, 140)), hand(8, (130, 140))])
+        [it] = assoc.update(
+            [item(1, [100, 100, 160, 180])], [hand(7, (170, 140)), hand(8, (130, 140))]
+        )
     assert it.carried_by == 8
 
 

@@ -53,7 +53,9 @@ def test_boxes_round_trip_and_clip_to_the_image():
 
 def raw_tensor(boxes_xywh, class_scores):
     """[1, 4+nc, N] like an Ultralytics raw head."""
-    return np.concatenate([np.array(boxes_xywh, np.float32).T, np.array(class_scores, np.float32).T])[None]
+    return np.concatenate(
+        [np.array(boxes_xywh, np.float32).T, np.array(class_scores, np.float32).T]
+    )[None]
 
 
 def test_raw_decode_nms_is_per_class():
@@ -87,7 +89,9 @@ def test_raw_decode_of_pose_keeps_keypoints_as_extra():
 
 
 def test_end2end_decode_is_threshold_and_max_det_only():
-    out = np.array([[[0, 0, 10, 10, 0.9, 3], [0, 0, 10, 10, 0.8, 3], [5, 5, 9, 9, 0.2, 1]]], np.float32)
+    out = np.array(
+        [[[0, 0, 10, 10, 0.9, 3], [0, 0, 10, 10, 0.8, 3], [5, 5, 9, 9, 0.2, 1]]], np.float32
+    )
     rows = decode_end2end(out, conf=0.25)
     assert rows[:, 4].tolist() == pytest.approx([0.9, 0.8])  # no NMS: the model already did it
     assert len(decode_end2end(out, conf=0.25, max_det=1)) == 1
@@ -132,7 +136,12 @@ def test_end2end_model_through_the_detector(tmp_path):
     path = constant_model(
         tmp_path / "e2e.onnx",
         out,
-        metadata={"names": {0: "person", 1: "bottle"}, "task": "detect", "end2end": True, "imgsz": [64, 64]},
+        metadata={
+            "names": {0: "person", 1: "bottle"},
+            "task": "detect",
+            "end2end": True,
+            "imgsz": [64, 64],
+        },
     )
     det = YoloDetector(path)
     assert det.spec.output_format == "end2end" and det.names == ("person", "bottle")
@@ -219,4 +228,6 @@ def test_region_rect_grows_to_the_minimum_and_stays_inside():
     rect = det.region_rect((640, 480), (630, 470, 640, 480), pad=8, min_side=96)
     x0, y0, x1, y1 = rect
     assert (x1 - x0, y1 - y0) == (96, 96) and x1 <= 320 and y1 <= 256
-    assert det.region_rect((640, 480), (0, 0, 640, 480)) is None  # most of the frame: detect it whole
+    assert (
+        det.region_rect((640, 480), (0, 0, 640, 480)) is None
+    )  # most of the frame: detect it whole

@@ -35,7 +35,8 @@ def pair_up(ours: list[dict], theirs: list[dict]) -> list[tuple[dict, dict]]:
     cost = np.array(
         [
             [
-                np.abs(np.subtract(a["xyxy"], b["xyxy"])).max() + (1e6 if a["class"] != b["class"] else 0)
+                np.abs(np.subtract(a["xyxy"], b["xyxy"])).max()
+                + (1e6 if a["class"] != b["class"] else 0)
                 for b in theirs
             ]
             for a in ours
@@ -46,10 +47,14 @@ def pair_up(ours: list[dict], theirs: list[dict]) -> list[tuple[dict, dict]]:
 
 
 def assert_agrees(ours: list[dict], theirs: list[dict], where: str) -> tuple[float, float]:
-    assert len(ours) == len(theirs), f"{where}: {len(ours)} detections, Ultralytics has {len(theirs)}"
+    assert len(ours) == len(theirs), (
+        f"{where}: {len(ours)} detections, Ultralytics has {len(theirs)}"
+    )
     worst_box = worst_score = 0.0
     for a, b in pair_up(ours, theirs):
-        assert a["class"] == b["class"], f"{where}: {a['class']} vs Ultralytics {b['class']} at {b['xyxy']}"
+        assert a["class"] == b["class"], (
+            f"{where}: {a['class']} vs Ultralytics {b['class']} at {b['xyxy']}"
+        )
         box = float(np.abs(np.subtract(a["xyxy"], b["xyxy"])).max())
         score = abs(a["score"] - b["score"])
         assert box <= BOX_PX, f"{where}: {a['class']} box {a['xyxy']} vs {b['xyxy']} ({box:.2f} px)"
@@ -73,7 +78,9 @@ def test_fixture_covers_both_models_and_real_photos():
     "case", FIXTURE["cases"], ids=lambda c: f"{c['model'][7:14]}-{c['image'].split('/')[-1]}"
 )
 def test_predict_matches_ultralytics(case):
-    [result] = predict_images(ROOT / case["model"], [ROOT / case["image"]], detector=detector(case["model"]))
+    [result] = predict_images(
+        ROOT / case["model"], [ROOT / case["image"]], detector=detector(case["model"])
+    )
     assert_agrees(result["detections"], case["detections"], f"{case['model']} on {case['image']}")
 
 
@@ -92,7 +99,8 @@ def _cli() -> tuple[str, ...]:
     if probe.returncode == 0 and "--model" in probe.stdout:
         return real
     warnings.warn(
-        f"edge-app CLI has no working 'predict' yet; using edge_app.tools.predict\n{probe.stderr[-300:]}",
+        "edge-app CLI has no working 'predict' yet; using "
+        f"edge_app.tools.predict\n{probe.stderr[-300:]}",
         stacklevel=2,
     )
     return (sys.executable, "-m", "edge_app.tools.predict")

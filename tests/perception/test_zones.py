@@ -20,7 +20,15 @@ EDGE = W / 3  # pick | scan boundary in pixels
 
 
 def track(
-    tid, cx, cy=250, kind="item", confirmed=True, carried_by=None, velocity=(0, 0), size=40, predicted=False
+    tid,
+    cx,
+    cy=250,
+    kind="item",
+    confirmed=True,
+    carried_by=None,
+    velocity=(0, 0),
+    size=40,
+    predicted=False,
 ):
     return Track(
         tid,
@@ -60,7 +68,13 @@ TABLE = [
         3,
         [(1, "pick", "entered"), (5, "scan", "entered"), (9, "pick", "exited")],
     ),
-    ("flicker after settling in pick", [100, 100, IN, OUT, IN, OUT, IN], 2, 3, [(1, "pick", "entered")]),
+    (
+        "flicker after settling in pick",
+        [100, 100, IN, OUT, IN, OUT, IN],
+        2,
+        3,
+        [(1, "pick", "entered")],
+    ),
     (
         "pick to bag through scan",
         [100, 100, 500, 500, 500, 900, 900, 900],
@@ -104,7 +118,9 @@ def test_lost_track_emits_lost_per_zone_and_is_pruned():
     ]
     assert mapper.inside(1) == [] and mapper.update([], ts=0.6, lost=[1]) == []
     # the id comes back (a new track with a recycled id would start from scratch)
-    assert [(e.zone, e.action) for e in mapper.update([track(1, 900)], ts=0.7)] == [("bag", "entered")]
+    assert [(e.zone, e.action) for e in mapper.update([track(1, 900)], ts=0.7)] == [
+        ("bag", "entered")
+    ]
 
 
 def test_a_lost_track_says_when_it_was_last_seen_not_when_it_was_given_up():
@@ -120,7 +136,9 @@ def test_a_lost_track_says_when_it_was_last_seen_not_when_it_was_given_up():
 
 def test_hand_events_say_hand_and_items_say_carried():
     mapper = ZoneMapper(ZonesConfig(**ZONES, enter_frames=1), (W, H))
-    events = mapper.update([track(1_000_001, 500, kind="hand"), track(3, 500, carried_by=1_000_001)], ts=0)
+    events = mapper.update(
+        [track(1_000_001, 500, kind="hand"), track(3, 500, carried_by=1_000_001)], ts=0
+    )
     by_id = {e.track_id: e for e in events}
     assert by_id[1_000_001].kind == "hand" and not by_id[1_000_001].carried
     assert by_id[3].kind == "item" and by_id[3].carried
@@ -136,7 +154,14 @@ def test_normalised_polygons_scale_to_the_frame():
 
 @pytest.mark.parametrize(
     "point,inside",
-    [((2, 2), True), ((2, 8), True), ((8, 2), True), ((8, 8), False), ((15, 5), False), ((-1, 5), False)],
+    [
+        ((2, 2), True),
+        ((2, 8), True),
+        ((8, 2), True),
+        ((8, 8), False),
+        ((15, 5), False),
+        ((-1, 5), False),
+    ],
 )
 def test_points_in_a_concave_polygon(point, inside):
     # an L shape: the square 0..10 minus the top-right quarter 5..10 x 5..10
@@ -152,28 +177,45 @@ GROUPS = [
         [track(1, 100, velocity=(200, 0)), track(2, 100, 290, velocity=(210, 5))],
         2,
     ),
-    ("side by side but one still", [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(0, 0))], 1),
+    (
+        "side by side but one still",
+        [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(0, 0))],
+        1,
+    ),
     (
         "close but opposite directions",
         [track(1, 100, velocity=(200, 0)), track(2, 140, velocity=(-200, 0))],
         1,
     ),
-    ("far apart, same motion", [track(1, 100, velocity=(200, 0)), track(2, 600, velocity=(200, 0))], 1),
+    (
+        "far apart, same motion",
+        [track(1, 100, velocity=(200, 0)), track(2, 600, velocity=(200, 0))],
+        1,
+    ),
     (
         "same carrier hand",
-        [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 600, carried_by=7, velocity=(150, 20))],
+        [
+            track(1, 100, carried_by=7, velocity=(200, 0)),
+            track(2, 600, carried_by=7, velocity=(150, 20)),
+        ],
         2,
     ),
     # kset12 normal-141414-013: a carton standing in the bag, its box pushed about by the hand
     # setting another carton down beside it, is no stack with it
     (
         "same carrier hand, moving different ways",
-        [track(1, 100, carried_by=7, velocity=(118, -56)), track(2, 140, carried_by=7, velocity=(-28, 51))],
+        [
+            track(1, 100, carried_by=7, velocity=(118, -56)),
+            track(2, 140, carried_by=7, velocity=(-28, 51)),
+        ],
         1,
     ),
     (
         "the hand puts one down by one standing in the bag",
-        [track(1, 100, carried_by=7, velocity=(200, 0)), track(2, 130, carried_by=7, velocity=(0, 0))],
+        [
+            track(1, 100, carried_by=7, velocity=(200, 0)),
+            track(2, 130, carried_by=7, velocity=(0, 0)),
+        ],
         1,
     ),
     # kset10 normal-121212-057: the tracker lost a fast milk and gave it a new box;
@@ -202,5 +244,7 @@ def test_moving_groups(desc, tracks, size):
 
 def test_group_size_lands_in_the_zone_event():
     mapper = ZoneMapper(ZonesConfig(**ZONES, enter_frames=1), (W, H))
-    events = mapper.update([track(1, 500, velocity=(300, 0)), track(2, 500, 295, velocity=(300, 0))], ts=0)
+    events = mapper.update(
+        [track(1, 500, velocity=(300, 0)), track(2, 500, 295, velocity=(300, 0))], ts=0
+    )
     assert [(e.track_id, e.group_size) for e in events] == [(1, 2), (2, 2)]

@@ -35,7 +35,9 @@ def _recording(tmp: Path) -> dict:
     (rec / "kiosk.jsonl").write_text(
         "".join(json.dumps({**r, "t": round(EPOCH + r["t"], 3)}) + "\n" for r in pos)
     )
-    truth = yaml.safe_load((ORIGINAL / "truth.yaml").read_text())  # "hand-written": the same journeys
+    truth = yaml.safe_load(
+        (ORIGINAL / "truth.yaml").read_text()
+    )  # "hand-written": the same journeys
     (rec / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
     return {
         "video": rec / "lane01.mp4",
@@ -63,7 +65,12 @@ def _replay(lane: Path, folder: Path, tmp: Path, tag: str) -> list[dict]:
         str(tmp / f"state-{tag}"),
     ]
     r = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "YOLO_OFFLINE": "1"}, timeout=120
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(out.read_text())["events"]

@@ -32,7 +32,13 @@ def test_catalogue_gtins_are_valid_and_classes_known():
 
 def test_a_transaction_with_every_label_writes_its_scans_pos_events_and_truth(tmp_path):
     (folder,) = generate(
-        tmp_path, seed=5, count=1, difficulty="normal", size=(160, 120), fps=5.0, labels=[ALL_LABELS]
+        tmp_path,
+        seed=5,
+        count=1,
+        difficulty="normal",
+        size=(160, 120),
+        fps=5.0,
+        labels=[ALL_LABELS],
     )
     sc = Scenario(folder)
     assert sc.lane_config_path == (tmp_path / "lane.yaml").resolve()
@@ -44,7 +50,11 @@ def test_a_transaction_with_every_label_writes_its_scans_pos_events_and_truth(tm
     reads = raw.count(b"\r")
     # one read each: scanned, the multi_item carrier (truth "scanned"), mismatch, scan_without_item
     assert reads == 4
-    for j in by_label["missed_scan.pass_over"] + by_label["missed_scan.bypass"] + by_label["no_barcode_item"]:
+    for j in (
+        by_label["missed_scan.pass_over"]
+        + by_label["missed_scan.bypass"]
+        + by_label["no_barcode_item"]
+    ):
         assert j.t_scan is None
     (mm,) = by_label["mismatch"]
     assert mm.scanned_gtin and mm.scanned_gtin != mm.gtin and scanner_bytes(mm.scanned_gtin) in raw
@@ -53,7 +63,9 @@ def test_a_transaction_with_every_label_writes_its_scans_pos_events_and_truth(tm
     assert labels[mm.scanned_gtin] != labels[mm.gtin]
     (extra,) = by_label["multi_item"]
     carrier = [
-        j for j in by_label["scanned"] if j.product == extra.product and abs(j.t_land - extra.t_land) < 0.5
+        j
+        for j in by_label["scanned"]
+        if j.product == extra.product and abs(j.t_land - extra.t_land) < 0.5
     ]
     assert carrier and carrier[0].t_scan is not None
     (swi,) = by_label["scan_without_item"]
@@ -78,7 +90,9 @@ def test_kiosk_frames_have_hands_over_items_and_differ_by_seed():
     item = next(b for b in boxes if b["item"] == 0)
     hx0, hy0, hx1, hy1 = hands[0]["xyxy"]
     ix0, iy0, ix1, iy1 = item["xyxy"]
-    assert min(hx1, ix1) > max(hx0, ix0) and min(hy1, iy1) > max(hy0, iy0)  # the hand overlaps what it holds
+    assert min(hx1, ix1) > max(hx0, ix0) and min(hy1, iy1) > max(
+        hy0, iy0
+    )  # the hand overlaps what it holds
     other = plan_kiosk_session(4, 3, "hard")
     assert other.look != s.look
     assert Look.random(np.random.default_rng(1)) == Look.random(np.random.default_rng(1))

@@ -15,7 +15,9 @@ from edge_app.sim.kiosk import CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "models" / "lane-products-hands-320.onnx"
-pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="lane model not built (edge-app models train)")
+pytestmark = pytest.mark.skipif(
+    not MODEL.is_file(), reason="lane model not built (edge-app models train)"
+)
 
 
 def _iou(a, b) -> float:

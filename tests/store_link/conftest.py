@@ -23,7 +23,9 @@ from tests.fixtures.broker import Mosquitto
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.02) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, poll: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -58,7 +60,9 @@ class Subscriber:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{id(self)}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"test-sub-{id(self)}",
+            protocol=mqtt.MQTTv5,
         )
         if username:
             self.client.username_pw_set(username, password)
@@ -148,7 +152,14 @@ class LaneProcess:
     """``tests/store_link/lane_process.py`` in its own interpreter, so it can be killed -9."""
 
     def __init__(
-        self, url: str, outbox: Path, *, boot_id: str, publish: int = 0, store: str = "s1", lane: str = "l1"
+        self,
+        url: str,
+        outbox: Path,
+        *,
+        boot_id: str,
+        publish: int = 0,
+        store: str = "s1",
+        lane: str = "l1",
     ):
         self.args = [
             sys.executable,
@@ -191,14 +202,17 @@ class LaneProcess:
 
     def wait_line(self, prefix: str, timeout: float = 15.0) -> str:
         def found() -> bool:
-            return any(line.startswith(prefix) for line in self.lines) or (self.proc.poll() is not None)
+            return any(line.startswith(prefix) for line in self.lines) or (
+                self.proc.poll() is not None
+            )
 
         wait_until(found, timeout, f"{prefix!r} from the lane process")
         for line in self.lines:
             if line.startswith(prefix):
                 return line
         raise AssertionError(
-            f"lane process exited ({self.proc.returncode}) without {prefix!r}:\n" + "\n".join(self.lines)
+            f"lane process exited ({self.proc.returncode}) without {prefix!r}:\n"
+            + "\n".join(self.lines)
         )
 
     def kill9(self) -> None:

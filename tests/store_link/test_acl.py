@@ -27,7 +27,9 @@ USERS = {
 }
 PREFIX = "checkout/v1/store-042"
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
+pytestmark = pytest.mark.skipif(
+    shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd"
+)
 
 
 @pytest.fixture
@@ -37,7 +39,9 @@ def store_broker(tmp_path):
     for i, (user, password) in enumerate(USERS.items()):
         create = ["-c"] if i == 0 else []
         subprocess.run(
-            ["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True, capture_output=True
+            ["mosquitto_passwd", *create, "-b", str(passwd), user, password],
+            check=True,
+            capture_output=True,
         )
     b = Mosquitto(
         tmp_path / "broker",
@@ -79,7 +83,9 @@ def lane_link(tmp_path, broker: Mosquitto, lane: str, **kwargs) -> StoreLink:
     )
 
 
-def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_own(tmp_path, store_broker):
+def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_own(
+    tmp_path, store_broker
+):
     monitor = Subscriber(
         store_broker, f"{PREFIX}/#", username="monitor-042", password=USERS["monitor-042"]
     ).start()
@@ -89,11 +95,15 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         own.start()
         wait_until(lambda: own.connected, 10, "lane-01 StoreLink connected")
         own.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t-1"))
-        own.publish_raw("light/tower", "review", retain=True)  # the mqtt_mirror light's default topic
+        own.publish_raw(
+            "light/tower", "review", retain=True
+        )  # the mqtt_mirror light's default topic
         wait_until(lambda: own.outbox_depth() == 0, 10, "lane-01's own event acknowledged")
 
         denied = [
-            intruder.publish(f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain).mid
+            intruder.publish(
+                f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain
+            ).mid
             for suffix, retain in [
                 ("events", False),
                 ("state", True),
@@ -106,7 +116,9 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         barrier = intruder.publish(f"{PREFIX}/lane-01/stats", b'{"barrier": 1}', qos=1).mid
         wait_until(lambda: barrier in acks and all(m in acks for m in denied), 5, "PUBACKs")
         wait_until(
-            lambda: any(b'"barrier"' in p for p in monitor.payloads("lane-01/stats")), 5, "the barrier"
+            lambda: any(b'"barrier"' in p for p in monitor.payloads("lane-01/stats")),
+            5,
+            "the barrier",
         )
 
         assert {acks[m] for m in denied} == {"Not authorized"}
@@ -125,9 +137,13 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         monitor.stop()
 
 
-def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it(tmp_path, store_broker):
+def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it(
+    tmp_path, store_broker
+):
     calls = []
-    lane2 = lane_link(tmp_path, store_broker, "lane-02", on_command=lambda n, a: calls.append(n) or {"ok": 1})
+    lane2 = lane_link(
+        tmp_path, store_broker, "lane-02", on_command=lambda n, a: calls.append(n) or {"ok": 1}
+    )
     snoop = Subscriber(
         store_broker,
         f"{PREFIX}/lane-02/request/#",
@@ -135,7 +151,10 @@ def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it
         password=USERS["store-042-lane-01"],
     )
     kiosk = Subscriber(
-        store_broker, f"{PREFIX}/lane-02/response/#", username="kiosk-042-02", password=USERS["kiosk-042-02"]
+        store_broker,
+        f"{PREFIX}/lane-02/response/#",
+        username="kiosk-042-02",
+        password=USERS["kiosk-042-02"],
     )
     try:
         lane2.start()
@@ -145,7 +164,9 @@ def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it
         request = json.dumps({"request_id": "k-1", "transaction_id": "T-9"}).encode()
         kiosk.client.publish(f"{PREFIX}/lane-02/request/transaction/start", request, qos=1)
         # the kiosk may not reload the lane's config (ops only): refused by the broker
-        kiosk.client.publish(f"{PREFIX}/lane-02/request/config/reload", b'{"request_id": "k-2"}', qos=1)
+        kiosk.client.publish(
+            f"{PREFIX}/lane-02/request/config/reload", b'{"request_id": "k-2"}', qos=1
+        )
         wait_until(lambda: len(kiosk.snapshot()) >= 1, 10, "the kiosk's response")
         kiosk.client.publish(
             f"{PREFIX}/lane-02/request/transaction/end",
@@ -190,7 +211,9 @@ def test_the_example_bridge_forwards_a_lanes_events_and_retained_availability_to
     try:
         store.start()
         wait_until(
-            lambda: any(m.topic.endswith("_bridge/hq") and m.payload == b"1" for m in hq_view.snapshot()),
+            lambda: any(
+                m.topic.endswith("_bridge/hq") and m.payload == b"1" for m in hq_view.snapshot()
+            ),
             15,
             "the bridge to connect",
         )
@@ -202,9 +225,13 @@ def test_the_example_bridge_forwards_a_lanes_events_and_retained_availability_to
             "boot",
         )
         link.start()
-        env = link.publish_event(LaneEvent(ts=3.0, type="transaction.started", transaction_id="t-7"))
+        env = link.publish_event(
+            LaneEvent(ts=3.0, type="transaction.started", transaction_id="t-7")
+        )
         wait_until(
-            lambda: any(b"t-7" in p for p in hq_view.payloads("lane-07/events")), 15, "the event at HQ"
+            lambda: any(b"t-7" in p for p in hq_view.payloads("lane-07/events")),
+            15,
+            "the event at HQ",
         )
         assert json.loads(hq_view.payloads("lane-07/events")[0])["event_id"] == env.event_id
         assert b"online" in hq_view.payloads("lane-07/availability")

@@ -48,7 +48,11 @@ SAMPLE_DATA = {
         "landed_ts": 13.0,
     },
     "alert.self_corrected": {"alert_id": "a-2", "alert_type": "missed_scan.pass_over"},
-    "alert.cleared": {"alert_id": "a-1", "alert_type": "missed_scan.bypass", "resolution": "item_added"},
+    "alert.cleared": {
+        "alert_id": "a-1",
+        "alert_type": "missed_scan.bypass",
+        "resolution": "item_added",
+    },
     "transaction.ended": {
         "items": 5,
         "scans": 4,
@@ -97,13 +101,18 @@ def test_every_published_payload_validates_against_the_schema(tmp_path, broker):
         for event_type in EVENT_TYPES:
             link.publish_event(
                 LaneEvent(
-                    ts=10.0, type=event_type, transaction_id="t-1", data=SAMPLE_DATA.get(event_type, {})
+                    ts=10.0,
+                    type=event_type,
+                    transaction_id="t-1",
+                    data=SAMPLE_DATA.get(event_type, {}),
                 )
             )
         link.publish_state(STATE)
         link.publish_status("camera", "degraded", "12 fps, expected 30")
         wait_until(
-            lambda: len(hq.payloads("/events")) == len(EVENT_TYPES) and hq.payloads("/status/camera"),
+            lambda: (
+                len(hq.payloads("/events")) == len(EVENT_TYPES) and hq.payloads("/status/camera")
+            ),
             10,
             "all events and the status",
         )
@@ -125,7 +134,9 @@ def test_every_published_payload_validates_against_the_schema(tmp_path, broker):
 def test_start_never_blocks_on_a_dead_broker_and_events_wait_in_the_outbox(tmp_path):
     port = free_port()  # nothing listens here
     states = []
-    link = make_link(tmp_path, f"mqtt://127.0.0.1:{port}", on_connection=lambda up, why: states.append(up))
+    link = make_link(
+        tmp_path, f"mqtt://127.0.0.1:{port}", on_connection=lambda up, why: states.append(up)
+    )
     t0 = time.monotonic()
     link.start()
     for i in range(20):
@@ -139,7 +150,9 @@ def test_start_never_blocks_on_a_dead_broker_and_events_wait_in_the_outbox(tmp_p
 
 def test_an_unresolvable_host_or_bad_tls_file_does_not_raise(tmp_path):
     link = make_link(
-        tmp_path, "mqtts://no-such-host.invalid:8883", cfg={"tls": {"ca_file": "/nonexistent/ca.pem"}}
+        tmp_path,
+        "mqtts://no-such-host.invalid:8883",
+        cfg={"tls": {"ca_file": "/nonexistent/ca.pem"}},
     )
     link.start()  # tls_set fails on the missing CA file: logged, lane runs on
     link.publish_event(LaneEvent(ts=1.0, type="transaction.started"))
@@ -149,14 +162,18 @@ def test_an_unresolvable_host_or_bad_tls_file_does_not_raise(tmp_path):
 
 def test_mqtt_311_fallback_delivers_events_and_answers_commands(tmp_path, broker):
     hq = Subscriber(broker, "checkout/v1/s1/l1/#").start()
-    link = make_link(tmp_path, broker.url, cfg={"protocol": "3.1.1"}, on_command=lambda n, a: {"seen": n})
+    link = make_link(
+        tmp_path, broker.url, cfg={"protocol": "3.1.1"}, on_command=lambda n, a: {"seen": n}
+    )
     try:
         link.start()
         wait_until(lambda: link.accepting_commands, 10, "3.1.1 connection")
         link.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t"))
         hq.client.publish("checkout/v1/s1/l1/request/snapshot", b'{"request_id": "r"}', qos=1)
         wait_until(
-            lambda: hq.payloads("/events") and hq.payloads("/response/snapshot"), 10, "event and response"
+            lambda: hq.payloads("/events") and hq.payloads("/response/snapshot"),
+            10,
+            "event and response",
         )
         assert json.loads(hq.payloads("/response/snapshot")[0])["data"] == {"seen": "snapshot"}
         wait_until(lambda: link.outbox_depth() == 0, 5, "PUBACK")
@@ -178,9 +195,15 @@ def test_stats_carry_outbox_depth_and_status_since_only_changes_with_the_status(
         link.publish_status("light", "ok", "usb tower, retried")
         clock[0] += 60
         link.publish_status("light", "down", "unplugged")
-        wait_until(lambda: len(hq.payloads("/status/light")) == 3 and hq.payloads("/stats"), 10, "messages")
+        wait_until(
+            lambda: len(hq.payloads("/status/light")) == 3 and hq.payloads("/stats"), 10, "messages"
+        )
         stats = hq.json("/stats")[0]
-        assert stats["fps"] == 29.5 and stats["outbox_depth"] == 0 and stats["outbox_dropped_total"] == 0
+        assert (
+            stats["fps"] == 29.5
+            and stats["outbox_depth"] == 0
+            and stats["outbox_dropped_total"] == 0
+        )
         since = [s["since"] for s in hq.json("/status/light")]
         assert since[0] == since[1] != since[2]
         with pytest.raises(ValueError):
@@ -216,7 +239,9 @@ def test_parse_mqtt_url_refuses(url):
 def test_credentials_never_reach_the_log(tmp_path, broker, caplog):
     caplog.set_level(logging.DEBUG)
     secret = "s3cret-Pa55"
-    link = make_link(tmp_path, f"mqtt://lane:{secret}@127.0.0.1:{broker.port}", cfg={"password": secret})
+    link = make_link(
+        tmp_path, f"mqtt://lane:{secret}@127.0.0.1:{broker.port}", cfg={"password": secret}
+    )
     link.start()
     wait_until(lambda: link.connected, 10, "connected (anonymous broker ignores the password)")
     link.stop(timeout_s=0.5)

@@ -68,9 +68,15 @@ def test_valid_requests_reach_the_handler_with_defaults_filled(command):
 def test_item_add_keeps_barcode_less_lines_and_optional_gtin():
     r = parse_request(
         "item/add",
-        payload({"request_id": "r", "description": "Croissant", "quantity": 3, "gtin": "2012345678906"}),
+        payload(
+            {"request_id": "r", "description": "Croissant", "quantity": 3, "gtin": "2012345678906"}
+        ),
     )
-    assert isinstance(r, CommandRequest) and r.args["gtin"] == "2012345678906" and r.args["quantity"] == 3
+    assert (
+        isinstance(r, CommandRequest)
+        and r.args["gtin"] == "2012345678906"
+        and r.args["quantity"] == 3
+    )
 
 
 def hostile_payloads(rng: random.Random) -> list[tuple[str, bytes]]:
@@ -93,7 +99,9 @@ def hostile_payloads(rng: random.Random) -> list[tuple[str, bytes]]:
         lambda c: payload({"request_id": "r" * 5000, **VALID[c]}),  # huge request_id
         lambda c: payload({"request_id": "r", **VALID[c], "extra": 1}),  # unknown key
         lambda c: b"[" * 20_000 + b"]" * 20_000,  # 40 KB of nesting: RecursionError
-        lambda c: b'{"request_id":"r","x":' + b'"' + b"a" * (MAX_PAYLOAD_BYTES + 10) + b'"}',  # > 64 KiB
+        lambda c: (
+            b'{"request_id":"r","x":' + b'"' + b"a" * (MAX_PAYLOAD_BYTES + 10) + b'"}'
+        ),  # > 64 KiB
         lambda c: b'{"request_id":"r","duration_ms":NaN}',  # NaN is not JSON
     ]
     per_command_wrong = {
@@ -103,7 +111,10 @@ def hostile_payloads(rng: random.Random) -> list[tuple[str, bytes]]:
             {"transaction_id": "a b/c#"},
             {"transaction_id": "x" * 5000},
         ],
-        "transaction/end": [{"transaction_id": "T", "outcome": "stolen"}, {"transaction_id": ["T"]}],
+        "transaction/end": [
+            {"transaction_id": "T", "outcome": "stolen"},
+            {"transaction_id": ["T"]},
+        ],
         "payment/start": [{"transaction_id": None}, {}],
         "item/add": [
             {"description": "x" * 4096},
@@ -123,7 +134,12 @@ def hostile_payloads(rng: random.Random) -> list[tuple[str, bytes]]:
         ],
         "config/reload": [{"path": "/etc/shadow"}],
         "snapshot": [{"reason": "r" * 10_000}],
-        "light/test": [{"state": "disco"}, {"duration_ms": -5}, {"duration_ms": 10**7}, {"duration_ms": 1.5}],
+        "light/test": [
+            {"state": "disco"},
+            {"duration_ms": -5},
+            {"duration_ms": 10**7},
+            {"duration_ms": 1.5},
+        ],
     }
     unknown = [
         "shutdown",
@@ -154,7 +170,9 @@ def test_hostile_payloads_are_all_refused_without_calling_the_handler():
     for command, raw in hostile_payloads(random.Random(5)):
         reply = dispatch(command, raw, lambda *a: calls.append(a) or {})
         body = json.loads(reply.body)
-        assert not reply.ok and body["status"] == "error" and body["data"] is None and body["error"], (
+        assert (
+            not reply.ok and body["status"] == "error" and body["data"] is None and body["error"]
+        ), (
             command,
             raw[:80],
         )
@@ -175,7 +193,9 @@ def test_arbitrary_bytes_never_raise_and_reach_the_handler_only_when_valid(comma
 @given(
     obj=st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4),
+        lambda kids: (
+            st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=12), kids, max_size=4)
+        ),
         max_leaves=20,
     )
 )
@@ -201,7 +221,9 @@ def test_a_handler_that_raises_or_returns_junk_becomes_an_error_response():
         dispatch("snapshot", payload({"request_id": "r"}), lambda *a: ["not", "a", "dict"]).body
     )
     assert body["status"] == "error" and "expected dict" in body["error"]
-    body = json.loads(dispatch("snapshot", payload({"request_id": "r"}), lambda *a: {"x": {1, 2}}).body)
+    body = json.loads(
+        dispatch("snapshot", payload({"request_id": "r"}), lambda *a: {"x": {1, 2}}).body
+    )
     assert body["status"] == "error"
 
 

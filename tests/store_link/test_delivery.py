@@ -10,7 +10,13 @@ from edge_app.events import LaneEvent
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.outbox import Outbox
 from tests.fixtures.broker import Mosquitto
-from tests.store_link.conftest import Subscriber, broker_user_line, retained, wait_retained, wait_until
+from tests.store_link.conftest import (
+    Subscriber,
+    broker_user_line,
+    retained,
+    wait_retained,
+    wait_until,
+)
 
 
 def persistent_broker(tmp_path) -> Mosquitto:
@@ -44,10 +50,20 @@ def first_occurrences(envelopes: list[dict]) -> list[dict]:
 
 def test_ten_thousand_events_through_two_broker_restarts_arrive_complete_and_in_order(tmp_path):
     broker = persistent_broker(tmp_path).start()
-    hq = Subscriber(broker, "checkout/v1/s1/l1/events", client_id="hq-test", persistent=True).start()
-    outbox = Outbox(tmp_path / "outbox.db", 50_000, synchronous="NORMAL")  # NORMAL: 10k fsyncs are slow
+    hq = Subscriber(
+        broker, "checkout/v1/s1/l1/events", client_id="hq-test", persistent=True
+    ).start()
+    outbox = Outbox(
+        tmp_path / "outbox.db", 50_000, synchronous="NORMAL"
+    )  # NORMAL: 10k fsyncs are slow
     link = StoreLink(
-        MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-a", reconnect_min_s=0.1, reconnect_max_s=0.5
+        MqttConfig(url=broker.url),
+        "s1",
+        "l1",
+        outbox,
+        "boot-a",
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
     )
     try:
         link.start()
@@ -58,7 +74,9 @@ def test_ten_thousand_events_through_two_broker_restarts_arrive_complete_and_in_
             for _ in range(n):
                 env = link.publish_event(
                     LaneEvent(
-                        ts=float(len(sent)), type="transaction.started", transaction_id=f"t-{len(sent)}"
+                        ts=float(len(sent)),
+                        type="transaction.started",
+                        transaction_id=f"t-{len(sent)}",
                     )
                 )
                 sent.append(env.event_id)
@@ -98,7 +116,8 @@ def test_kill_9_with_500_events_in_the_outbox_then_all_500_arrive(tmp_path, brok
 
     with sqlite3.connect(db) as con:
         on_disk = [
-            json.loads(p)["event_id"] for (p,) in con.execute("SELECT payload FROM outbox ORDER BY id")
+            json.loads(p)["event_id"]
+            for (p,) in con.execute("SELECT payload FROM outbox ORDER BY id")
         ]
     assert len(on_disk) == 500
 
@@ -107,7 +126,9 @@ def test_kill_9_with_500_events_in_the_outbox_then_all_500_arrive(tmp_path, brok
     try:
         second = lane_processes(broker.url, db, boot_id="boot-2", publish=0).start()
         wait_until(
-            lambda: {e["event_id"] for e in hq.json()} >= set(on_disk), 30, "the 500 events after restart"
+            lambda: {e["event_id"] for e in hq.json()} >= set(on_disk),
+            30,
+            "the 500 events after restart",
         )
         received = first_occurrences(hq.json())
         assert [e["seq"] for e in received] == list(range(1, 501))
@@ -138,12 +159,20 @@ def test_availability_offline_by_last_will_online_after_restart_stopped_after_st
     assert retained(broker, topic) == b"stopped"  # a clean stop sends no Will afterwards
 
 
-def test_state_and_status_are_republished_after_the_broker_lost_its_retained_store(tmp_path, broker):
+def test_state_and_status_are_republished_after_the_broker_lost_its_retained_store(
+    tmp_path, broker
+):
     from edge_app.events import LaneStatePayload
 
     outbox = Outbox(tmp_path / "outbox.db", 100, synchronous="NORMAL")
     link = StoreLink(
-        MqttConfig(url=broker.url), "s1", "l1", outbox, "boot-x", reconnect_min_s=0.1, reconnect_max_s=0.5
+        MqttConfig(url=broker.url),
+        "s1",
+        "l1",
+        outbox,
+        "boot-x",
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
     )
     link.start()
     try:
@@ -162,7 +191,9 @@ def test_state_and_status_are_republished_after_the_broker_lost_its_retained_sto
         )
         link.publish_status("scanner/flatbed", "down", "no such port")
         link.publish_raw("light", "available", retain=True)
-        wait_until(lambda: retained(broker, "checkout/v1/s1/l1/light") == b"available", 5, "first publish")
+        wait_until(
+            lambda: retained(broker, "checkout/v1/s1/l1/light") == b"available", 5, "first publish"
+        )
         broker.restart()  # persistence false: every retained message is gone
         wait_until(lambda: link.connected, 10, "reconnected")
         wait_retained(broker, "checkout/v1/s1/l1/availability", b"online")

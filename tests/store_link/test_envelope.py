@@ -25,13 +25,16 @@ def factory(clock=lambda: 1_700_000_000.25) -> EnvelopeFactory:
 def test_seq_counts_per_boot_and_ids_are_unique_uuids():
     f = factory()
     envs = [
-        f.build(LaneEvent(ts=float(i), type="transaction.started", transaction_id="t")) for i in range(50)
+        f.build(LaneEvent(ts=float(i), type="transaction.started", transaction_id="t"))
+        for i in range(50)
     ]
     assert [e.seq for e in envs] == list(range(1, 51))
     assert len({e.event_id for e in envs}) == 50
     assert all(uuid.UUID(e.event_id) for e in envs)
     assert {e.boot_id for e in envs} == {"boot-7"}
-    assert factory().build(LaneEvent(ts=0.0, type="transaction.started")).seq == 1  # a new boot starts again
+    assert (
+        factory().build(LaneEvent(ts=0.0, type="transaction.started")).seq == 1
+    )  # a new boot starts again
 
 
 def test_wall_time_is_iso_utc_from_the_injected_clock_and_mono_ts_is_the_event_ts():

@@ -56,7 +56,9 @@ def test_full_outbox_drops_oldest_and_counts_it_persistently(tmp_path):
     assert [r.event_id for r in again.pending(10)] == ["e-6", "e-7", "e-8"]
 
 
-@pytest.mark.parametrize("depth, limit, drop", [(0, 1, 0), (1, 1, 1), (4, 5, 0), (5, 5, 1), (10, 5, 6)])
+@pytest.mark.parametrize(
+    "depth, limit, drop", [(0, 1, 0), (1, 1, 1), (4, 5, 0), (5, 5, 1), (10, 5, 6)]
+)
 def test_drop_policy_makes_room_for_exactly_one(depth, limit, drop):
     assert rows_to_drop(depth, limit) == drop
 

@@ -41,7 +41,10 @@ def make_pki(d):
         "ca.crt",
         cwd=d,
     )
-    for name, ext in [("broker", "subjectAltName=IP:127.0.0.1"), ("lane", "extendedKeyUsage=clientAuth")]:
+    for name, ext in [
+        ("broker", "subjectAltName=IP:127.0.0.1"),
+        ("lane", "extendedKeyUsage=clientAuth"),
+    ]:
         openssl(
             "req",
             "-newkey",

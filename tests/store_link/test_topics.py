@@ -66,7 +66,12 @@ def test_parse_topic_and_fleet_filter():
     assert fleet_filter() == "checkout/v1/+/+/#"
     assert fleet_filter("checkout/v1", "store-042") == "checkout/v1/store-042/+/#"
     p = parse_topic("checkout/v1", T.status("scanner/flatbed"))
-    assert (p.store_id, p.lane_id, p.name, p.rest) == ("store-042", "lane-03", "status", "scanner/flatbed")
+    assert (p.store_id, p.lane_id, p.name, p.rest) == (
+        "store-042",
+        "lane-03",
+        "status",
+        "scanner/flatbed",
+    )
     assert parse_topic("checkout/v1", T.events).name == "events"
     assert parse_topic("checkout/v1", T.base + "/events/extra") is None
     assert parse_topic("checkout/v1", T.base + "/status") is None

@@ -32,7 +32,11 @@ def test_unit_has_notify_watchdog_restart_and_hardening():
     one = {k: v[-1] for k, v in d.items()}
     assert one["Type"] == "notify" and one["NotifyAccess"] == "main"
     assert int(one["WatchdogSec"]) >= 10
-    assert one["Restart"] == "on-failure" and "StartLimitBurst" in one and "StartLimitIntervalSec" in one
+    assert (
+        one["Restart"] == "on-failure"
+        and "StartLimitBurst" in one
+        and "StartLimitIntervalSec" in one
+    )
     assert one["StateDirectory"] == "edge-app" and one["User"] == "edge-app"
     assert one["ExecStartPre"].split()[1] == "validate-config"
     assert one["ExecStart"].startswith(INSTALLED_BIN + " run --config %E/edge-app/lane.yaml")
@@ -67,11 +71,17 @@ def verify(unit_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
     unit.write_text(unit_text.replace(INSTALLED_BIN, exe))
     env = {**os.environ, "SYSTEMD_LOG_LEVEL": "warning"}
     return subprocess.run(
-        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, env=env, timeout=60
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
 
 
-needs_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="no systemd-analyze"
+)
 
 
 @needs_analyze
@@ -100,7 +110,15 @@ def test_install_script_parses_and_dry_run_changes_nothing(tmp_path):
     lane = tmp_path / "lane.yaml"
     lane.write_text("store_id: s1\n")
     result = subprocess.run(
-        ["bash", str(INSTALL), "--dry-run", "--config", str(lane), "--prefix", str(tmp_path / "opt")],
+        [
+            "bash",
+            str(INSTALL),
+            "--dry-run",
+            "--config",
+            str(lane),
+            "--prefix",
+            str(tmp_path / "opt"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -108,13 +126,17 @@ def test_install_script_parses_and_dry_run_changes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     planned = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert any("venv" in line for line in planned)
-    assert any(line.startswith("+ install -m 0644") and "99-edge-app.rules" in line for line in planned)
+    assert any(
+        line.startswith("+ install -m 0644") and "99-edge-app.rules" in line for line in planned
+    )
     assert "+ systemctl enable edge-app.service" in planned
     assert not (tmp_path / "opt").exists()  # dry run: nothing created
 
 
 def test_install_script_rejects_unknown_options():
-    result = subprocess.run(["bash", str(INSTALL), "--dry-run", "--bogus"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--dry-run", "--bogus"], capture_output=True, text=True
+    )
     assert result.returncode == 2
 
 
@@ -146,4 +168,7 @@ def test_udev_rules_are_well_formed():
                 assert m["op"] == "+="
                 links.append(m["value"])
     assert gotos <= labels
-    assert "edge-app/tower" in links and sum(link.startswith("edge-app/scanner-") for link in links) == 3
+    assert (
+        "edge-app/tower" in links
+        and sum(link.startswith("edge-app/scanner-") for link in links) == 3
+    )

@@ -55,7 +55,10 @@ def test_every_topic_command_and_payload_is_documented_and_every_ref_resolves():
         assert schemas[f"data_{event_type}"] == payload_schemas()[f"data/{event_type}"]
     for ref in _refs(doc, []):
         _resolve(doc, ref)
-    qos = {op["channel"]["$ref"].split("/")[-1]: op["bindings"]["mqtt"] for op in doc["operations"].values()}
+    qos = {
+        op["channel"]["$ref"].split("/")[-1]: op["bindings"]["mqtt"]
+        for op in doc["operations"].values()
+    }
     assert qos["events"] == {"qos": 1, "retain": False, "bindingVersion": "0.2.0"}
     assert qos["stats"]["qos"] == 0 and qos["availability"]["retain"] is True
 

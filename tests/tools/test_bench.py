@@ -16,7 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 SESSION = REPO / "calibration" / "demo" / "session-001"
 ENV = {**os.environ, "YOLO_OFFLINE": "1"}
 
-KEYS = ("fps_pipeline", "fps_model_only", "ratio_to_model_bound", "peak_rss_mb", "idle_cpu_pct", "startup_s")
+KEYS = (
+    "fps_pipeline",
+    "fps_model_only",
+    "ratio_to_model_bound",
+    "peak_rss_mb",
+    "idle_cpu_pct",
+    "startup_s",
+)
 STAGES = ("decode", "gate", "preprocess", "detect", "track", "engine", "publish")
 
 
@@ -76,7 +83,9 @@ def test_ultralytics_baseline_runs_in_another_interpreter(tmp_path):
         'echo \'{"fps": 12.5, "frames": 320}\'\n'
     )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    args = types.SimpleNamespace(baseline_python=str(fake), scenario=str(SESSION), repeat=2, max_frames=None)
+    args = types.SimpleNamespace(
+        baseline_python=str(fake), scenario=str(SESSION), repeat=2, max_frames=None
+    )
     cfg = bench.lane_config(None, SESSION, state_dir=str(tmp_path / "state"))
     out = bench.ultralytics_baseline(args, cfg)
     assert out == {"fps": 12.5, "frames": 320}

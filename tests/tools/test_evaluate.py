@@ -33,7 +33,9 @@ def test_score_counts_hits_false_alerts_and_misses():
     )
     events = [
         LaneEvent(
-            ts=5.6, type="journey.pending", data={"journey_id": "J2", "alert_type": "missed_scan.bypass"}
+            ts=5.6,
+            type="journey.pending",
+            data={"journey_id": "J2", "alert_type": "missed_scan.bypass"},
         ),
         alert(8.6, "missed_scan.bypass", 5.2, "J2"),  # right type, landing within 1 s
         alert(4.0, "missed_scan.pass_over", 2.1, "J1"),  # on the scanned item: false
@@ -54,7 +56,16 @@ def test_engine_only_on_the_demo_session_is_exact():
 def test_eval_command_writes_json(tmp_path):
     out = tmp_path / "eval.json"
     r = subprocess.run(
-        [sys.executable, "-m", "edge_app", "eval", "--engine-only", str(SESSION), "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "edge_app",
+            "eval",
+            "--engine-only",
+            str(SESSION),
+            "--json",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -81,7 +92,9 @@ def test_scan_without_item_is_scored_by_its_scan_time():
     )
     s = score(truth, [a])
     assert (s.tp, s.fp, s.fn) == (1, 0, 0) and abs(s.alert_after_scan_s[0] - 1.5) < 1e-9
-    assert s.alert_latency_s == [] and s.first_signal_latency_s == []  # no landing: not "after the bag"
+    assert (
+        s.alert_latency_s == [] and s.first_signal_latency_s == []
+    )  # no landing: not "after the bag"
 
 
 def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
@@ -116,7 +129,9 @@ def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
 def test_staff_alert_is_late_after_escalation_or_payment_start():
     truth = Truth(journeys=[TruthJourney(product="b", label="missed_scan.bypass", t_land=5.0)])
     pending = LaneEvent(
-        ts=5.6, type="journey.pending", data={"journey_id": "J2", "alert_type": "missed_scan.bypass"}
+        ts=5.6,
+        type="journey.pending",
+        data={"journey_id": "J2", "alert_type": "missed_scan.bypass"},
     )
     raised = alert(8.6, "missed_scan.bypass", 5.2, "J2")
     assert score(truth, [pending, raised], escalation_s=3.0).late_alerts == []

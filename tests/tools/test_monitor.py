@@ -47,11 +47,18 @@ def test_rows_fold_state_status_stats_and_events_per_lane():
     rows = v.rows()
     assert [r.lane_id for r in rows] == ["l0", "l1"]
     r = rows[1]
-    assert (r.availability, r.mode, r.light, r.open_alerts) == ("online", "review_required", "review", 2)
+    assert (r.availability, r.mode, r.light, r.open_alerts) == (
+        "online",
+        "review_required",
+        "review",
+        2,
+    )
     assert (r.fps, r.outbox_depth, r.last_alert) == (14.5, 12, "missed_scan.bypass")
     assert r.alerts_per_100_items == 10.0  # 2 alerts over 20 items
     assert r.health == "scanner/flatbed:down"
-    assert rows[0].alerts_per_100_items is None and rows[0].health == "" and rows[0].light == "fault"
+    assert (
+        rows[0].alerts_per_100_items is None and rows[0].health == "" and rows[0].light == "fault"
+    )
 
 
 def test_duplicate_events_from_at_least_once_delivery_count_once():
@@ -70,7 +77,9 @@ def test_junk_and_foreign_topics_are_ignored_not_fatal():
     assert not v.fold("elsewhere/s1/l1/availability", b"online")
     assert not v.fold(f"{P}/l1/request/snapshot", b"{}")
     assert v.ignored >= 5
-    assert "(no lanes seen yet)" not in render_table(v.rows())  # l1 got a row from the first messages
+    assert "(no lanes seen yet)" not in render_table(
+        v.rows()
+    )  # l1 got a row from the first messages
 
 
 def test_table_has_one_line_per_lane_and_the_header():
@@ -120,7 +129,17 @@ def test_once_json_against_a_real_broker(tmp_path, broker, capsys):
         wait_until(lambda: link.outbox_depth() == 0, 10, "event acknowledged")
         # the retained state/status/availability are what a monitor started now sees
         code = monitor.main(
-            ["--host", broker.host, "--port", str(broker.port), "--store", "s1", "--once", "0.8", "--json"]
+            [
+                "--host",
+                broker.host,
+                "--port",
+                str(broker.port),
+                "--store",
+                "s1",
+                "--once",
+                "0.8",
+                "--json",
+            ]
         )
     finally:
         link.stop(timeout_s=0.5)
@@ -138,6 +157,8 @@ def test_once_json_against_a_real_broker(tmp_path, broker, capsys):
 
 
 def test_once_reports_an_unreachable_broker_with_exit_code_2(capsys):
-    code = monitor.main(["--host", "127.0.0.1", "--port", str(free_port()), "--once", "0.3", "--json"])
+    code = monitor.main(
+        ["--host", "127.0.0.1", "--port", str(free_port()), "--once", "0.3", "--json"]
+    )
     assert code == 2
     assert "could not reach" in capsys.readouterr().err

@@ -81,7 +81,9 @@ def test_sim_types_a_file_into_a_lane(tmp_path):
     while not link.is_symlink() and time.monotonic() < end:
         time.sleep(0.01)
     scans = queue.Queue()
-    reader = ScannerReader(ScannerConfig(id="sim", port=str(link)), time.monotonic, scans.put, lambda s: None)
+    reader = ScannerReader(
+        ScannerConfig(id="sim", port=str(link)), time.monotonic, scans.put, lambda s: None
+    )
     reader.start()
     try:
         got = [scans.get(timeout=WAIT_S).gtin for _ in range(3)]

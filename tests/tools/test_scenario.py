@@ -63,6 +63,8 @@ def test_rendered_item_box_is_where_the_plan_says():
 
 def test_broken_scenario_says_which_line(tmp_path):
     folder = write_plan(tmp_path / "s", "s", random_plans(1, 1), "../lane.yaml", seed=1)
-    (folder / "scanner.jsonl").write_text('{"t": 1.0, "scanner": "flatbed", "hex": "41"}\nnot json\n')
+    (folder / "scanner.jsonl").write_text(
+        '{"t": 1.0, "scanner": "flatbed", "hex": "41"}\nnot json\n'
+    )
     with pytest.raises(ValueError, match=r"scanner.jsonl:2: not JSON"):
         Scenario(folder)

@@ -35,12 +35,18 @@ class GpioLight(ReviewLight[GpioLightConfig]):
             pin = getattr(config, name)
             if pin is not None:
                 self._lamps[name] = LED(
-                    pin, active_high=config.active_high, initial_value=False, pin_factory=pin_factory
+                    pin,
+                    active_high=config.active_high,
+                    initial_value=False,
+                    pin_factory=pin_factory,
                 )
         self._buzzer = None
         if config.buzzer is not None:
             self._buzzer = Buzzer(
-                config.buzzer, active_high=config.active_high, initial_value=False, pin_factory=pin_factory
+                config.buzzer,
+                active_high=config.active_high,
+                initial_value=False,
+                pin_factory=pin_factory,
             )
         self._shown: LightState | None = None
 

@@ -41,7 +41,9 @@ class MqttMirrorLight(ReviewLight[MqttMirrorConfig]):
     def __init__(self, config: MqttMirrorConfig, publish: Publish | None = None, **kwargs) -> None:
         super().__init__(config)
         if publish is None:
-            raise ValueError("the mqtt_mirror light needs the app's publish(topic, payload, retain)")
+            raise ValueError(
+                "the mqtt_mirror light needs the app's publish(topic, payload, retain)"
+            )
         self._publish = publish
         self._lock = threading.Lock()
         self._published: LightState | None = None

@@ -114,7 +114,9 @@ def worst_severity(alerts: Iterable[AlertData]) -> Severity:
     return "review"
 
 
-def lane_light(lane: LaneShown, alerts: Iterable[AlertData], *, running: bool, healthy: bool) -> LightState:
+def lane_light(
+    lane: LaneShown, alerts: Iterable[AlertData], *, running: bool, healthy: bool
+) -> LightState:
     """The light of a whole lane: its view, its open alerts (severities) and its health.
 
     Args:
