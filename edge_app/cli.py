@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from edge_app import __version__
+from edge_app.redact import install_log_redaction, redact
 
 #: modules that add their own sub-commands through ``register(subparsers)``
 PLUGIN_COMMANDS = (
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_log_redaction()
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -177,5 +179,5 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.verbose:
             raise
-        print(f"edge-app: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"edge-app: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ others to read. A light test is an inbox item too, played by the lane thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import queue
@@ -41,6 +42,7 @@ from edge_app.lane.health import Watchdog
 from edge_app.lane.snapshot import LaneSnapshot
 from edge_app.lane.timings import FrameTimings, StageClock
 from edge_app.perception.pipeline import FrameWork, Perception
+from edge_app.redact import redact
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.commands import EngineRequest, Request
 from edge_app.store_link.outbox import Outbox
@@ -398,6 +400,8 @@ class Lane:
     # ---------------------------------------------------------- outputs
 
     def set_status(self, status: DeviceStatus) -> None:
+        # a detail may quote a URL with its password (a camera, a broker): never publish it
+        status = dataclasses.replace(status, detail=redact(status.detail))
         prev = self.statuses.get(status.component)
         self.statuses[status.component] = status
         if prev is None or prev.status != status.status or prev.detail != status.detail:

@@ -21,6 +21,7 @@ from typing import TextIO
 
 from edge_app.config import load_config
 from edge_app.lane.live import ConsoleView, with_mqtt
+from edge_app.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def run_replay(
     )
     if cfg.mqtt:
         printer.line(
-            f"edge-app: events go to {cfg.mqtt.url} under "
+            f"edge-app: events go to {redact(cfg.mqtt.url)} under "
             f"{cfg.mqtt.topic_prefix}/{cfg.store_id}/{cfg.lane_id}/"
             + (" (a private mosquitto started for this demo)" if broker else "")
         )
