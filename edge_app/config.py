@@ -256,8 +256,11 @@ class MqttConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        if not re.match(r"^mqtts?://([^@/]+@)?[^:/]+(:\d+)?/?$", url):
+        m = re.match(r"^mqtts?://([^@/]+@)?[^:/]+(:(\d+))?/?$", url)
+        if not m:
             raise ValueError("expected mqtt[s]://[user:pass@]host[:port]")
+        if m.group(3) is not None and not 1 <= int(m.group(3)) <= 65535:
+            raise ValueError(f"port {m.group(3)} is not a port (1 to 65535)")
         return url
 
 
@@ -565,6 +568,46 @@ def _substitute(text: str, where: str, errors: list[str]) -> str:
     return _ENV.sub(repl, text)
 
 
+#: a lane file is a few kB: these bounds stop a hostile or broken file ("billion laughs":
+#: aliases of aliases) from hanging validate-config and ExecStartPre
+MAX_FILE_BYTES = 1 << 20
+MAX_NODES = 50_000
+MAX_DEPTH = 32
+
+
+def _too_big(node: yaml.Node, source: str) -> str | None:
+    """Why the document is too big once its aliases are expanded (None: it is fine).
+
+    The composed YAML is a graph: an alias is the same node object again, so
+    counting with a memo costs one visit per distinct node, whatever the
+    expansion would cost.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise ConfigError([f"{source}:{n.start_mark.line + 1}: nested deeper than {MAX_DEPTH}"])
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in open_:
+            raise ConfigError([f"{source}:{n.start_mark.line + 1}: an alias refers to itself"])
+        open_.add(id(n))
+        children: list = []
+        if isinstance(n, yaml.MappingNode):
+            children = [x for kv in n.value for x in kv]
+        elif isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        total = 1 + sum(size(c, depth + 1) for c in children)
+        open_.discard(id(n))
+        sizes[id(n)] = total = min(total, MAX_NODES + 1)
+        return total
+
+    if size(node, 0) > MAX_NODES:
+        return f"{source}:1: more than {MAX_NODES} values once its aliases are expanded"
+    return None
+
+
 def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict:
     """Map each key path to the 1-based line of its YAML node."""
     out = {} if out is None else out
@@ -595,6 +638,8 @@ def _without_union_tags(loc: tuple) -> tuple:
 def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> LaneConfig:
     """Validate lane YAML; raise ConfigError with 'file:line: key: problem' lines."""
     errors: list[str] = []
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError([f"{source}:1: over {MAX_FILE_BYTES // 1024} KiB: not a lane file"])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -605,6 +650,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
         ) from None
     if node is None or not isinstance(node, yaml.MappingNode):
         raise ConfigError([f"{source}:1: the lane file must be a mapping of keys"])
+    too_big = _too_big(node, source)
+    if too_big:
+        raise ConfigError([too_big])
     lines = _line_index(node)
     raw = yaml.safe_load(text)
 
@@ -642,9 +690,14 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
 def load_config(path: str | Path) -> LaneConfig:
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{p}: cannot read the lane file: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"{p}:{line}: not a text file (UTF-8 expected): {exc.reason}"]) from None
     return parse_config(text, source=str(p), base_dir=p.resolve().parent)
 
 

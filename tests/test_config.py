@@ -118,3 +118,44 @@ def test_validating_a_lane_file_imports_no_light_driver():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+LAUGHS = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+)
+
+
+@pytest.mark.timeout(60)
+def test_a_billion_laughs_is_refused_at_once_not_expanded():
+    """Nine levels of nine aliases would be 387 million values: validate-config hung on it."""
+    lines = errors(MINIMAL + LAUGHS + "\n")
+    assert lines == ["lane.yaml:1: more than 50000 values once its aliases are expanded"]
+
+
+@pytest.mark.timeout(60)
+def test_an_alias_that_contains_itself_is_an_error():
+    lines = errors(MINIMAL + "loop: &l [1, *l]\n")
+    assert lines == ["lane.yaml:11: an alias refers to itself"]
+
+
+def test_a_few_anchors_are_still_fine():
+    text = MINIMAL.replace(
+        "  pick: [[0, 0], [0.3, 0], [0.3, 1]]", "  pick: &p [[0, 0], [0.3, 0], [0.3, 1]]"
+    )
+    cfg = parse_config(text + "  go_back: *p\n", "lane.yaml")
+    assert cfg.zones.go_back == cfg.zones.pick
+
+
+def test_a_port_out_of_range_names_the_key_and_line():
+    """mqtt://host:99999 passed validation and the store link never started."""
+    lines = errors(MINIMAL + "mqtt:\n  url: mqtt://broker.store:99999\n")
+    assert lines == ["lane.yaml:12: mqtt.url: port 99999 is not a port (1 to 65535)"]
+
+
+def test_a_binary_file_is_named_not_a_decode_traceback(tmp_path):
+    path = tmp_path / "lane.yaml"
+    path.write_bytes(b"store_id: s1\nlane_id: \xff\xfe\x00\x01\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert exc.value.lines == [f"{path}:2: not a text file (UTF-8 expected): invalid start byte"]
