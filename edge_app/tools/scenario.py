@@ -15,11 +15,12 @@ recording (video + serial capture + hand-written truth) converts into it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge_app.events import PosEvent
 
@@ -36,6 +37,10 @@ TRUTH_LABELS = (
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 
 class ScenarioMeta(_Strict):
@@ -90,12 +95,14 @@ class Scenario:
         meta_path = self.folder / "scenario.yaml"
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.folder}: not a scenario folder (no scenario.yaml)")
-        self.meta = ScenarioMeta.model_validate(yaml.safe_load(meta_path.read_text()))
-        self.truth = Truth.model_validate(yaml.safe_load((self.folder / "truth.yaml").read_text()))
+        self.meta = _load(ScenarioMeta, meta_path)
+        self.truth = _load(Truth, self.folder / "truth.yaml")
+        scanner = self.folder / "scanner.jsonl"
         self.scanner_chunks = [
-            ScannerChunk.model_validate(r) for r in _jsonl(self.folder / "scanner.jsonl")
+            _row(ScannerChunk.model_validate, scanner, n, r) for n, r in _jsonl(scanner)
         ]
-        self.pos_events = [PosEvent(ts=r.pop("t"), **r) for r in _jsonl(self.folder / "pos.jsonl")]
+        pos = self.folder / "pos.jsonl"
+        self.pos_events = [_row(_pos_event, pos, n, r) for n, r in _jsonl(pos)]
         self.scanner_chunks.sort(key=lambda c: c.t)
 
     @property
@@ -107,16 +114,56 @@ class Scenario:
         return (self.folder / self.meta.lane_config).resolve()
 
 
-def _jsonl(path: Path) -> list[dict]:
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read; the message starts with ``file[:line]:``."""
+
+
+def _load(model: type[_M], path: Path) -> _M:
+    """A YAML file of the folder, validated, every problem naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: empty, or not a mapping of keys")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise ScenarioError(f"{path}: {where}: {first['msg']}") from None
+
+
+def _pos_event(row: dict) -> PosEvent:
+    row = dict(row)
+    if "t" not in row:
+        raise ValueError("no time 't'")
+    try:
+        return PosEvent(ts=float(row.pop("t")), **row)
+    except TypeError as exc:
+        raise ValueError(str(exc).removeprefix("PosEvent.__init__() ")) from None
+
+
+def _row(parse: Callable[[dict], _T], path: Path, n: int, row: object) -> _T:
+    """One JSON line parsed, a bad one named by file and line."""
+    if not isinstance(row, dict):
+        raise ScenarioError(f"{path}:{n}: expected a JSON object")
+    try:
+        return parse(row)
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ScenarioError(f"{path}:{n}: {exc}") from None
+
+
+def _jsonl(path: Path) -> list[tuple[int, object]]:
     if not path.exists():
         return []
     rows = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                rows.append((n, json.loads(line)))
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON: {exc.msg}") from None
+                raise ScenarioError(f"{path}:{n}: not JSON: {exc.msg}") from None
     return rows
 
 

@@ -9,7 +9,7 @@ from edge_app.lane.camera import file_frames
 from edge_app.sim.generate import crossings, demo_plans, random_plans, scanner_bytes, write_plan
 from edge_app.sim.render import render
 from edge_app.sim.scene import LAYOUT, Scene
-from edge_app.tools.scenario import Scenario
+from edge_app.tools.scenario import Scenario, ScenarioError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,4 +67,42 @@ def test_broken_scenario_says_which_line(tmp_path):
         '{"t": 1.0, "scanner": "flatbed", "hex": "41"}\nnot json\n'
     )
     with pytest.raises(ValueError, match=r"scanner.jsonl:2: not JSON"):
+        Scenario(folder)
+
+
+def _copy_scenario(tmp_path):
+    src = REPO / "tests" / "scenarios" / "suite" / "suite-scanned"
+    dst = tmp_path / "sc"
+    dst.mkdir()
+    for name in ("scenario.yaml", "truth.yaml", "scanner.jsonl", "pos.jsonl"):
+        if (src / name).exists():
+            (dst / name).write_bytes((src / name).read_bytes())
+    return dst
+
+
+def test_an_empty_scenario_yaml_is_named(tmp_path):
+    """A 0-byte scenario.yaml gave a validation error with no file name."""
+    folder = _copy_scenario(tmp_path)
+    (folder / "scenario.yaml").write_text("")
+    with pytest.raises(ScenarioError, match=r"scenario\.yaml: empty, or not a mapping of keys"):
+        Scenario(folder)
+
+
+def test_a_bad_pos_row_names_its_file_and_line(tmp_path):
+    """A POS row without its time gave a bare KeyError: 't'."""
+    folder = _copy_scenario(tmp_path)
+    (folder / "pos.jsonl").write_text(
+        '{"t": 0.5, "kind": "transaction_start"}\n{"kind": "payment_start"}\n'
+    )
+    with pytest.raises(ScenarioError, match=r"pos\.jsonl:2: no time 't'"):
+        Scenario(folder)
+    (folder / "pos.jsonl").write_text('{"t": 0.5, "kind": "transaction_start", "colour": 3}\n')
+    with pytest.raises(ScenarioError, match=r"pos\.jsonl:1: .*colour"):
+        Scenario(folder)
+
+
+def test_a_bad_scanner_row_names_its_file_and_line(tmp_path):
+    folder = _copy_scenario(tmp_path)
+    (folder / "scanner.jsonl").write_text("[1, 2]\n")
+    with pytest.raises(ScenarioError, match=r"scanner\.jsonl:1: expected a JSON object"):
         Scenario(folder)
