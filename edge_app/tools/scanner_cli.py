@@ -73,6 +73,15 @@ def unescape(line: str) -> str:
     return line.replace("<GS>", GS).replace("\\x1d", GS).replace("\\x1D", GS)
 
 
+def _sendable(code: str) -> bool:
+    """A scanner sends bytes 0-255 (latin-1), never U+FFFD for bytes that were not text."""
+    try:
+        code.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def describe(text: str) -> dict:
     """The parse result of one line, as a JSON-ready dict."""
     parsed = parse_code(text)
@@ -96,7 +105,12 @@ def describe(text: str) -> dict:
 def cmd_sim(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO = sys.stdout) -> int:
     from edge_app.devices.virtual_scanner import VirtualScanner
 
-    source = open(args.file) if args.file else (stdin or sys.stdin)
+    # a line that is not text, or has characters no scanner sends, is skipped and said, not fatal
+    source = (
+        open(args.file, encoding="utf-8", errors="replace") if args.file else (stdin or sys.stdin)
+    )
+    if hasattr(source, "reconfigure"):
+        source.reconfigure(errors="replace")
     interactive = not args.file and source.isatty()
     with VirtualScanner(link=args.link, terminator=TERMINATORS[args.terminator]) as vs:
         print(
@@ -115,9 +129,12 @@ def cmd_sim(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO =
         if interactive:
             print("type a code and Enter to scan it; Ctrl-D to quit", file=out, flush=True)
         try:
-            for line in source:
+            for n, line in enumerate(source, 1):
                 code = unescape(line.strip())
                 if not code or code.startswith("#"):
+                    continue
+                if not _sendable(code):
+                    print(f"  skipped line {n}: {code!r} is nothing a scanner sends", file=out)
                     continue
                 vs.scan(code)
                 result = describe(code)

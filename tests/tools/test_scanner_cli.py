@@ -93,3 +93,47 @@ def test_sim_types_a_file_into_a_lane(tmp_path):
     assert got == ["05000112637939", "09506000134352", "00000096385074"]
     assert rc == [0] and f"virtual scanner at {link}" in out.getvalue()
     assert not link.exists()  # the link goes with the virtual scanner
+
+
+def test_sim_skips_lines_no_scanner_could_send_and_goes_on(tmp_path):
+    """A non-UTF-8 line crashed `scanner sim` (UnicodeDecodeError), so did a '€' (not latin-1)."""
+    codes = tmp_path / "codes.bin"
+    codes.write_bytes(b"\xff\xfe\x00garbage\n" + "Preis 5\u20ac\n".encode() + b"5000112637939\n")
+    link = tmp_path / "scanner"
+    args = parse(
+        [
+            "scanner",
+            "sim",
+            "--file",
+            str(codes),
+            "--link",
+            str(link),
+            "--delay-ms",
+            "0",
+            "--wait-s",
+            str(WAIT_S),
+            "--linger-s",
+            "0.3",
+        ]
+    )
+    out = io.StringIO()
+    rc = []
+    sim = threading.Thread(target=lambda: rc.append(cmd_sim(args, out=out)))
+    sim.start()
+    end = time.monotonic() + WAIT_S
+    while not link.is_symlink() and time.monotonic() < end:
+        time.sleep(0.01)
+    scans = queue.Queue()
+    reader = ScannerReader(
+        ScannerConfig(id="sim", port=str(link)), time.monotonic, scans.put, lambda s: None
+    )
+    reader.start()
+    try:
+        got = scans.get(timeout=WAIT_S).gtin
+    finally:
+        sim.join(WAIT_S)
+        reader.stop()
+    assert got == "05000112637939"
+    assert rc == [0]
+    text = out.getvalue()
+    assert "skipped line 1" in text and "skipped line 2" in text
