@@ -179,9 +179,20 @@ _COLUMNS = [
 ]
 
 
+def printable(text: str) -> str:
+    r"""``text`` with control characters shown escaped: a payload must not drive the terminal.
+
+    >>> printable("review\x1b]0;pwned\x07")
+    'review\\x1b]0;pwned\\x07'
+    """
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
 def render_table(rows: list[LaneRow]) -> str:
-    """Plain-text table (pure), one line per lane."""
-    cells = [[name for name, _ in _COLUMNS]] + [[get(r) for _, get in _COLUMNS] for r in rows]
+    """Plain-text table (pure), one line per lane; whatever a lane sent is shown, never obeyed."""
+    cells = [[name for name, _ in _COLUMNS]] + [
+        [printable(get(r)) for _, get in _COLUMNS] for r in rows
+    ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_COLUMNS))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells

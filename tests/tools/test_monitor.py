@@ -162,3 +162,13 @@ def test_once_reports_an_unreachable_broker_with_exit_code_2(capsys):
     )
     assert code == 2
     assert "could not reach" in capsys.readouterr().err
+
+
+def test_escape_sequences_in_payloads_are_shown_not_sent_to_the_terminal():
+    """A lane (or anyone with its credentials) set the HQ terminal's title with an OSC sequence."""
+    v = FleetView()
+    v.fold(f"{P}/l1/availability", b"online\x1b]0;pwned\x07")
+    v.fold(f"{P}/l1/state", json.dumps({"mode": "idle\x1b[2J", "light": "off"}).encode())
+    text = render_table(v.rows())
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b]0;pwned\\x07" in text and "idle\\x1b[2J" in text
