@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge_app import __version__
 from edge_app.checkout.engine import CheckoutEngine
-from edge_app.config import LaneConfig, ScannerConfig, config_hash, load_config
+from edge_app.config import LaneConfig, NoLightConfig, ScannerConfig, config_hash, load_config
 from edge_app.devices.lights.base import ReviewLight
+from edge_app.devices.lights.none import NoLight
 from edge_app.devices.lights.policy import lane_light, light_test_state
 from edge_app.devices.lights.registry import make_light
 from edge_app.devices.serial_reader import ScannerReader
@@ -145,14 +146,23 @@ class Lane:
 
     def init_light(self, light: ReviewLight[Any] | None) -> None:
         # Drivers take what they need: the MQTT mirror publishes through the store link.
-        self.light = light or make_light(
-            self.cfg.light,
-            publish=self._publish_light_mirror,
-            clock=self.clock,
-            on_status=lambda ok, detail: self.submit_status(
-                DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
-            ),
-        )
+        if light is not None:
+            self.light = light
+            return
+        try:
+            self.light = make_light(
+                self.cfg.light,
+                publish=self._publish_light_mirror,
+                clock=self.clock,
+                on_status=lambda ok, detail: self.submit_status(
+                    DeviceStatus(self.clock(), "light", "ok" if ok else "down", detail)
+                ),
+            )
+        except Exception as exc:  # no GPIO, no tower on USB: the lane still decides and reports
+            log.error("review light %r cannot start: %s", self.cfg.light.type, exc)
+            self.light = NoLight(NoLightConfig())
+            detail = f"{self.cfg.light.type} light cannot start: {type(exc).__name__}: {exc}"
+            self.submit_status(DeviceStatus(self.clock(), "light", "down", detail))
 
     def init_outbox(self) -> None:
         path = self.cfg.state_path(self.cfg.outbox.path)

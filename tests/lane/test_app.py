@@ -375,3 +375,29 @@ def test_a_lane_without_the_timing_hook_keeps_no_stage_clock(lane_factory, monke
     lane.start(camera=False)
     lane.process_frame(Frame(np.zeros((240, 320, 3), np.uint8), 0.0, 0))
     assert lane.perception.frames == 1
+
+
+def test_a_gpio_light_on_a_box_without_gpio_is_reported_not_fatal(tmp_path):
+    """`light: {type: gpio}` on a box with no GPIO killed the process at start; the lane can still
+    decide and publish, so it runs without a light and says so on status/light."""
+    pytest.importorskip("gpiozero")
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    try:  # the test needs a box without GPIO (this CI box); on a Pi it has nothing to prove
+        Device._default_pin_factory().close()
+        pytest.skip("this machine has a GPIO pin factory")
+    except BadPinFactory:
+        pass
+    cfg = load_config(DEMO).with_overrides(
+        {"state_dir": str(tmp_path / "state"), "scanners": [], "light": {"type": "gpio", "red": 17}}
+    )
+    lane = Lane(cfg, clock=FakeClock(), use_watchdog=False)
+    try:
+        lane.drain()
+        status = lane.statuses["light"]
+        assert status.status == "down" and "gpio light cannot start" in status.detail
+        assert "BadPinFactory" in status.detail
+        lane.step(ZoneEvent(ts=0.1, track_id=1, kind="item", zone="pick", action="entered"))
+    finally:
+        lane.stop()
