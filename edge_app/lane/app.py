@@ -40,6 +40,7 @@ from edge_app.events import DeviceStatus, EngineInput, LaneEvent, LaneStatePaylo
 from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
 from edge_app.lane.health import Watchdog
+from edge_app.lane.instance import StateLock
 from edge_app.lane.snapshot import LaneSnapshot
 from edge_app.lane.timings import FrameTimings, StageClock
 from edge_app.perception.pipeline import FrameWork, Perception
@@ -165,6 +166,8 @@ class Lane:
             self.submit_status(DeviceStatus(self.clock(), "light", "down", detail))
 
     def init_outbox(self) -> None:
+        # one process per lane: refuse before the outbox (or anything else) is touched
+        self.state_lock = StateLock.acquire(self.cfg.state_path("lane.lock"))
         path = self.cfg.state_path(self.cfg.outbox.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(path, self.cfg.outbox.max_events)
@@ -535,3 +538,4 @@ class Lane:
         finally:
             self.link.stop()
             self.outbox.close()
+            self.state_lock.release()
