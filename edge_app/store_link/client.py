@@ -461,7 +461,9 @@ class StoreLink:
     def _on_request(self, client, userdata, message) -> None:
         try:
             command = self.topics.command_of(message.topic) or ""
-            reply = commands.dispatch(command, bytes(message.payload), self._on_command)
+            reply = commands.dispatch(
+                command, bytes(message.payload), self._on_command, retained=bool(message.retain)
+            )
             self.commands_total += 1
             if not reply.ok:
                 self.commands_rejected_total += 1

@@ -266,11 +266,19 @@ class CommandReply:
     ok: bool
 
 
-def dispatch(command: str, payload: bytes, on_command: CommandHandler | None) -> CommandReply:
+#: why a retained request is refused: the broker would hand it over again on every reconnect
+RETAINED_ERROR = "retained request not executed: publish requests with retain=false"
+
+
+def dispatch(
+    command: str, payload: bytes, on_command: CommandHandler | None, retained: bool = False
+) -> CommandReply:
     """Validate, call the app for valid requests only, and build the one response.
 
     Never raises: a handler exception or an unserialisable return value
-    becomes an error response.
+    becomes an error response. A ``retained`` request is refused: the broker
+    replays it on every reconnect (a stale ``transaction/start`` would close
+    the live transaction and turn its pending items into alerts).
     """
     parsed = parse_request(command, payload)
     reply_to = response_command(command)
@@ -282,6 +290,8 @@ def dispatch(command: str, payload: bytes, on_command: CommandHandler | None) ->
 
     if isinstance(parsed, CommandRejected):
         return refuse(parsed.request_id, parsed.error)
+    if retained:
+        return refuse(parsed.request_id, RETAINED_ERROR)
     if on_command is None:
         return refuse(parsed.request_id, "this lane accepts no commands")
     try:

@@ -295,3 +295,47 @@ def test_engine_requests_become_the_engine_input_stamped_with_arrival(command):
         return
     assert isinstance(parsed.request, EngineRequest)
     assert parsed.request.to_input(7.5) == ENGINE_INPUTS[command]
+
+
+def test_a_retained_request_is_refused_on_every_connect_not_re_run(tmp_path, broker):
+    """A retained transaction/start was executed again on every reconnect of the lane, closing
+    the live transaction and turning its pending items into alerts."""
+    sender = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sender.connect(broker.host, broker.port)
+    sender.loop_start()
+    info = sender.publish(
+        "checkout/v1/s1/l1/request/transaction/start",
+        payload({"request_id": "stale-1", "transaction_id": "T-9"}),
+        qos=1,
+        retain=True,
+    )
+    info.wait_for_publish(5)
+    calls = []
+    kiosk = Subscriber(broker, "checkout/v1/s1/l1/response/#").start()
+    try:
+        for start in (1, 2):  # a lane start, then a restart: the broker hands it over each time
+            link = StoreLink(
+                MqttConfig(url=broker.url),
+                "s1",
+                "l1",
+                Outbox(tmp_path / f"o{start}.db", 100, synchronous="NORMAL"),
+                f"boot{start}",
+                on_command=lambda name, req: calls.append(name) or {"queued": True},
+            )
+            link.start()
+            try:
+                wait_until(lambda lk=link: lk.accepting_commands, 10, "lane subscribed")
+                wait_until(lambda n=start: len(kiosk.json()) >= n, 10, "the refusal")
+            finally:
+                link.stop(timeout_s=0.5)
+        bodies = kiosk.json()
+        assert calls == []
+        assert bodies and all(
+            b["status"] == "error" and b["request_id"] == "stale-1" and "retain" in b["error"]
+            for b in bodies
+        )
+    finally:
+        sender.publish("checkout/v1/s1/l1/request/transaction/start", b"", qos=1, retain=True)
+        sender.disconnect()
+        sender.loop_stop()
+        kiosk.stop()
