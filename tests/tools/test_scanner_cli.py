@@ -53,45 +53,39 @@ def test_listen_on_a_missing_port_fails_cleanly(tmp_path, capsys):
     assert "cannot open" in capsys.readouterr().err
 
 
-def test_sim_types_a_file_into_a_lane(tmp_path):
-    codes = tmp_path / "codes.txt"
-    codes.write_text("# a basket\n5000112637939\n\n]C10109506000134352<GS>10LOT\n96385074\n")
-    link = tmp_path / "scanner"
+def sim_into_a_reader(codes, link, expected: int):
+    """Run `scanner sim --file codes` into a real ScannerReader; (gtins read, exit codes, output)."""
     args = parse(
-        [
-            "scanner",
-            "sim",
-            "--file",
-            str(codes),
-            "--link",
-            str(link),
-            "--delay-ms",
-            "0",
-            "--wait-s",
-            str(WAIT_S),
-            "--linger-s",
-            "0.3",
-        ]
+        ["scanner", "sim", "--file", str(codes), "--link", str(link), "--delay-ms", "0"]
+        + ["--wait-s", str(WAIT_S), "--linger-s", "0.3"]
     )
     out = io.StringIO()
-    rc = []
+    rc: list = []
     sim = threading.Thread(target=lambda: rc.append(cmd_sim(args, out=out)))
     sim.start()
     end = time.monotonic() + WAIT_S
     while not link.is_symlink() and time.monotonic() < end:
         time.sleep(0.01)
-    scans = queue.Queue()
+    scans: queue.Queue = queue.Queue()
     reader = ScannerReader(
         ScannerConfig(id="sim", port=str(link)), time.monotonic, scans.put, lambda s: None
     )
     reader.start()
     try:
-        got = [scans.get(timeout=WAIT_S).gtin for _ in range(3)]
+        got = [scans.get(timeout=WAIT_S).gtin for _ in range(expected)]
     finally:
         sim.join(WAIT_S)
         reader.stop()
+    return got, rc, out.getvalue()
+
+
+def test_sim_types_a_file_into_a_lane(tmp_path):
+    codes = tmp_path / "codes.txt"
+    codes.write_text("# a basket\n5000112637939\n\n]C10109506000134352<GS>10LOT\n96385074\n")
+    link = tmp_path / "scanner"
+    got, rc, out = sim_into_a_reader(codes, link, 3)
     assert got == ["05000112637939", "09506000134352", "00000096385074"]
-    assert rc == [0] and f"virtual scanner at {link}" in out.getvalue()
+    assert rc == [0] and f"virtual scanner at {link}" in out
     assert not link.exists()  # the link goes with the virtual scanner
 
 
@@ -99,41 +93,7 @@ def test_sim_skips_lines_no_scanner_could_send_and_goes_on(tmp_path):
     """A non-UTF-8 line crashed `scanner sim` (UnicodeDecodeError), so did a '€' (not latin-1)."""
     codes = tmp_path / "codes.bin"
     codes.write_bytes(b"\xff\xfe\x00garbage\n" + "Preis 5\u20ac\n".encode() + b"5000112637939\n")
-    link = tmp_path / "scanner"
-    args = parse(
-        [
-            "scanner",
-            "sim",
-            "--file",
-            str(codes),
-            "--link",
-            str(link),
-            "--delay-ms",
-            "0",
-            "--wait-s",
-            str(WAIT_S),
-            "--linger-s",
-            "0.3",
-        ]
-    )
-    out = io.StringIO()
-    rc = []
-    sim = threading.Thread(target=lambda: rc.append(cmd_sim(args, out=out)))
-    sim.start()
-    end = time.monotonic() + WAIT_S
-    while not link.is_symlink() and time.monotonic() < end:
-        time.sleep(0.01)
-    scans = queue.Queue()
-    reader = ScannerReader(
-        ScannerConfig(id="sim", port=str(link)), time.monotonic, scans.put, lambda s: None
-    )
-    reader.start()
-    try:
-        got = scans.get(timeout=WAIT_S).gtin
-    finally:
-        sim.join(WAIT_S)
-        reader.stop()
-    assert got == "05000112637939"
+    got, rc, out = sim_into_a_reader(codes, tmp_path / "scanner", 1)
+    assert got == ["05000112637939"]
     assert rc == [0]
-    text = out.getvalue()
-    assert "skipped line 1" in text and "skipped line 2" in text
+    assert "skipped line 1" in out and "skipped line 2" in out
