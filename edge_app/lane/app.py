@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edge_app import __version__
 from edge_app.checkout.engine import CheckoutEngine
+from edge_app.checkout.state import LaneView
 from edge_app.config import LaneConfig, NoLightConfig, ScannerConfig, config_hash, load_config
 from edge_app.devices.lights.base import ReviewLight
 from edge_app.devices.lights.none import NoLight
@@ -346,9 +347,10 @@ class Lane:
     def step(self, item: EngineInput) -> None:
         for ev in self.engine.step(item):
             self._publish(ev)
-        self._update_light()
-        self._publish_state()
-        self._publish_snapshot()
+        view = self.engine.view  # once a step: light, retained state and snapshot share it
+        self._update_light(view=view)
+        self._publish_state(view)
+        self._publish_snapshot(view)
         if self.watchdog:
             self.watchdog.beat("engine")
 
@@ -432,9 +434,9 @@ class Lane:
             self.evidence.trigger(ev.data.get("alert_id", ""), ev.ts)
         self.on_lane_event(ev)
 
-    def _publish_snapshot(self) -> None:
+    def _publish_snapshot(self, view: LaneView | None = None) -> None:
         """Replace the view other threads read (one assignment: they see the old or the new)."""
-        view = self.engine.view
+        view = view if view is not None else self.engine.view
         self.snapshot = LaneSnapshot(
             mode=view.mode,
             transaction_id=view.transaction_id,
@@ -447,9 +449,9 @@ class Lane:
     def _healthy(self) -> bool:
         return not any(s.status == "down" for s in self.statuses.values())
 
-    def _update_light(self, force: bool = False) -> None:
+    def _update_light(self, force: bool = False, view: LaneView | None = None) -> None:
         state = lane_light(
-            self.engine.view,
+            view if view is not None else self.engine.view,
             self.engine.open_alerts(),
             running=self.running,
             healthy=self._healthy(),
@@ -468,8 +470,8 @@ class Lane:
         with self._timed("publish"):
             self.link.publish_raw(topic, payload, retain)
 
-    def _publish_state(self) -> None:
-        view = self.engine.view
+    def _publish_state(self, view: LaneView | None = None) -> None:
+        view = view if view is not None else self.engine.view
         key = (view.mode, view.transaction_id, view.open_alerts, view.unverified, self._light_sent)
         if key == self._mode_published:
             return
