@@ -34,42 +34,43 @@ def _size(text: str) -> tuple[int, int]:
 
 def write_suite(out: Path, model: Path | None = None) -> list[Path]:
     """Regenerate the standard suite from its seeds (small: 320x240, 15 fps, low noise)."""
-    import dataclasses
-
     import yaml
 
-    from edge_app.sim.generate import lane_config_for, write_plan
-    from edge_app.sim.kiosk import plan_kiosk_session
+    from edge_app.sim.generate import lane_config_for
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "lane.yaml").write_text(
         "# Written by `edge-app sim generate --suite`: the demo lane with the grocery catalogue"
         " and the lane-view model.\n" + yaml.safe_dump(lane_config_for(out, model), sort_keys=False)
     )
-    folders = []
-    for name, (seed, difficulty, labels) in SUITE.items():
-        s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
-        assert s.look is not None  # a kiosk session always has its look
-        look = dataclasses.replace(
-            s.look, noise=min(s.look.noise, SUITE_NOISE)
-        )  # noise costs video bytes
-        folders.append(
-            write_plan(
-                out / name,
-                name,
-                s.items,
-                "../lane.yaml",
-                seed=seed,
-                fps=SUITE_FPS,
-                size=SUITE_SIZE,
-                pos_events=s.pos_events,
-                look=look,
-                extra_scans=s.extra_scans,
-                extra_truth=s.extra_truth,
-                end_s=s.end_s,
-            )
-        )
-    return folders
+    return [write_suite_scenario(out, name) for name in SUITE]
+
+
+def write_suite_scenario(out: Path, name: str) -> Path:
+    """One scenario of the suite, ``out/<name>/``, from its seed (its lane file: ``out/lane.yaml``)."""
+    import dataclasses
+
+    from edge_app.sim.generate import write_plan
+    from edge_app.sim.kiosk import plan_kiosk_session
+
+    seed, difficulty, labels = SUITE[name]
+    s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
+    assert s.look is not None  # a kiosk session always has its look
+    look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs bytes
+    return write_plan(
+        out / name,
+        name,
+        s.items,
+        "../lane.yaml",
+        seed=seed,
+        fps=SUITE_FPS,
+        size=SUITE_SIZE,
+        pos_events=s.pos_events,
+        look=look,
+        extra_scans=s.extra_scans,
+        extra_truth=s.extra_truth,
+        end_s=s.end_s,
+    )
 
 
 def _generate(args) -> int:

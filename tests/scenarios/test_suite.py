@@ -40,30 +40,10 @@ def test_suite_videos_match_their_metadata():
 
 def test_suite_regenerates_from_its_seed(tmp_path):
     """Truth, scanner bytes and POS events of a suite scenario come back identical from its seed."""
-    import dataclasses
-
-    from edge_app.sim.cli import SUITE_NOISE
-    from edge_app.sim.generate import write_plan
-    from edge_app.sim.kiosk import plan_kiosk_session
+    from edge_app.sim.cli import write_suite_scenario
 
     name = "suite-scan-without-item"
-    seed, difficulty, labels = SUITE[name]
-    s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
-    look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))
-    out = write_plan(
-        tmp_path / name,
-        name,
-        s.items,
-        "../lane.yaml",
-        seed=seed,
-        fps=SUITE_FPS,
-        size=SUITE_SIZE,
-        pos_events=s.pos_events,
-        look=look,
-        extra_scans=s.extra_scans,
-        extra_truth=s.extra_truth,
-        end_s=s.end_s,
-    )
+    out = write_suite_scenario(tmp_path, name)
     for f in ("truth.yaml", "scanner.jsonl", "pos.jsonl", "scenario.yaml"):
         assert (out / f).read_text() == (HERE / name / f).read_text(), f
     a = next(iter(file_frames(str(out / "video.mp4")))).image
