@@ -9,7 +9,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 from pydantic import Field, TypeAdapter, ValidationError
 
-from edge_app.config import ConsoleLightConfig
+from edge_app.config import ConsoleLightConfig, LightConfig
 from edge_app.devices.lights.gpio import GpioLight, GpioLightConfig
 from edge_app.devices.lights.mqtt_mirror import MqttMirrorConfig, MqttMirrorLight
 from edge_app.devices.lights.policy import (
@@ -19,7 +19,7 @@ from edge_app.devices.lights.policy import (
     light_state,
     worst_severity,
 )
-from edge_app.devices.lights.registry import drivers, light_config_union, make_light
+from edge_app.devices.lights.registry import drivers, make_light
 from edge_app.devices.lights.usb_tower import UsbTowerConfig, UsbTowerLight, tower_bytes
 from edge_app.devices.virtual_scanner import VirtualScanner
 from edge_app.events import AlertData, LaneMode, LightState
@@ -389,7 +389,7 @@ def test_mqtt_mirror_needs_publish():
 def test_registry_finds_every_driver_and_each_runs_every_state(tmp_path):
     keys = set(drivers())
     assert {"console", "none", "gpio", "usb_tower", "mqtt_mirror"} <= keys
-    union = TypeAdapter(Annotated[light_config_union(), Field(discriminator="type")])
+    union = TypeAdapter(Annotated[LightConfig, Field(discriminator="type")])
     device = VirtualScanner(link=tmp_path / "tower")
     raw = {
         "gpio": {"type": "gpio", **PINS},
@@ -441,7 +441,7 @@ def test_a_driver_whose_config_is_not_in_the_lane_schema_is_refused():
 
 
 def test_light_config_rejects_unknown_keys():
-    union = TypeAdapter(Annotated[light_config_union(), Field(discriminator="type")])
+    union = TypeAdapter(Annotated[LightConfig, Field(discriminator="type")])
     with pytest.raises(ValidationError):
         union.validate_python({"type": "gpio", "red": 17, "purple": 4})
     with pytest.raises(ValidationError):

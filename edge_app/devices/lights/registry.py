@@ -47,10 +47,5 @@ def _check_configs(found: dict[str, type[ReviewLight[Any]]]) -> None:
         raise TypeError(f"light config types without a driver: {sorted(missing)}")
 
 
-def light_config_union() -> Any:
-    """The discriminated member union of ``LaneConfig.light`` (built in the config layer)."""
-    return LightConfig
-
-
 def make_light(config: LightConfig, **kwargs: Any) -> ReviewLight[Any]:
     return drivers()[config.type](config, **kwargs)
