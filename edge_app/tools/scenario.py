@@ -138,10 +138,7 @@ def _pos_event(row: dict) -> PosEvent:
     row = dict(row)
     if "t" not in row:
         raise ValueError("no time 't'")
-    try:
-        return PosEvent(ts=float(row.pop("t")), **row)
-    except TypeError as exc:
-        raise ValueError(str(exc).removeprefix("PosEvent.__init__() ")) from None
+    return PosEvent(ts=row.pop("t"), **row)  # an unknown field: TypeError, named by _row
 
 
 def _row(parse: Callable[[dict], _T], path: Path, n: int, row: object) -> _T:
