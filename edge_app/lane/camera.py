@@ -21,7 +21,6 @@ import numpy as np
 
 from edge_app.config import CameraConfig
 from edge_app.events import DeviceStatus
-from edge_app.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +172,10 @@ class FrameSource:
             try:
                 cap = self._open(self.cfg)
             except Exception as exc:  # a driver crash is a dead camera, not a dead lane
-                log.warning("camera open failed: %s", redact(str(exc)))
+                log.warning("camera open failed: %s", exc)
                 cap = None
             if cap is None or not cap.isOpened():
-                self._set_status("down", f"cannot open {redact(self.cfg.source)}")
+                self._set_status("down", f"cannot open {self.cfg.source}")
                 self._stop.wait(next(delays))
                 continue
             fps = cap.get(cv2.CAP_PROP_FPS) or 15.0

@@ -401,3 +401,31 @@ def test_a_gpio_light_on_a_box_without_gpio_is_reported_not_fatal(tmp_path):
         lane.step(ZoneEvent(ts=0.1, track_id=1, kind="item", zone="pick", action="entered"))
     finally:
         lane.stop()
+
+
+def test_an_rtsp_password_never_reaches_status_camera(tmp_path):
+    """A dead RTSP camera is reported on status/camera (retained, read by staff tools and HQ)
+    and on the console: the URL's password must be in neither."""
+    shown = []
+    cfg = load_config(DEMO).with_overrides(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "scanners": [],
+            "camera.source": "rtsp://admin:s3cret-pw@127.0.0.1:9/stream1",
+            "camera.reconnect_initial_ms": 50,
+            "camera.reconnect_max_ms": 100,
+        }
+    )
+    lane = Lane(cfg, use_watchdog=False, on_status=shown.append)
+    try:
+        lane.start_camera()  # a real OpenCV open of the URL: connection refused
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "camera" not in lane.statuses:
+            lane.drain()
+            time.sleep(0.02)
+    finally:
+        lane.stop()
+    camera = lane.statuses["camera"]
+    assert camera.status == "down"
+    assert camera.detail == "cannot open rtsp://admin:***@127.0.0.1:9/stream1"
+    assert not any("s3cret-pw" in s.detail for s in shown)

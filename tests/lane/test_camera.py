@@ -74,24 +74,3 @@ def test_dead_camera_is_reported_down_and_retried(tmp_path):
     src.stop()
     assert statuses and statuses[0].status == "down"
     assert len(opened) >= 3  # kept retrying with backoff, never died
-
-
-def test_an_rtsp_password_never_reaches_the_camera_status(caplog):
-    """A dead RTSP camera is reported on status/camera (retained, read by staff tools and HQ):
-    the URL's password must not be in it, nor in the log."""
-    statuses = []
-    cfg = CameraConfig(
-        source="rtsp://admin:s3cret-pw@127.0.0.1:9/stream1",
-        reconnect_initial_ms=50,
-        reconnect_max_ms=100,
-    )
-    src = FrameSource(cfg, time.monotonic, statuses.append).start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not statuses:
-            time.sleep(0.02)
-    finally:
-        src.stop()
-    assert statuses and statuses[0].status == "down"
-    assert "s3cret-pw" not in statuses[0].detail
-    assert "rtsp://admin:***@127.0.0.1:9/stream1" in statuses[0].detail
