@@ -50,27 +50,14 @@ def write_suite_scenario(out: Path, name: str) -> Path:
     """One scenario of the suite, ``out/<name>/``, from its seed (its lane file: ``out/lane.yaml``)."""
     import dataclasses
 
-    from edge_app.sim.generate import write_plan
+    from edge_app.sim.generate import write_session
     from edge_app.sim.kiosk import plan_kiosk_session
 
     seed, difficulty, labels = SUITE[name]
     s = plan_kiosk_session(seed, len(labels), difficulty, labels=labels)
     assert s.look is not None  # a kiosk session always has its look
     look = dataclasses.replace(s.look, noise=min(s.look.noise, SUITE_NOISE))  # noise costs bytes
-    return write_plan(
-        out / name,
-        name,
-        s.items,
-        "../lane.yaml",
-        seed=seed,
-        fps=SUITE_FPS,
-        size=SUITE_SIZE,
-        pos_events=s.pos_events,
-        look=look,
-        extra_scans=s.extra_scans,
-        extra_truth=s.extra_truth,
-        end_s=s.end_s,
-    )
+    return write_session(out, name, s, seed=seed, fps=SUITE_FPS, size=SUITE_SIZE, look=look)
 
 
 def _generate(args) -> int:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 from stdnum import ean
 
+from edge_app.sim.kiosk import Session
 from edge_app.sim.render import render
 from edge_app.sim.scene import LAYOUT, PRODUCTS, ItemPlan, Product, Scene, plan_journey
 from edge_app.tools.scenario import ScannerChunk, ScenarioMeta, Truth, TruthJourney, write_scenario
@@ -236,20 +237,33 @@ def generate(
         s = seed * 1000 + k
         session = plan_kiosk_session(s, items, difficulty, labels=labels[k] if labels else None)
         name = f"{difficulty}-{seed}-{k:03d}"
-        folders.append(
-            write_plan(
-                out / name,
-                name,
-                session.items,
-                "../lane.yaml",
-                seed=s,
-                fps=fps,
-                size=size,
-                pos_events=session.pos_events,
-                look=session.look,
-                extra_scans=session.extra_scans,
-                extra_truth=session.extra_truth,
-                end_s=session.end_s,
-            )
-        )
+        folders.append(write_session(out, name, session, seed=s, fps=fps, size=size))
     return folders
+
+
+def write_session(
+    out: Path,
+    name: str,
+    session: Session,
+    *,
+    seed: int,
+    fps: float,
+    size: tuple[int, int],
+    look: object | None = None,
+) -> Path:
+    """A planned kiosk session as scenario ``out/<name>/`` (lane file ``out/lane.yaml``);
+    ``look`` replaces the session's own (the suite turns its noise down)."""
+    return write_plan(
+        out / name,
+        name,
+        session.items,
+        "../lane.yaml",
+        seed=seed,
+        fps=fps,
+        size=size,
+        pos_events=session.pos_events,
+        look=look if look is not None else session.look,
+        extra_scans=session.extra_scans,
+        extra_truth=session.extra_truth,
+        end_s=session.end_s,
+    )
