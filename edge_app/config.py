@@ -281,7 +281,10 @@ class EvidenceConfig(Strict):
     )
     pre_s: float = Field(3.0, ge=0)
     post_s: float = Field(2.0, ge=0)
-    quota_mb: int = Field(500, gt=0)
+    quota_mb: int = Field(500, gt=0, description="Oldest clips go while the folder is over this")
+    retention_days: float = Field(
+        30.0, gt=0, description="Clips older than this are deleted, whatever the quota (privacy)"
+    )
     blur_faces: bool = True
     raw_ring_mb: int = Field(
         48,

@@ -157,7 +157,7 @@ class DeviceStatus(_Vocabulary):
     """Health of one lane component; a blind lane must not accuse anyone."""
 
     ts: float
-    component: str  # camera, scanner/<id>, light, outbox, model
+    component: str  # camera, scanner/<id>, light, outbox, evidence, model, button
     status: ComponentState
     detail: str = ""
 

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 #: how often the light state is re-sent even if unchanged (a replugged tower light learns it)
 LIGHT_RESEND_S = 5.0
 STATS_EVERY_S = 10.0
+EVIDENCE_SWEEP_S = 600.0  # clips past their retention go within this long
 
 #: stands in for a stage clock when nobody asked for frame timings
 _UNTIMED = contextlib.nullcontext()
@@ -112,6 +113,7 @@ class Lane:
         self._light_test_since: float | None = None
         self._light_test_shown: LightState | None = None
         self._last_stats = 0.0
+        self._last_sweep = -EVIDENCE_SWEEP_S
         self._mode_published: tuple | None = None
         #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
         self.events_out: list[LaneEvent] = []
@@ -187,7 +189,15 @@ class Lane:
 
     def init_evidence(self) -> None:
         ev = self.cfg.evidence
-        self.evidence = EvidenceRecorder(self.cfg.state_path(ev.dir), ev) if ev.enabled else None
+        self.evidence = None
+        if ev.enabled:
+            self.evidence = EvidenceRecorder(
+                self.cfg.state_path(ev.dir),
+                ev,
+                on_status=lambda state, detail: self.submit_status(
+                    DeviceStatus(self.clock(), "evidence", state, detail)
+                ),
+            )
 
     # ----------------------------------------------------------- start_*
 
@@ -389,6 +399,9 @@ class Lane:
         if now - self._last_stats >= STATS_EVERY_S:
             self._last_stats = now
             self.link.publish_stats(self.stats())
+        if self.evidence is not None and now - self._last_sweep >= EVIDENCE_SWEEP_S:
+            self._last_sweep = now
+            self.evidence.sweep(self.wall_clock())
 
     def stats(self) -> dict:
         p = self.perception
@@ -405,6 +418,7 @@ class Lane:
             "outbox_depth": self.link.outbox_depth(),
             "scanners": {r.config.id: r.stats for r in self.readers},
             "camera_dropped": self.camera.frames_dropped if self.camera else 0,
+            "evidence": self.evidence.counts() if self.evidence is not None else None,
             "uptime_s": round(self.clock(), 1),
         }
 

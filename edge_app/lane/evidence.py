@@ -8,8 +8,10 @@ one cost the lane thread more than anything but decoding the video, and
 only a clip's frames need encoding, once, by the writer. An alert starts a
 writer thread that takes the ring, then each frame for ``post_s`` seconds as
 it comes, and blurs and writes an MJPG clip and a thumbnail (the frame of
-the alert); the frames leave memory as they are written. The oldest clips are
-deleted while the folder is over ``quota_mb``.
+the alert); the frames leave memory as they are written. ``clip_shelf.py``
+decides which clips stay (``quota_mb``, ``retention_days``) and checks that a
+clip really landed: a full disk is reported through ``on_status`` (the lane's
+``status/evidence``) with its cause, never as a kept clip.
 
 Privacy: no licensed face-detection model ships offline, so blurring is by
 region: every ``privacy`` polygon (where a shopper's head can appear in the
@@ -24,7 +26,7 @@ import collections
 import logging
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,9 @@ import cv2
 import numpy as np
 
 from edge_app.config import EvidenceConfig
+from edge_app.events import ComponentState
 from edge_app.lane.camera import Frame
+from edge_app.lane.clip_shelf import ClipShelf
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,10 @@ class _Clip:
     until_ts: float
     frames: queue.Queue = field(default_factory=queue.Queue)
 
+    @property
+    def stem(self) -> str:
+        return "".join(c if c.isalnum() or c in "-_" else "_" for c in self.alert_id)
+
 
 class EvidenceRecorder:
     """Ring of recent frames; an alert streams ring + ``post_s`` to a writer thread.
@@ -90,10 +98,19 @@ class EvidenceRecorder:
     once it is in the clip and a clip costs no more than the ring itself.
     """
 
-    def __init__(self, folder: Path, cfg: EvidenceConfig, fps_hint: float | None = None):
+    def __init__(
+        self,
+        folder: Path,
+        cfg: EvidenceConfig,
+        fps_hint: float | None = None,
+        *,
+        on_status: Callable[[ComponentState, str], None] = lambda state, detail: None,
+    ):
         self.folder = Path(folder)
         self.cfg = cfg
         self.fps_hint = fps_hint or cfg.fps
+        self.shelf = ClipShelf(self.folder, cfg.quota_mb * 1024 * 1024, cfg.retention_days)
+        self.on_status = on_status  # called from writer threads
         self._ring: collections.deque = collections.deque()
         self._open: list[_Clip] = []
         self._lock = threading.Lock()
@@ -101,7 +118,20 @@ class EvidenceRecorder:
         self.person_boxes: list = []
         self._last_ts: float | None = None
         self.clips_written = 0
-        self.clips_deleted = 0
+        self.clips_failed = 0
+
+    @property
+    def clips_deleted(self) -> int:
+        return self.shelf.clips_deleted
+
+    def counts(self) -> dict[str, int]:
+        """For the lane's ``stats``: nothing leaves the folder uncounted."""
+        return {
+            "clips_written": self.clips_written,
+            "clips_failed": self.clips_failed,
+            "clips_deleted": self.shelf.clips_deleted,
+            "clips_expired": self.shelf.clips_expired,
+        }
 
     def add(self, frame: Frame) -> None:
         # A clip for a person to watch needs ~10 fps, not the camera's 30: keep only those.
@@ -130,6 +160,7 @@ class EvidenceRecorder:
 
     def trigger(self, alert_id: str, ts: float) -> None:
         clip = _Clip(alert_id or f"alert-{ts:.2f}", ts, ts + self.cfg.post_s)
+        self.shelf.reserve(clip.stem)
         with self._lock:
             for item in self._ring:
                 clip.frames.put(item)
@@ -141,46 +172,65 @@ class EvidenceRecorder:
     def _write(self, clip: _Clip) -> Path | None:
         # On an error the queue is dropped with the clip once ``add`` has closed it
         # (``post_s`` later): nothing to drain here.
+        path = self.folder / f"{clip.stem}.avi"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in clip.alert_id)
-            path = self.folder / f"{safe}.avi"
-            writer = None
-            thumb_gap = float("inf")
-            while (item := clip.frames.get()) is not _END:
-                ts, picture, boxes = item
-                img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
-                if self.cfg.blur_faces:
-                    img = blur_regions(img, person_boxes=boxes)
-                if writer is None:
-                    h, w = img.shape[:2]
-                    writer = cv2.VideoWriter(
-                        str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h)
-                    )
-                writer.write(img)
-                if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
-                    thumb_gap = abs(ts - clip.alert_ts)
-                    cv2.imwrite(str(path.with_suffix(".jpg")), img)
-            if writer is not None:
-                writer.release()
-            self.clips_written += 1
-            self._enforce_quota()
-            return path
-        except Exception:  # evidence is best effort; the lane goes on
+            self.shelf.enforce_quota()
+            problem = self.shelf.room_problem() or self._stream(clip, path)
+        except Exception as exc:  # evidence is best effort; the lane goes on
             log.exception("could not write evidence clip %s", clip.alert_id)
+            problem = f"write failed: {exc}"
+        finally:
+            self.shelf.release(clip.stem)
+        if problem is not None:
+            self._lost(clip, path, problem)
             return None
+        self.clips_written += 1
+        self.shelf.enforce_quota()
+        self.on_status("ok", f"clips in {self.folder}")
+        return path
 
-    def _enforce_quota(self) -> None:
-        files = sorted(
-            (p for p in self.folder.glob("*") if p.is_file()), key=lambda p: p.stat().st_mtime
-        )
-        total = sum(p.stat().st_size for p in files)
-        quota = self.cfg.quota_mb * 1024 * 1024
-        while files and total > quota:
-            p = files.pop(0)
-            total -= p.stat().st_size
+    def _stream(self, clip: _Clip, path: Path) -> str | None:
+        """Blur and write the clip's frames as they come; why it did not land, or None."""
+        writer = None
+        written = 0
+        thumb_gap = float("inf")
+        thumb_ok = True
+        while (item := clip.frames.get()) is not _END:
+            ts, picture, boxes = item
+            img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
+            if self.cfg.blur_faces:
+                img = blur_regions(img, person_boxes=boxes)
+            if writer is None:
+                h, w = img.shape[:2]
+                writer = cv2.VideoWriter(
+                    str(path), cv2.VideoWriter_fourcc(*"MJPG"), self.fps_hint, (w, h)
+                )
+            writer.write(img)
+            written += 1
+            if abs(ts - clip.alert_ts) < thumb_gap:  # the thumbnail: the moment of the alert
+                thumb_gap = abs(ts - clip.alert_ts)
+                thumb_ok = cv2.imwrite(str(path.with_suffix(".jpg")), img)
+        if writer is None:
+            return None  # no frames (an alert before the first frame): nothing to keep
+        writer.release()
+        problem = self.shelf.landed(path, written)
+        if problem is None and not thumb_ok:
+            problem = self.shelf.room_problem() or "thumbnail not written"
+        return problem
+
+    def _lost(self, clip: _Clip, path: Path, problem: str) -> None:
+        """A clip that did not land: its remains go, the count and the status say so."""
+        for p in (path, path.with_suffix(".jpg")):
             p.unlink(missing_ok=True)
-            self.clips_deleted += 1
+        self.clips_failed += 1
+        log.error("evidence clip %s not kept: %s", clip.alert_id, problem)
+        # degraded, not down: the lane still decides and alerts; only the clips are missing
+        self.on_status("degraded", f"clip {clip.alert_id} not kept: {problem}")
+
+    def sweep(self, now_wall: float) -> int:
+        """Delete clips older than ``retention_days`` (the lane calls this now and then)."""
+        return self.shelf.expire(now_wall)
 
     def close(self, timeout_s: float = 10.0) -> None:
         with self._lock:

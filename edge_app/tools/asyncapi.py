@@ -148,7 +148,8 @@ def build_document() -> dict:
         address = rule.pattern
         if "{component}" in address:
             params["component"] = {
-                "description": "camera, light, outbox, model, or scanner/<id> (may span two levels)"
+                "description": "camera, light, outbox, evidence, model, button, "
+                "or scanner/<id> (may span two levels)"
             }
         if rule.name in _TEXT_PAYLOADS:
             add(

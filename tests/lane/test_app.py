@@ -429,3 +429,17 @@ def test_an_rtsp_password_never_reaches_status_camera(tmp_path):
     assert camera.status == "down"
     assert camera.detail == "cannot open rtsp://admin:***@127.0.0.1:9/stream1"
     assert not any("s3cret-pw" in s.detail for s in shown)
+
+
+def test_evidence_health_reaches_status_evidence_and_its_counts_reach_stats(lane_factory):
+    lane, clock, _ = lane_factory()
+    lane.evidence.on_status("degraded", "clip A1 not kept: disk full: 0.1 MB free on /x")
+    lane.drain()
+    assert lane.statuses["evidence"].status == "degraded"
+    assert "disk full" in lane.statuses["evidence"].detail
+    assert lane.stats()["evidence"] == {
+        "clips_written": 0,
+        "clips_failed": 0,
+        "clips_deleted": 0,
+        "clips_expired": 0,
+    }

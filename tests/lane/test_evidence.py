@@ -1,11 +1,16 @@
 """Evidence clips: pre/post ring buffer, privacy blur, disk quota."""
 
+import os
+import time
+
 import cv2
 import numpy as np
 
 from edge_app.config import EvidenceConfig
 from edge_app.lane.camera import Frame
+from edge_app.lane.clip_shelf import ClipShelf, count_frames
 from edge_app.lane.evidence import EvidenceRecorder, blur_regions
+from tests.fixtures.disk import small_disk
 
 
 def frames(n, fps=10.0):
@@ -93,3 +98,98 @@ def test_the_thumbnail_is_the_frame_of_the_alert(tmp_path):
     rec.close()
     thumb = cv2.imread(str(tmp_path / "A1.jpg"))
     assert abs(float(thumb.mean()) - 120) < 3
+
+
+def test_clips_go_in_the_order_their_alerts_were_raised_not_the_order_writers_finished(tmp_path):
+    """Writers finish out of order (CI: A000's writer finished after later ones, and the oldest
+    clip survived the quota): age is the order the alerts were raised, and a clip goes whole."""
+    shelf = ClipShelf(tmp_path, quota_bytes=250_000, retention_days=30)
+    now = time.time()
+    for k, stem in enumerate(["A000", "A001", "A002"]):
+        shelf.reserve(stem)
+        for suffix in (".avi", ".jpg"):
+            (tmp_path / f"{stem}{suffix}").write_bytes(b"x" * 50_000)
+            os.utime(tmp_path / f"{stem}{suffix}", (now - k, now - k))  # A000 finished last
+        shelf.release(stem)
+    assert shelf.enforce_quota() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "A001.avi",
+        "A001.jpg",
+        "A002.avi",
+        "A002.jpg",
+    ]
+
+
+def test_a_clip_being_written_is_never_deleted_for_the_quota(tmp_path):
+    shelf = ClipShelf(tmp_path, quota_bytes=10, retention_days=30)
+    shelf.reserve("A000")
+    (tmp_path / "A000.avi").write_bytes(b"x" * 100)
+    assert shelf.enforce_quota() == 0 and (tmp_path / "A000.avi").exists()
+    shelf.release("A000")
+    assert shelf.enforce_quota() == 1 and not (tmp_path / "A000.avi").exists()
+
+
+def test_clips_older_than_the_retention_are_deleted_whatever_the_quota(tmp_path):
+    """Retention was by size only: a quiet lane kept a shopper's clip for ever."""
+    rec = EvidenceRecorder(tmp_path, EvidenceConfig(pre_s=0.5, post_s=0.2, retention_days=7))
+    for f in frames(8):
+        rec.add(f)
+    rec.trigger("OLD", 0.7)
+    for f in frames(3):
+        rec.add(Frame(f.image, 0.8 + f.ts, f.index))
+    rec.close()
+    (tmp_path / "LEFT-BY-A-PREVIOUS-RUN.avi").write_bytes(b"x")
+    now = time.time()
+    eight_days = now - 8 * 86400
+    for p in tmp_path.glob("OLD.*"):
+        os.utime(p, (eight_days, eight_days))
+    assert rec.sweep(now) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LEFT-BY-A-PREVIOUS-RUN.avi"]
+    assert rec.counts()["clips_expired"] == 1
+
+
+def _record_one_clip(folder, statuses, size=(480, 640), n=30):
+    rec = EvidenceRecorder(
+        folder,
+        EvidenceConfig(pre_s=2.0, post_s=1.0, blur_faces=False),
+        on_status=lambda state, detail: statuses.append((state, detail)),
+    )
+    rng = np.random.default_rng(1)
+    for i in range(n):  # noise: JPEG cannot make it small
+        rec.add(Frame(rng.integers(0, 255, (*size, 3), dtype=np.uint8), i / 10, i))
+        if i == n - 10:
+            rec.trigger("T9-A001", i / 10)
+    rec.close()
+    return rec
+
+
+def test_a_full_disk_is_reported_with_its_cause_and_no_clip_is_claimed(tmp_path):
+    """On a full disk a 9-frame clip and an unplayable 4 KB file were kept as 'evidence clip
+    kept', with only OpenCV warnings on stderr."""
+    statuses: list = []
+    with small_disk(tmp_path / "disk", size_kb=2048) as disk:
+        rec = _record_one_clip(disk.path, statuses)
+        left = sorted(p.name for p in disk.path.iterdir())
+    assert rec.clips_written == 0 and rec.counts()["clips_failed"] == 1
+    assert left == []
+    state, detail = statuses[-1]
+    assert state == "degraded" and "disk full" in detail and "T9-A001" in detail
+
+
+def test_a_clip_the_disk_cut_short_is_not_kept(tmp_path):
+    """Room at the start, none at the end: the writer says nothing; reading the clip back does."""
+    statuses: list = []
+    with small_disk(tmp_path / "disk", size_kb=6 * 1024) as disk:
+        rec = _record_one_clip(disk.path, statuses, size=(720, 1280), n=40)
+        left = sorted(p.name for p in disk.path.iterdir())
+    assert rec.clips_written == 0 and rec.counts()["clips_failed"] == 1, statuses
+    assert left == []
+    state, detail = statuses[-1]
+    assert state == "degraded" and "frames readable" in detail and "disk full" in detail
+
+
+def test_a_clip_that_lands_reports_evidence_ok(tmp_path):
+    statuses: list = []
+    rec = _record_one_clip(tmp_path, statuses, size=(120, 160))
+    assert rec.clips_written == 1 and statuses == [("ok", f"clips in {tmp_path}")]
+    assert count_frames(tmp_path / "T9-A001.avi") >= 25
