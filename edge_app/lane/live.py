@@ -56,7 +56,7 @@ class ConsoleView:
             self.line(
                 f"{t} ALERT     {d['alert_type']}: {d['label']} #{d['track_id']} (alert "
                 f"{d['alert_id']}) "
-                f"- staff review, evidence clip kept"
+                f"- staff review, evidence clip being written"
             )
         elif e.type == "alert.self_corrected":
             self.line(f"{t} FIXED     {d['alert_type']} on #{d['track_id']}: {d['detail']}")
