@@ -40,7 +40,7 @@ from edge_app.devices.serial_reader import ScannerReader
 from edge_app.events import DeviceStatus, EngineInput, LaneEvent, LaneStatePayload, LightState, Tick
 from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
-from edge_app.lane.health import Watchdog
+from edge_app.lane.health import SystemStats, Watchdog
 from edge_app.lane.instance import StateLock
 from edge_app.lane.snapshot import LaneSnapshot
 from edge_app.lane.timings import FrameTimings, StageClock
@@ -114,6 +114,7 @@ class Lane:
         self._light_test_shown: LightState | None = None
         self._last_stats = 0.0
         self._last_sweep = -EVIDENCE_SWEEP_S
+        self.system = SystemStats()
         self._mode_published: tuple | None = None
         #: every LaneEvent of this run, for replays and evaluation (a live lane keeps none)
         self.events_out: list[LaneEvent] = []
@@ -420,6 +421,7 @@ class Lane:
             "camera_dropped": self.camera.frames_dropped if self.camera else 0,
             "evidence": self.evidence.counts() if self.evidence is not None else None,
             "uptime_s": round(self.clock(), 1),
+            **self.system.sample(),
         }
 
     def _timed(self, stage: str) -> AbstractContextManager[None]:

@@ -213,32 +213,54 @@ def read_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
 
 
 class SystemStats:
-    """CPU % since the previous sample, temperature and RSS, for the ``stats`` topic."""
+    """CPU % since the previous sample, temperature and RSS, for the ``stats`` topic.
+
+    ``cpu_percent`` is the whole box (``/proc/stat``); under the unit's
+    ``ProcSubset=pid`` that file is hidden and it is None, while
+    ``lane_cpu_percent`` (this process, from ``os.times()``, as a share of all
+    cores) is always there.
+    """
 
     def __init__(
-        self, proc: Path = Path("/proc"), thermal: Path = Path("/sys/class/thermal")
+        self,
+        proc: Path = Path("/proc"),
+        thermal: Path = Path("/sys/class/thermal"),
+        clock: Callable[[], float] = time.monotonic,
+        process_times: Callable[[], float] = lambda: sum(os.times()[:2]),
     ) -> None:
         self.proc, self.thermal = proc, thermal
+        self.clock, self.process_times = clock, process_times
         self._prev: tuple[int, int] | None = None
+        self._prev_lane: tuple[float, float] | None = None
 
     def sample(self) -> dict:
-        out: dict = {
-            "cpu_percent": None,
+        return {
+            "cpu_percent": self._box_cpu(),
+            "lane_cpu_percent": self._lane_cpu(),
             "temperature_c": read_temperature_c(self.thermal),
-            "rss_mb": None,
+            "rss_mb": self._rss(),
         }
+
+    def _box_cpu(self) -> float | None:
         try:
             busy, total = parse_proc_stat((self.proc / "stat").read_text())
-            if self._prev is not None and total > self._prev[1]:
-                out["cpu_percent"] = round(
-                    100 * (busy - self._prev[0]) / (total - self._prev[1]), 1
-                )
-            self._prev = (busy, total)
         except (OSError, ValueError, IndexError):
-            pass
+            return None
+        prev, self._prev = self._prev, (busy, total)
+        if prev is None or total <= prev[1]:
+            return None
+        return round(100 * (busy - prev[0]) / (total - prev[1]), 1)
+
+    def _lane_cpu(self) -> float | None:
+        now, used = self.clock(), self.process_times()
+        prev, self._prev_lane = self._prev_lane, (now, used)
+        if prev is None or now <= prev[0]:
+            return None
+        return round(100 * (used - prev[1]) / (now - prev[0]) / (os.cpu_count() or 1), 1)
+
+    def _rss(self) -> float | None:
         try:
             rss = parse_rss_mb((self.proc / "self" / "status").read_text())
-            out["rss_mb"] = round(rss, 1) if rss is not None else None
         except OSError:
-            pass
-        return out
+            return None
+        return round(rss, 1) if rss is not None else None

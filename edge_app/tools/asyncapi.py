@@ -49,6 +49,24 @@ _STATS = {
             "description": "events dropped because the outbox was full",
         },
         "ts": {"type": "string", "description": "ISO-8601 UTC wall clock"},
+        "cpu_percent": {
+            "type": ["number", "null"],
+            "description": "the whole box; null where /proc/stat is hidden (ProcSubset=pid)",
+        },
+        "lane_cpu_percent": {
+            "type": ["number", "null"],
+            "description": "this lane process, as a share of all cores",
+        },
+        "temperature_c": {"type": ["number", "null"]},
+        "rss_mb": {"type": ["number", "null"]},
+        "evidence": {
+            "type": ["object", "null"],
+            "description": "clips written, failed (full disk), deleted (quota), expired (days)",
+            "properties": {
+                k: {"type": "integer"}
+                for k in ("clips_written", "clips_failed", "clips_deleted", "clips_expired")
+            },
+        },
     },
     "required": ["outbox_depth", "outbox_dropped_total", "ts"],
     "additionalProperties": True,

@@ -1,5 +1,6 @@
 """Watchdog: pings reach a real NOTIFY_SOCKET only while every heartbeat is fresh."""
 
+import os
 import socket
 import time
 
@@ -111,7 +112,24 @@ def test_stats_parse_proc_and_thermal(tmp_path):
     (zone / "temp").write_text("61250\n")
     stats = SystemStats(proc=tmp_path, thermal=tmp_path / "thermal")
     first = stats.sample()
-    assert first == {"cpu_percent": None, "temperature_c": 61.25, "rss_mb": 100.0}
+    assert first == {
+        "cpu_percent": None,
+        "lane_cpu_percent": None,
+        "temperature_c": 61.25,
+        "rss_mb": 100.0,
+    }
     (tmp_path / "stat").write_text("cpu  150 0 150 900 0 0 0 0\n")
     assert stats.sample()["cpu_percent"] == 50.0
     assert read_temperature_c(tmp_path / "missing") is None
+
+
+def test_the_lanes_own_cpu_is_known_when_the_unit_hides_proc_stat(tmp_path):
+    """ProcSubset=pid hides /proc/stat: the box's CPU is unknown, the lane's own is not."""
+    clock, used = Clock(), [0.0]
+    stats = SystemStats(proc=tmp_path, clock=clock, process_times=lambda: used[0])
+    assert stats.sample()["lane_cpu_percent"] is None
+    clock.now += 10.0
+    used[0] += 5.0  # half a core for 10 s
+    sample = stats.sample()
+    assert sample["cpu_percent"] is None
+    assert sample["lane_cpu_percent"] == round(50.0 / (os.cpu_count() or 1), 1)
