@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from typing import TextIO
 from edge_app.config import load_config
 from edge_app.lane.live import ConsoleView, with_mqtt
 from edge_app.redact import redact
+from edge_app.tools.broker import Mosquitto
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +30,12 @@ DEMO_CONFIG = REPO / "calibration" / "demo" / "lane.yaml"
 DEMO_SCENARIO = REPO / "calibration" / "demo" / "session-001"
 
 
-def _private_broker(workdir: Path):
-    """A mosquitto of our own on a free port, or None when it is not installed."""
-    exe = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if not exe:
+def _private_broker(workdir: Path) -> Mosquitto | None:
+    """A mosquitto of our own on a free port, or None when it is not installed or fails."""
+    try:
+        return Mosquitto(workdir / "broker").start(timeout=5.0)
+    except RuntimeError:  # BrokerMissing, or it did not come up
         return None
-    import socket
-    import subprocess
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(
-        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"mqtt://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None
 
 
 class _Subscriber:
@@ -138,7 +117,7 @@ def run_replay(
     if cfg.mqtt is None and private_broker:
         broker = _private_broker(tmp)
         if broker:
-            cfg = with_mqtt(cfg, broker[1], None)
+            cfg = with_mqtt(cfg, broker.url, None)
     printer.line(
         f"edge-app: lane {cfg.store_id}/{cfg.lane_id}, scenario {scenario.meta.name} "
         f"({scenario.meta.duration_s:.1f} s of video, {len(scenario.truth.journeys)} items)"
@@ -182,8 +161,7 @@ def run_replay(
             time.sleep(0.3)
             subscriber.stop()
         if broker:
-            broker[0].terminate()
-            broker[0].wait(5)
+            broker.stop()
     lane, result = run.lane, run.result
 
     s = score(scenario.truth, lane.events_out)
