@@ -23,6 +23,7 @@ PLUGIN_COMMANDS = (
     "edge_app.tools.scanner_cli",
     "edge_app.tools.monitor",
     "edge_app.tools.bench",
+    "edge_app.tools.soak",
     "edge_app.sim.cli",
     "edge_app.tools.models_cli",
 )

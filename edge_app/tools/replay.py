@@ -10,6 +10,7 @@ so a replay decides exactly the same on every run.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -51,21 +52,39 @@ class ReplayResult:
 
 
 class _Driver:
-    """Feeds a scenario's scanner bytes and POS events to a lane up to a time, frames in order."""
+    """Feeds a scenario's scanner bytes and POS events to a lane up to a time, frames in order.
 
-    def __init__(self, lane, scenario: Scenario, clock: ScenarioClock, result: ReplayResult):
+    With ``scanners`` (a ``LaneScanners``) the lane is already running and stays so: sessions go
+    back to back, each ``offset`` seconds later on the lane clock (``edge-app soak``).
+    """
+
+    def __init__(
+        self,
+        lane,
+        scenario: Scenario,
+        clock: ScenarioClock,
+        result: ReplayResult,
+        scanners: LaneScanners | None = None,
+        offset: float = 0.0,
+    ):
         self.lane, self.clock, self.result = lane, clock, result
-        ids = {c.scanner for c in scenario.scanner_chunks} | {s.id for s in lane.cfg.scanners}
-        self.scanners = {sid: VirtualScanner() for sid in sorted(ids)}
-        self.chunks = list(scenario.scanner_chunks)
-        self.pos = sorted(scenario.pos_events, key=lambda e: e.ts)
+        self.shared = scanners
+        if scanners is None:
+            scanners = LaneScanners.for_lane(lane, scenario)
+        self.scanners = scanners.ptys
+        self.chunks = [c.model_copy(update={"t": c.t + offset}) for c in scenario.scanner_chunks]
+        pos = [dataclasses.replace(e, ts=e.ts + offset) for e in scenario.pos_events]
+        self.pos = sorted(pos, key=lambda e: e.ts)
         self.written = {sid: 0 for sid in self.scanners}
         self.readers: dict = {}
         self.started: deque = deque()
 
     def open(self) -> None:
         lane = self.lane
-        lane.start(scanner_ports={sid: vs.path for sid, vs in self.scanners.items()}, camera=False)
+        if self.shared is None:
+            lane.start(
+                scanner_ports={sid: vs.path for sid, vs in self.scanners.items()}, camera=False
+            )
         self.readers = {r.config.id: r for r in lane.readers}
         # wait for every reader to open its pty before time starts
         deadline = time.monotonic() + 5
@@ -115,6 +134,8 @@ class _Driver:
         self.lane.drain()
 
     def close(self) -> None:
+        if self.shared is not None:
+            return  # the lane and its scanners go on to the next session
         for r in self.lane.readers:
             r.stop()  # before the pty goes: an unplug now would mark the lane blind
         for vs in self.scanners.values():
@@ -131,26 +152,33 @@ def replay(
     on_frame: Callable[[int, float], None] = lambda i, t: None,
     stop: threading.Event | None = None,
     frames: Callable[[str], Iterable[Frame]] | None = None,
+    scanners: LaneScanners | None = None,
+    offset: float = 0.0,
 ) -> ReplayResult:
     """Run ``scenario`` through ``lane`` (a started-less ``Lane`` built with ``clock``).
 
     ``frames`` replaces the video reader (the benchmark times decoding with it).
+    ``scanners``: the lane was started on them and runs on after this session, which
+    plays ``offset`` seconds later on the lane clock.
     """
     stop = stop or threading.Event()
     result = ReplayResult()
-    driver = _Driver(lane, scenario, clock, result)
+    driver = _Driver(lane, scenario, clock, result, scanners, offset)
+    read = frames or file_frames
+    if offset:
+        read = _shifted(read, offset)
     driver.open()
     wall0 = time.monotonic()
     # Real time is the live loop: a frame finishes at once unless it is behind.
     depth = 1 if realtime else max(1, getattr(lane, "frames_in_flight", 1))
     try:
         t = 0.0
-        for frame in (frames or file_frames)(str(scenario.video_path)):
+        for frame in read(str(scenario.video_path)):
             if stop.is_set():
                 break
             t = frame.ts
             if realtime:
-                lag = t - (time.monotonic() - wall0)
+                lag = t - offset - (time.monotonic() - wall0)
                 if lag > 0:
                     time.sleep(lag)
             driver.started.append(lane.begin_frame(frame))
@@ -158,7 +186,7 @@ def replay(
                 driver.finish_oldest(on_frame)
         while driver.started:
             driver.finish_oldest(on_frame)
-        result.video_s = t
+        result.video_s = t - offset
         cfg = lane.cfg.checkout
         window = (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
         driver.settle(t, t + (settle_s if settle_s is not None else window), stop)
@@ -166,6 +194,38 @@ def replay(
         result.wall_s = time.monotonic() - wall0
         driver.close()
     return result
+
+
+def _shifted(
+    read: Callable[[str], Iterable[Frame]], offset: float
+) -> Callable[[str], Iterable[Frame]]:
+    def frames(path: str) -> Iterable[Frame]:
+        for f in read(path):
+            yield dataclasses.replace(f, ts=f.ts + offset)
+
+    return frames
+
+
+@dataclass
+class LaneScanners:
+    """Virtual scanners (ptys) for a lane that plays many sessions: open once, closed at the end."""
+
+    ptys: dict[str, VirtualScanner]
+
+    @classmethod
+    def for_lane(cls, lane, scenario: Scenario | None = None) -> LaneScanners:
+        ids = {s.id for s in lane.cfg.scanners}
+        if scenario is not None:
+            ids |= {c.scanner for c in scenario.scanner_chunks}
+        return cls({sid: VirtualScanner() for sid in sorted(ids)})
+
+    @property
+    def ports(self) -> dict[str, str]:
+        return {sid: vs.path for sid, vs in self.ptys.items()}
+
+    def close(self) -> None:
+        for vs in self.ptys.values():
+            vs.close()
 
 
 @dataclass
