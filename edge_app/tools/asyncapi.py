@@ -19,6 +19,7 @@ import yaml
 
 from edge_app.events import EVENT_DATA, SCHEMA_VERSION, LightState, payload_schemas
 from edge_app.store_link.commands import COMMANDS, request_schemas, response_schema
+from edge_app.store_link.gate import DEFAULT_LIMITS
 from edge_app.store_link.topics import (
     AVAILABILITY_OFFLINE,
     AVAILABILITY_ONLINE,
@@ -49,6 +50,37 @@ _STATS = {
             "description": "events dropped because the outbox was full",
         },
         "ts": {"type": "string", "description": "ISO-8601 UTC wall clock"},
+        "requests": {
+            "type": "object",
+            "description": "request/<command> counts since the lane started",
+            "properties": {
+                "total": {"type": "integer", "description": "requests answered"},
+                "refused_total": {
+                    "type": "integer",
+                    "description": "answered with an error: invalid, retained, over the rate, failed",
+                },
+                "executed_total": {"type": "integer", "description": "requests that ran"},
+                "duplicates_total": {
+                    "type": "integer",
+                    "description": "repeats of a request_id answered again without running",
+                },
+                "rate_limited_total": {"type": "integer"},
+                "rate_limited": {
+                    "type": "object",
+                    "description": "refused over the command's rate, per command",
+                    "additionalProperties": {"type": "integer"},
+                },
+            },
+            "required": [
+                "total",
+                "refused_total",
+                "executed_total",
+                "duplicates_total",
+                "rate_limited_total",
+                "rate_limited",
+            ],
+            "additionalProperties": False,
+        },
     },
     "required": ["outbox_depth", "outbox_dropped_total", "ts"],
     "additionalProperties": True,
@@ -181,6 +213,8 @@ def build_document() -> dict:
     for command in sorted(COMMANDS):
         cid = _key(command).replace(".", "_")
         doc = ((COMMANDS[command].__doc__ or "").strip().splitlines() or [""])[0]
+        limit = DEFAULT_LIMITS[command]
+        doc = f"{doc} Rate: {limit.describe()}, burst {limit.burst}; over it: an error response."
         add(
             f"request_{cid}",
             f"request/{command}",

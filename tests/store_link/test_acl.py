@@ -83,9 +83,7 @@ def example_conf(passwd) -> str:
     return "\n".join(lines) + "\n" + broker_user_line()
 
 
-def user_client(
-    broker: Mosquitto, user: str, client_id: str = ""
-) -> tuple[mqtt.Client, dict]:
+def user_client(broker: Mosquitto, user: str, client_id: str = "") -> tuple[mqtt.Client, dict]:
     """A raw MQTT 5 client; ``acks`` maps mid -> PUBACK reason name."""
     acks: dict[int, str] = {}
     client = mqtt.Client(
