@@ -48,6 +48,7 @@ from edge_app.perception.pipeline import FrameWork, Perception
 from edge_app.redact import redact
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.commands import EngineRequest, Request
+from edge_app.store_link.gate import GatedHandler
 from edge_app.store_link.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -134,6 +135,8 @@ class Lane:
             "snapshot": self._answer_snapshot,
             "light/test": self._ask_light_test,
         }
+        #: every request passes here first: once per request_id, within its command's rate
+        self.requests = GatedHandler(self._execute_request, clock)
         self._publish_snapshot()
         self.set_status(
             DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name)
@@ -272,12 +275,17 @@ class Lane:
     def submit_status(self, status: DeviceStatus) -> None:
         self.inbox.put(status)
 
-    def on_command(self, name: str, request: Request) -> dict:
+    def on_command(self, name: str, request: Request) -> dict | None:
         """MQTT requests, already validated by store_link.commands (paho's thread).
 
-        An engine input is stamped with the lane clock as it arrives and queued
-        for the lane thread; the other requests go to ``request_handlers``.
+        The gate first (store_link.gate): a repeated ``request_id`` gets its first
+        answer again and runs nothing; a command over its rate is refused.
         """
+        return self.requests(name, request)
+
+    def _execute_request(self, name: str, request: Request) -> dict:
+        """An engine input is stamped with the lane clock as it arrives and queued
+        for the lane thread; the other requests go to ``request_handlers``."""
         now = self.clock()
         if isinstance(request, EngineRequest):
             self.submit(request.to_input(now))
@@ -420,6 +428,11 @@ class Lane:
             "scanners": {r.config.id: r.stats for r in self.readers},
             "camera_dropped": self.camera.frames_dropped if self.camera else 0,
             "evidence": self.evidence.counts() if self.evidence is not None else None,
+            "requests": {
+                "total": self.link.commands_total,
+                "refused_total": self.link.commands_rejected_total,
+                **self.requests.stats(),
+            },
             "uptime_s": round(self.clock(), 1),
             **self.system.sample(),
         }

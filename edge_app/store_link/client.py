@@ -156,7 +156,12 @@ class StoreLink:
         host, port, tls, url_user, url_password = parse_mqtt_url(cfg.url)
         self._endpoint = (host, port)
         v5 = cfg.protocol == "5"
-        client_id = cfg.client_id or f"edge-{self.topics.store_id}-{self.topics.lane_id}"
+        client_id = (  # a broker with use_username_as_clientid (docs/store-broker) uses the username
+            cfg.client_id
+            or cfg.username
+            or url_user
+            or f"edge-{self.topics.store_id}-{self.topics.lane_id}"
+        )
         if v5:
             client = mqtt.Client(
                 CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5

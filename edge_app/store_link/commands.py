@@ -50,12 +50,27 @@ _TXN = r"^[A-Za-z0-9_.:-]{1,64}$"
 _GTIN = r"^[0-9]{8,14}$"
 
 
+#: how long and how many executed request ids are remembered (whichever ends first; store_link.gate)
+DEDUP_WINDOW_S = 600.0
+DEDUP_MAX_IDS = 1000
+
+#: what a caller must know about ``request_id`` (the AsyncAPI document says it per request)
+REQUEST_ID_RULES = (
+    "Unique per request (a UUID): it comes back in the response. A repeat of a request_id "
+    f"on the same command within {DEDUP_WINDOW_S:g} s (of the last {DEDUP_MAX_IDS} executed) "
+    "is not run again: it "
+    "gets the first response again, byte for byte, so a kiosk may retry a request it got no "
+    "answer to (QoS 1 at-least-once). Each command also has a rate (token bucket); a request "
+    "over it runs nothing and gets status error, 'rate limited: ...; retry in N s'."
+)
+
+
 class Request(BaseModel):
     """Every request: a caller-chosen id that comes back in the response."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID)
+    request_id: str = Field(min_length=1, max_length=MAX_REQUEST_ID, description=REQUEST_ID_RULES)
 
 
 class EngineRequest(Request):
@@ -257,6 +272,10 @@ def response(request_id: str | None, ok: bool, data: Any = None, error: str | No
 CommandHandler = Callable[[str, Request], dict | None]
 
 
+class RequestRefused(Exception):
+    """A handler's expected refusal (over its rate, say): the text is the error, no traceback."""
+
+
 @dataclass(frozen=True)
 class CommandReply:
     """What to publish on ``response/<command>``."""
@@ -276,9 +295,10 @@ def dispatch(
     """Validate, call the app for valid requests only, and build the one response.
 
     Never raises: a handler exception or an unserialisable return value
-    becomes an error response. A ``retained`` request is refused: the broker
-    replays it on every reconnect (a stale ``transaction/start`` would close
-    the live transaction and turn its pending items into alerts).
+    becomes an error response (a ``RequestRefused`` without a traceback).
+    A ``retained`` request is refused: the broker replays it on every
+    reconnect (a stale ``transaction/start`` would close the live
+    transaction and turn its pending items into alerts).
     """
     parsed = parse_request(command, payload)
     reply_to = response_command(command)
@@ -301,6 +321,9 @@ def dispatch(
         return CommandReply(
             reply_to, to_json(response(parsed.request_id, True, data=data or {})), True
         )
+    except RequestRefused as exc:  # expected, maybe 1,000 a second: no traceback in the log
+        log.debug("command %s (request %s) refused: %s", command, parsed.request_id, exc)
+        return refuse(parsed.request_id, str(exc))
     except Exception as exc:  # the lane stays up whatever the handler does
         log.exception("command %s (request %s) failed", command, parsed.request_id)
         return refuse(parsed.request_id, f"{type(exc).__name__}: {exc}")
@@ -322,7 +345,10 @@ def response_schema() -> dict:
             },
             "status": {"type": "string", "enum": ["ok", "error"]},
             "data": {"type": ["object", "null"], "description": "the handler's answer when ok"},
-            "error": {"type": ["string", "null"], "description": "why it was refused, when error"},
+            "error": {
+                "type": ["string", "null"],
+                "description": "why it was refused, when error (e.g. 'rate limited: ...')",
+            },
         },
         "required": ["request_id", "status", "data", "error"],
         "additionalProperties": False,

@@ -19,6 +19,7 @@ import yaml
 
 from edge_app.events import EVENT_DATA, SCHEMA_VERSION, LightState, payload_schemas
 from edge_app.store_link.commands import COMMANDS, request_schemas, response_schema
+from edge_app.store_link.gate import DEFAULT_LIMITS
 from edge_app.store_link.topics import (
     AVAILABILITY_OFFLINE,
     AVAILABILITY_ONLINE,
@@ -51,7 +52,7 @@ _STATS = {
         "ts": {"type": "string", "description": "ISO-8601 UTC wall clock"},
         "cpu_percent": {
             "type": ["number", "null"],
-            "description": "the whole box; null where /proc/stat is hidden (ProcSubset=pid)",
+            "description": "the whole box since the last stats; null where /proc/stat is hidden",
         },
         "lane_cpu_percent": {
             "type": ["number", "null"],
@@ -66,6 +67,37 @@ _STATS = {
                 k: {"type": "integer"}
                 for k in ("clips_written", "clips_failed", "clips_deleted", "clips_expired")
             },
+        },
+        "requests": {
+            "type": "object",
+            "description": "request/<command> counts since the lane started",
+            "properties": {
+                "total": {"type": "integer", "description": "requests answered"},
+                "refused_total": {
+                    "type": "integer",
+                    "description": "answered with an error: invalid, retained, over the rate, failed",
+                },
+                "executed_total": {"type": "integer", "description": "requests that ran"},
+                "duplicates_total": {
+                    "type": "integer",
+                    "description": "repeats of a request_id answered again without running",
+                },
+                "rate_limited_total": {"type": "integer"},
+                "rate_limited": {
+                    "type": "object",
+                    "description": "refused over the command's rate, per command",
+                    "additionalProperties": {"type": "integer"},
+                },
+            },
+            "required": [
+                "total",
+                "refused_total",
+                "executed_total",
+                "duplicates_total",
+                "rate_limited_total",
+                "rate_limited",
+            ],
+            "additionalProperties": False,
         },
     },
     "required": ["outbox_depth", "outbox_dropped_total", "ts"],
@@ -200,6 +232,8 @@ def build_document() -> dict:
     for command in sorted(COMMANDS):
         cid = _key(command).replace(".", "_")
         doc = ((COMMANDS[command].__doc__ or "").strip().splitlines() or [""])[0]
+        limit = DEFAULT_LIMITS[command]
+        doc = f"{doc} Rate: {limit.describe()}, burst {limit.burst}; over it: an error response."
         add(
             f"request_{cid}",
             f"request/{command}",

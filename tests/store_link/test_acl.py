@@ -22,6 +22,7 @@ DOCS = REPO / "docs" / "store-broker"
 USERS = {
     "store-042-lane-01": "pw-lane-01",
     "store-042-lane-02": "pw-lane-02",
+    "kiosk-042-01": "pw-kiosk-01",
     "kiosk-042-02": "pw-kiosk-02",
     "monitor-042": "pw-monitor",
 }
@@ -43,21 +44,51 @@ def store_broker(tmp_path):
             check=True,
             capture_output=True,
         )
-    b = Mosquitto(
-        tmp_path / "broker",
-        extra_conf=(
-            f"allow_anonymous false\npassword_file {passwd}\nacl_file {DOCS / 'acl.conf'}\n"
-            + broker_user_line()
-        ),
-    ).start()
+    b = Mosquitto(tmp_path / "broker", extra_conf=example_conf(passwd)).start()
     yield b
     b.stop()
 
 
-def user_client(broker: Mosquitto, user: str) -> tuple[mqtt.Client, dict]:
+#: what a test broker cannot take from the example: its own port, no TLS files, no disk state
+_NOT_HERE = {
+    "listener",
+    "cafile",
+    "certfile",
+    "keyfile",
+    "tls_version",
+    "persistence",
+    "persistence_location",
+    "autosave_interval",
+}
+
+
+def example_conf(passwd) -> str:
+    """The committed mosquitto.conf (bridge aside) on the test's one loopback listener.
+
+    The fixture's ``listener`` line comes first, so the example's per-listener
+    options (the same under each of its listeners) apply to it.
+    """
+    text = (DOCS / "mosquitto.conf").read_text()
+    lines: list[str] = []
+    for line in text[: text.index("connection hq")].splitlines():
+        key = line.split(" ", 1)[0]
+        if not line.strip() or line.startswith("#") or key in _NOT_HERE:
+            continue
+        if key == "password_file":
+            line = f"password_file {passwd}"
+        elif key == "acl_file":
+            line = f"acl_file {DOCS / 'acl.conf'}"
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines) + "\n" + broker_user_line()
+
+
+def user_client(broker: Mosquitto, user: str, client_id: str = "") -> tuple[mqtt.Client, dict]:
     """A raw MQTT 5 client; ``acks`` maps mid -> PUBACK reason name."""
     acks: dict[int, str] = {}
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"raw-{user}", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id or f"raw-{user}", protocol=mqtt.MQTTv5
+    )
     client.username_pw_set(user, USERS[user])
     client.on_publish = lambda c, u, mid, rc, p: acks.__setitem__(mid, rc.getName())
     connected = threading.Event()
@@ -90,16 +121,9 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
         store_broker, f"{PREFIX}/#", username="monitor-042", password=USERS["monitor-042"]
     ).start()
     own = lane_link(tmp_path, store_broker, "lane-01")
+    # lane-01's credentials elsewhere first: a username has one session, not two side by side
     intruder, acks = user_client(store_broker, "store-042-lane-01")
     try:
-        own.start()
-        wait_until(lambda: own.connected, 10, "lane-01 StoreLink connected")
-        own.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t-1"))
-        own.publish_raw(
-            "light/tower", "review", retain=True
-        )  # the mqtt_mirror light's default topic
-        wait_until(lambda: own.outbox_depth() == 0, 10, "lane-01's own event acknowledged")
-
         denied = [
             intruder.publish(
                 f"{PREFIX}/lane-02/{suffix}", b'{"forged": true}', qos=1, retain=retain
@@ -119,6 +143,20 @@ def test_lane_credentials_cannot_publish_into_another_lane_but_work_for_their_ow
             lambda: any(b'"barrier"' in p for p in monitor.payloads("lane-01/stats")),
             5,
             "the barrier",
+        )
+        intruder.disconnect()
+        intruder.loop_stop()
+
+        own.start()
+        wait_until(lambda: own.connected, 10, "lane-01 StoreLink connected")
+        own.publish_event(LaneEvent(ts=1.0, type="transaction.started", transaction_id="t-1"))
+        own.publish_raw(
+            "light/tower", "review", retain=True
+        )  # the mqtt_mirror light's default topic
+        wait_until(
+            lambda: f"{PREFIX}/lane-01/events" in [m.topic for m in monitor.snapshot()],
+            10,
+            "lane-01's own event",
         )
 
         assert {acks[m] for m in denied} == {"Not authorized"}
@@ -182,6 +220,35 @@ def test_a_lane_cannot_read_another_lanes_requests_and_its_kiosk_reaches_only_it
         for s in (snoop, kiosk):
             s.stop()
         lane2.stop(timeout_s=0.5)
+
+
+def test_a_kiosk_using_the_lanes_client_id_does_not_knock_the_lane_off(tmp_path, store_broker):
+    """With client ids free for all, a kiosk's credentials took the lane's id and disconnected
+    it 5 of 5 times; the example broker makes every client id its username."""
+    drops: list[str] = []
+    lane = lane_link(
+        tmp_path,
+        store_broker,
+        "lane-01",
+        on_connection=lambda up, why: None if up else drops.append(why),
+    )
+    try:
+        lane.start()
+        wait_until(lambda: lane.connected, 10, "lane-01 connected")
+        # the ids a kiosk can guess: the lane's username and the old derived default
+        for i, stolen in enumerate(["store-042-lane-01", "edge-store-042-lane-01"]):
+            kiosk, _ = user_client(store_broker, "kiosk-042-01", client_id=stolen)
+            try:
+                # the broker ends a taken-over session before it acknowledges the new one:
+                # an event acknowledged after the kiosk's CONNACK shows whether it did
+                lane.publish_event(LaneEvent(ts=float(i), type="transaction.started"))
+                wait_until(lambda: lane.outbox_depth() == 0, 10, "the lane's event acknowledged")
+            finally:
+                kiosk.disconnect()
+                kiosk.loop_stop()
+        assert drops == [], f"the kiosk disconnected the lane: {drops}"
+    finally:
+        lane.stop(timeout_s=0.5)
 
 
 def bridge_block(hq: Mosquitto) -> str:
