@@ -48,6 +48,8 @@ class ReplayResult:
     wall_s: float = 0.0
     video_s: float = 0.0
     pending_writes: list = field(default_factory=list)
+    #: why the video ended before the frames its container declares (None: it did not)
+    video_problem: str | None = None
 
 
 class _Driver:
@@ -145,7 +147,8 @@ def replay(
     depth = 1 if realtime else max(1, getattr(lane, "frames_in_flight", 1))
     try:
         t = 0.0
-        for frame in (frames or file_frames)(str(scenario.video_path)):
+        video = (frames or file_frames)(str(scenario.video_path))
+        for frame in video:
             if stop.is_set():
                 break
             t = frame.ts
@@ -159,6 +162,7 @@ def replay(
         while driver.started:
             driver.finish_oldest(on_frame)
         result.video_s = t
+        result.video_problem = getattr(video, "problem", None)
         cfg = lane.cfg.checkout
         window = (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
         driver.settle(t, t + (settle_s if settle_s is not None else window), stop)
