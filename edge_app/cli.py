@@ -60,7 +60,14 @@ def _run(args) -> int:
 
 
 def _validate(args) -> int:
-    from edge_app.config import ConfigError, config_hash, load_config
+    """Check each lane file as far as possible without starting the lane.
+
+    The schema; then (unless ``--no-files``) each model the file names opens
+    and fits its decoder and the classes the file uses; then the light.
+    A light that cannot be created here is a warning, not a failure: the lane
+    itself runs on without it (NoLight) and reports ``status/light`` down.
+    """
+    from edge_app.config import ConfigError, config_hash, line_finder, load_config
 
     failed = 0
     for path in args.config:
@@ -71,27 +78,129 @@ def _validate(args) -> int:
                 print(line, file=sys.stderr)
             failed += 1
             continue
-        missing = [] if args.no_files else _missing_files(cfg)
-        for line in missing:
-            print(f"{path}: {line}", file=sys.stderr)
-        failed += bool(missing)
-        if not missing:
+        where = _Where(path, line_finder(Path(path).read_text(encoding="utf-8")))
+        problems = [] if args.no_files else _missing_files(cfg, where)
+        if not problems and not args.no_files:
+            problems = _model_problems(cfg, where)
+        for line in problems + _light_warnings(cfg, where):
+            print(line, file=sys.stderr)
+        failed += bool(problems)
+        if not problems:
             print(f"{path}: ok (lane {cfg.store_id}/{cfg.lane_id}, config {config_hash(cfg)})")
     return 1 if failed else 0
 
 
-def _missing_files(cfg) -> list[str]:
+class _Where:
+    """``file:line: key: problem``, the form of every lane-file error."""
+
+    def __init__(self, path: str, line_of) -> None:
+        self.path, self.line_of = path, line_of
+
+    def __call__(self, loc: tuple, problem: str) -> str:
+        return f"{self.path}:{self.line_of(loc)}: {'.'.join(map(str, loc))}: {problem}"
+
+
+def _missing_files(cfg, where: _Where) -> list[str]:
     out = []
     m = cfg.models
-    for key, value in (
-        ("models.products.path", m.products.path),
-        ("models.hands.palm_path", m.hands.palm_path),
-        ("models.hands.landmark_path", m.hands.landmark_path),
-        ("models.hands.pose_path", m.hands.pose_path),
+    for *key, value in (
+        ("products", "path", m.products.path),
+        ("hands", "palm_path", m.hands.palm_path),
+        ("hands", "landmark_path", m.hands.landmark_path),
+        ("hands", "pose_path", m.hands.pose_path),
     ):
         if value and not cfg.resolve(value).is_file():
-            out.append(f"{key}: file not found: {cfg.resolve(value)}")
+            out.append(where(("models", *key), f"file not found: {cfg.resolve(value)}"))
     return out
+
+
+def _model_slots(m) -> list[tuple[tuple, str | None, str, str | None]]:
+    """(key, file, slot, sha256) of each model the lane opens, as perception/build.py does."""
+    slots = [(("models", "products", "path"), m.products.path, "detector", m.products.sha256)]
+    h = m.hands
+    if h.backend == "mediapipe":
+        slots.append((("models", "hands", "palm_path"), h.palm_path, "palm", None))
+        slots.append((("models", "hands", "landmark_path"), h.landmark_path, "landmark", None))
+    elif h.backend == "yolo_pose":
+        slots.append((("models", "hands", "pose_path"), h.pose_path, "pose", None))
+    return slots
+
+
+def _model_problems(cfg, where: _Where) -> list[str]:
+    """Open each model on CPU (no warm-up) and check its head and the classes the file uses."""
+    from edge_app.perception.models import ModelError, check_model
+
+    out, product = [], None
+    for loc, value, slot, sha in _model_slots(cfg.models):
+        if not value:
+            backend = cfg.models.hands.backend
+            out.append(where(loc, f"the {backend} hands backend needs this model file"))
+            continue
+        try:
+            spec = check_model(
+                cfg.resolve(value),
+                slot,
+                expected_sha256=sha,
+                # as at run: the product model is in the manifest or its sha256 is in the file
+                require_manifest=slot == "detector" and sha is None,
+            )
+        except ModelError as exc:
+            out.append(where(loc, str(exc)))
+            continue
+        if slot == "detector":
+            product = spec
+    if product is not None:
+        names = set(product.names)
+        for loc, name in _class_uses(cfg):
+            if name not in names:
+                out.append(
+                    where(
+                        loc,
+                        f"class {name!r} is not a class of the model {product.name!r}; "
+                        f"it has: {', '.join(product.names)}",
+                    )
+                )
+    return out
+
+
+def _class_uses(cfg) -> list[tuple[tuple, str]]:
+    """Every class name the lane file uses, with its key."""
+    m = cfg.models
+    uses: list[tuple[tuple, str]] = [
+        (("models", "products", "classes", i), c) for i, c in enumerate(m.products.classes)
+    ]
+    if m.hands.backend == "detector":
+        uses.append((("models", "hands", "detector_class"), m.hands.detector_class))
+    for gtin, item in cfg.catalog.items.items():
+        if "label" in item:  # the ticket-switch check compares it with the carried item's class
+            uses.append((("catalog", "items", gtin, "label"), str(item["label"])))
+    return uses
+
+
+def _light_warnings(cfg, where: _Where) -> list[str]:
+    """The light created as the lane creates it; a failure is a warning (the lane runs on).
+
+    The light is neither shown nor closed: closing shows 'off' (a console
+    line, a write to a USB tower), and this process ends here anyway.
+    """
+    import warnings
+
+    from edge_app.devices.lights.registry import make_light
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # gpiozero says why each pin factory failed
+        try:
+            make_light(cfg.light, publish=lambda *a: None, on_status=lambda ok, detail: None)
+            return []
+        except Exception as exc:
+            why = "; ".join([f"{type(exc).__name__}: {exc}", *(str(w.message) for w in caught)])
+    return [
+        where(
+            ("light", "type"),
+            f"warning: the {cfg.light.type} light cannot be created on this machine ({redact(why)}); "
+            "the lane would run without a light and report status/light down",
+        )
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

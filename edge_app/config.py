@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -631,6 +632,17 @@ def _line_for(loc: tuple, lines: dict) -> int:
     while loc and loc not in lines:
         loc = loc[:-1]
     return lines.get(loc, 1)
+
+
+def line_finder(text: str) -> Callable[[tuple], int]:
+    """``key path -> 1-based line`` in lane YAML that ``parse_config`` accepted (bounded aliases).
+
+    For checks after validation (``validate-config`` opening the models) that
+    report ``file:line: key: problem`` as the schema errors do.
+    """
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    lines = _line_index(node) if node is not None else {}
+    return lambda loc: _line_for(loc, lines)
 
 
 def _without_union_tags(loc: tuple) -> tuple:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 SCHEMA_VERSION = "checkout/v1"
 
@@ -326,6 +326,35 @@ class ComponentStatusPayload(_Vocabulary):
 
 
 @dataclass(frozen=True)
+class SnapshotReply(_Vocabulary):
+    """``response/snapshot`` data: the evidence clip being kept, and the lane as it was asked.
+
+    ``clip`` and ``thumbnail`` are file names in the lane's evidence folder: the
+    MJPG clip from ``evidence.pre_s`` before the request to ``post_s`` after,
+    complete ``ready_in_s`` seconds after the answer, and the JPEG of the moment
+    asked. ``joined``: a clip asked moments before was still recording, and this
+    request shares it. The rest is the lane as of its last step (``statuses``:
+    component -> ok, degraded or down; ``frames`` processed since start).
+    """
+
+    clip: str
+    thumbnail: str
+    ready_in_s: float
+    joined: bool
+    reason: str
+    mode: str
+    transaction_id: str
+    open_alerts: int
+    pending: int
+    statuses: dict[str, str]
+    frames: int
+
+
+#: the ``data`` of a command's ok response, where it is more than free-form
+RESPONSE_DATA: dict[str, type] = {"snapshot": SnapshotReply}
+
+
+@dataclass(frozen=True)
 class Envelope(_Vocabulary):
     """The ``events`` payload around every LaneEvent (at-least-once; dedupe on event_id)."""
 
@@ -353,6 +382,13 @@ def payload_schemas() -> dict[str, dict]:
     }
     for event_type, data_cls in EVENT_DATA.items():
         schemas[f"data/{event_type}"] = TypeAdapter(data_cls).json_schema()
+    for command, data_cls in RESPONSE_DATA.items():
+        schema = schemas[f"response/{command}/data"] = TypeAdapter(data_cls).json_schema()
+        schema["additionalProperties"] = False  # a field the lane adds must be documented first
+        schema["description"] = " ".join(schema["description"].split())  # one paragraph
+    snapshot = schemas["response/snapshot/data"]["properties"]
+    snapshot["mode"]["enum"] = [m.value for m in LaneMode]
+    snapshot["statuses"]["additionalProperties"] = {"enum": list(get_args(ComponentState))}
     schemas["envelope"]["properties"]["type"]["enum"] = list(EVENT_TYPES)
     schemas["envelope"]["properties"]["schema"]["const"] = SCHEMA_VERSION
     return schemas

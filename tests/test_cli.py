@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_config import DEMO, MINIMAL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,3 +67,115 @@ def test_validate_config_reports_missing_model_file(tmp_path):
     path.write_text(MINIMAL)
     r = edge_app("validate-config", str(path))
     assert r.returncode == 1 and "models.products.path: file not found" in r.stderr
+
+
+def _lane_file(tmp_path, model, extra="", **products):
+    """MINIMAL with the product model ``model`` (and more ``products`` keys) and ``extra`` YAML."""
+    fields = ", ".join([f"path: {model.name}", *(f"{k}: {v}" for k, v in products.items())])
+    path = tmp_path / "lane.yaml"
+    path.write_text(MINIMAL.replace("products: {path: m.onnx}", f"products: {{{fields}}}") + extra)
+    return path
+
+
+def _line(path, text):
+    """The 1-based line of ``path`` where ``text`` first appears."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def _sha256(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_validate_config_opens_the_model_a_text_file_named_onnx_is_refused(tmp_path):
+    """It said 'ok' and the lane failed at start: the model is opened as the lane opens it."""
+    model = tmp_path / "m.onnx"
+    model.write_text("this is not a model\n")
+    lane = _lane_file(tmp_path, model, sha256=_sha256(model))
+    r = edge_app("validate-config", str(lane))
+    assert r.returncode == 1 and "ok (lane" not in r.stdout
+    (line,) = r.stderr.strip().splitlines()
+    assert (
+        line.startswith(f"{lane}:{_line(lane, 'products:')}: models.products.path: ")
+        and "cannot load" in line
+    )
+
+
+def test_validate_config_refuses_a_real_onnx_model_whose_head_does_not_fit(tmp_path):
+    """A real ONNX graph with 10 output channels, named 8 classes: its decoder needs 12."""
+    import numpy as np
+    import yaml
+
+    pytest.importorskip("onnx", reason="tiny test graphs need the onnx package")
+    from tests.perception.onnx_graphs import constant_model
+
+    names = ["hand", "milk", "juice", "oat", "soy", "cream", "soda", "apple"]
+    model = constant_model(
+        tmp_path / "m.onnx", np.zeros((1, 10, 100)), metadata={"names": dict(enumerate(names))}
+    )
+    # unlisted: described from its own metadata, trusted by the lane file's sha256
+    lane = _lane_file(tmp_path, model, sha256=_sha256(model))
+    r = edge_app("validate-config", str(lane))
+    assert r.returncode == 1, r.stdout
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"{lane}:{_line(lane, 'products:')}: models.products.path: ")
+    assert "10 channels per box; 8 classes need 12" in line
+    # listed in a manifest beside it: the manifest's shapes are the decoder's
+    entry = {"file": "m.onnx", "task": "detect", "format": "raw", "input_size": 64, "names": names}
+    entry["output_shapes"] = {"output0": [1, 12, -1]}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump({"models": {"m": entry}}))
+    r = edge_app("validate-config", str(_lane_file(tmp_path, model)))
+    assert r.returncode == 1
+    assert "output 'output0' shape is [1, 10, 100], the manifest says [1, 12, -1]" in r.stderr
+
+
+def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(tmp_path):
+    import numpy as np
+
+    pytest.importorskip("onnx", reason="tiny test graphs need the onnx package")
+    from tests.perception.onnx_graphs import constant_model
+
+    model = constant_model(
+        tmp_path / "m.onnx", np.zeros((1, 6, 100)), metadata={"names": {0: "hand", 1: "milk"}}
+    )
+    catalog = '\ncatalog:\n  items:\n    "05449000000996": {name: Cola, label: cola}\n'
+    hands = "\n  hands: {backend: detector, detector_class: hand}"
+    lane = _lane_file(tmp_path, model, catalog, sha256=_sha256(model), classes="[milk, juice]")
+    lane.write_text(lane.read_text().replace("}\nzones:", "}" + hands + "\nzones:", 1))
+    r = edge_app("validate-config", str(lane))
+    assert r.returncode == 1, r.stdout
+    lines = r.stderr.strip().splitlines()
+    classes, label = _line(lane, "products:"), _line(lane, "label: cola")
+    assert lines == [
+        f"{lane}:{classes}: models.products.classes.1: "
+        "class 'juice' is not a class of the model 'm'; it has: hand, milk",
+        f"{lane}:{label}: catalog.items.05449000000996.label: "
+        "class 'cola' is not a class of the model 'm'; it has: hand, milk",
+    ], lines
+
+
+def test_validate_config_warns_when_the_light_cannot_be_created_and_still_passes(tmp_path):
+    """The lane runs on without a light (status/light down): a warning, exit 0, with the reason."""
+    import os
+
+    def gpio(pin, **env):
+        path = tmp_path / f"lane-{pin}.yaml"
+        path.write_text(MINIMAL + f"light:\n  type: gpio\n  red: {pin}\n")
+        clean = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
+        return path, edge_app("validate-config", "--no-files", str(path), env={**clean, **env})
+
+    path, r = gpio(17, GPIOZERO_PIN_FACTORY="mock")  # gpiozero's mock board: pin 17 exists
+    assert r.returncode == 0 and r.stderr == "" and "ok (lane" in r.stdout, r.stderr
+    path, r = gpio(99, GPIOZERO_PIN_FACTORY="mock")  # no such pin on any board
+    assert r.returncode == 0 and "ok (lane" in r.stdout
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(
+        f"{path}:{_line(path, 'type: gpio')}: light.type: warning: the gpio light cannot be created"
+    )
+    assert "PinInvalidPin: 99 is not a valid pin name" in line and "status/light down" in line
+    if not Path("/dev/gpiochip0").exists():  # this box has no GPIO at all, like a CI runner
+        path, r = gpio(17)
+        assert r.returncode == 0 and "ok (lane" in r.stdout
+        assert "warning: the gpio light cannot be created" in r.stderr
+        assert "pin factory" in r.stderr, r.stderr

@@ -42,7 +42,7 @@ from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
 from edge_app.lane.health import SystemStats, Watchdog
 from edge_app.lane.instance import StateLock
-from edge_app.lane.snapshot import LaneSnapshot
+from edge_app.lane.snapshot import LaneSnapshot, SnapshotAsked, SnapshotClips
 from edge_app.lane.timings import FrameTimings, StageClock
 from edge_app.perception.pipeline import FrameWork, Perception
 from edge_app.redact import redact
@@ -100,7 +100,7 @@ class Lane:
         self.clock = clock
         self.wall_clock = wall_clock
         self.boot_id = uuid.uuid4().hex[:12]
-        self.inbox: queue.Queue[EngineInput | LightTestAsked] = queue.Queue()
+        self.inbox: queue.Queue[EngineInput | LightTestAsked | SnapshotAsked] = queue.Queue()
         self.on_lane_event = on_lane_event
         self.on_status = on_status
         self.on_frame_timed = on_frame_timed
@@ -202,6 +202,7 @@ class Lane:
                     DeviceStatus(self.clock(), "evidence", state, detail)
                 ),
             )
+        self.snapshot_clips = SnapshotClips(ev.post_s)
 
     # ----------------------------------------------------------- start_*
 
@@ -303,7 +304,16 @@ class Lane:
         }
 
     def _answer_snapshot(self, request: Request) -> dict:
-        return self.snapshot.to_reply()  # published by the lane thread: no engine read here
+        """Keep an evidence clip now (cut by the lane thread); answer from the published view."""
+        if self.evidence is None:
+            raise ValueError("evidence.enabled is false on this lane: no clip can be kept")
+        now = self.clock()
+        clip = self.snapshot_clips.ask(now, self.wall_clock())
+        if clip.new:
+            self.inbox.put(SnapshotAsked(now, clip.clip_id))
+        reason = getattr(request, "reason", "")
+        log.info("snapshot clip %s asked, reason: %r", clip.clip_id, reason)
+        return self.snapshot.to_reply(clip, now, reason)  # no engine read here
 
     def _ask_light_test(self, request: Request) -> dict:
         self.inbox.put(LightTestAsked(self.clock()))
@@ -320,6 +330,10 @@ class Lane:
                 return
             if isinstance(item, LightTestAsked):
                 self._start_light_test()
+                continue
+            if isinstance(item, SnapshotAsked):
+                if self.evidence is not None:
+                    self.evidence.trigger(item.clip_id, item.ts)
                 continue
             if isinstance(item, DeviceStatus):
                 self.set_status(item)

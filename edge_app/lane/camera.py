@@ -70,22 +70,75 @@ def open_capture(cfg: CameraConfig, resolve: Callable[[str], object] = str) -> c
     return cap
 
 
-def file_frames(path: str) -> Iterator[Frame]:
-    """Every frame of a recording, stamped index / fps (the scenario's clock)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise OSError(f"cannot open video {path}")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
-    i = 0
+def short_read(read: int, declared: int) -> str | None:
+    """Why a file source that stopped after ``read`` frames ended early (None: it did not).
+
+    OpenCV's ``read()`` says False at the end of a file and on a broken one
+    alike; the container's declared frame count tells them apart. A container
+    that declares none (0) cannot be judged.
+
+    >>> short_read(19, 40)
+    'ended after 19 of the 40 frames its container declares (truncated or damaged)'
+    >>> short_read(40, 40), short_read(12, 0)
+    (None, None)
+    """
+    if 0 <= read < declared:
+        return f"ended after {read} of the {declared} frames its container declares (truncated or damaged)"
+    return None
+
+
+def declared_frames(cap: cv2.VideoCapture) -> int:
+    """The frame count a file's container declares (0: none, or not a file)."""
     try:
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                return
-            yield Frame(img, i / fps, i)
-            i += 1
-    finally:
-        cap.release()
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+    except (TypeError, ValueError, OverflowError):  # NaN or junk from an odd backend
+        return 0
+
+
+class FileFrames:
+    """Every frame of a recording, stamped index / fps (the scenario's clock).
+
+    An iterator (``next()`` works). Once it is used up, ``problem`` says whether
+    the file ended before the frames its container declares: a video truncated
+    mid-file must not replay half its frames without a word (also logged).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self.read = 0
+        self.declared = 0
+        self.problem: str | None = None
+        self._frames = self._generate()
+
+    def __iter__(self) -> FileFrames:
+        return self
+
+    def __next__(self) -> Frame:
+        return next(self._frames)
+
+    def _generate(self) -> Iterator[Frame]:
+        cap = cv2.VideoCapture(self.path)
+        if not cap.isOpened():
+            raise OSError(f"cannot open video {self.path}")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+        self.declared = declared_frames(cap)
+        try:
+            while True:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                yield Frame(img, self.read / fps, self.read)
+                self.read += 1
+        finally:
+            cap.release()
+        self.problem = short_read(self.read, self.declared)
+        if self.problem:
+            log.warning("video %s %s", self.path, self.problem)
+
+
+def file_frames(path: str) -> FileFrames:
+    """Every frame of a recording; see ``FileFrames`` (``problem`` once it is used up)."""
+    return FileFrames(path)
 
 
 def backoff_delays(initial_s: float, max_s: float) -> Iterator[float]:
@@ -125,6 +178,7 @@ class FrameSource:
         self.frames_read = 0
         self.frames_dropped = 0
         self.reconnects = 0
+        self._short_logged: str | None = None
 
     def start(self) -> FrameSource:
         self._thread.start()
@@ -162,6 +216,16 @@ class FrameSource:
             self.status = status
             self.on_status(DeviceStatus(self.clock(), "camera", status, detail))  # type: ignore[arg-type]
 
+    def _end_detail(self, read: int, declared: int) -> str:
+        """The ``camera`` status when a file source ends: plain, or what it lacked."""
+        problem = short_read(read, declared)
+        if problem is None:
+            return "end of file"
+        if problem != self._short_logged:  # once, not on every replay of the same file
+            self._short_logged = problem
+            log.warning("camera file %s %s", self.cfg.source, problem)
+        return f"end of file {self.cfg.source}: {problem}"
+
     def _run(self) -> None:
         delays = backoff_delays(
             self.cfg.reconnect_initial_ms / 1000, self.cfg.reconnect_max_ms / 1000
@@ -179,6 +243,8 @@ class FrameSource:
                 self._stop.wait(next(delays))
                 continue
             fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+            declared = declared_frames(cap) if is_file else 0
+            read = 0
             last_ok = time.monotonic()
             while not self._stop.is_set():
                 ok, img = cap.read()
@@ -196,6 +262,7 @@ class FrameSource:
                     self._frame = Frame(img, self.clock(), index)
                     self._cond.notify_all()
                 index += 1
+                read += 1
                 self.frames_read += 1
                 if is_file:
                     time.sleep(1.0 / fps)  # a file stands in for a live camera: real time
@@ -203,5 +270,7 @@ class FrameSource:
             if self._stop.is_set():
                 break
             self.reconnects += 1
-            self._set_status("down", "frames stopped" if not is_file else "end of file")
+            self._set_status(
+                "down", self._end_detail(read, declared) if is_file else "frames stopped"
+            )
             self._stop.wait(next(delays))

@@ -231,6 +231,35 @@ def _shape_problem(what: str, want: tuple, got: list) -> str | None:
     return None
 
 
+def decoder_problems(spec: ModelSpec, first_output: list | tuple) -> list[str]:
+    """Why the first output cannot be decoded as ``spec.output_format`` (empty: it can).
+
+    The decoders fail only at the first frame, or decode garbage; a model whose
+    head does not fit its format is refused before that.
+
+    >>> spec = ModelSpec("m", "m.onnx", "detect", "raw", (64, 64), names=("a", "b"))
+    >>> decoder_problems(spec, [1, 6, "N"]), decoder_problems(spec, [1, 10, 100])
+    ([], ['output has 10 channels per box; 2 classes need 6'])
+    """
+    fmt, nc, k = spec.output_format, len(spec.names), spec.keypoints
+    if fmt.startswith("mediapipe"):
+        return []  # fixed heads: the manifest's output_shapes say it all
+    shape = tuple(d if isinstance(d, int) else -1 for d in first_output)
+    if len(shape) != 3:
+        return [f"output shape is {list(shape)}; a {fmt} head has 3 dimensions"]
+    kpts = f" and {k} keypoints" if k else ""
+    if fmt in ("raw", "pose_raw") and nc and shape[1] >= 0 and shape[1] != 4 + nc + 3 * k:
+        return [f"output has {shape[1]} channels per box; {nc} classes{kpts} need {4 + nc + 3 * k}"]
+    if fmt in ("end2end", "pose_end2end") and 0 <= shape[2] < 6 + 3 * k:
+        return [
+            f"output has {shape[2]} values per box; {fmt} needs {6 + 3 * k} "
+            f"(x1, y1, x2, y2, score, class{kpts})"
+        ]
+    if fmt == "yolox" and nc and shape[2] >= 0 and shape[2] != 5 + nc:
+        return [f"output has {shape[2]} values per box; {nc} YOLOX classes need {5 + nc}"]
+    return []
+
+
 def check_session(spec: ModelSpec, session: Any, path: str | Path) -> None:
     """Raise ModelError when the graph's input/output shapes differ from the spec."""
     problems = []
@@ -247,15 +276,7 @@ def check_session(spec: ModelSpec, session: Any, path: str | Path) -> None:
         p = _shape_problem(f"output {name!r}", want, outs[name].shape)
         if p:
             problems.append(p)
-    if spec.output_format in ("raw", "pose_raw") and spec.names:
-        shape = session.get_outputs()[0].shape
-        channels = shape[1] if len(shape) == 3 else None
-        needed = 4 + len(spec.names) + 3 * spec.keypoints
-        if isinstance(channels, int) and channels != needed:
-            problems.append(
-                f"output has {channels} channels per box; {len(spec.names)} classes"
-                f"{f' and {spec.keypoints} keypoints' if spec.keypoints else ''} need {needed}"
-            )
+    problems += decoder_problems(spec, session.get_outputs()[0].shape)
     meta_names = _names_from(session.get_modelmeta().custom_metadata_map.get("names"))
     if spec.names and meta_names and meta_names != spec.names:
         padded = zip(meta_names + ("",) * 999, spec.names + ("",) * 999, strict=False)
@@ -373,6 +394,10 @@ def open_model(
         spec = spec_from_onnx(session, p)
         digest = check_file(spec, p, expected_sha256)
         log.info("model %s is not in the manifest; described from its ONNX metadata", p.name)
+        if problems := decoder_problems(spec, session.get_outputs()[0].shape):
+            raise ModelError(
+                f"{p}: refused, its ONNX metadata does not fit: " + "; ".join(problems)
+            )
     else:
         check_session(spec, session, p)
         if not spec.names and spec.task in ("detect", "pose"):
@@ -395,3 +420,43 @@ def open_model(
             shape[2], shape[3] = spec.input_size[1], spec.input_size[0]
         model.run(np.zeros(shape, np.float32))
     return model
+
+
+#: the output formats each model slot of a lane file decodes (yolo.py, hands.py)
+SLOT_FORMATS: dict[str, tuple[str, ...]] = {
+    "detector": ("raw", "end2end", "pose_raw", "pose_end2end", "yolox"),
+    "palm": ("mediapipe_palm",),
+    "landmark": ("mediapipe_landmark",),
+    "pose": ("pose_raw", "pose_end2end"),
+}
+
+
+def check_model(
+    path: str | Path,
+    slot: str,
+    *,
+    expected_sha256: str | None = None,
+    require_manifest: bool = False,
+) -> ModelSpec:
+    """Verify a model as the lane would open it, without running it (``validate-config``).
+
+    One CPU session, one thread, no warm-up: fast enough for systemd's
+    ``ExecStartPre``. Raises ModelError when the file is no loadable ONNX model,
+    differs from its manifest entry or the lane's sha256, or has a head that
+    ``slot`` (a key of ``SLOT_FORMATS``) cannot decode.
+    """
+    spec = open_model(
+        path,
+        threads=1,
+        expected_sha256=expected_sha256,
+        require_manifest=require_manifest,
+        warmup=False,
+    ).spec
+    if spec.output_format not in SLOT_FORMATS[slot]:
+        raise ModelError(
+            f"{path}: model {spec.name!r} has a {spec.output_format} head; this key takes "
+            f"{' or '.join(SLOT_FORMATS[slot])}"
+        )
+    if slot == "pose" and spec.keypoints < 11:
+        raise ModelError(f"{path}: a pose model with COCO keypoints is needed for wrists")
+    return spec

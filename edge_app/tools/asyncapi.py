@@ -137,6 +137,17 @@ def _ref(kind: str, name: str) -> dict:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+def _typed_response(command: str, data_schema: str) -> dict:
+    """The response of a command whose ``data`` has a schema of its own (when ok)."""
+    schema = copy.deepcopy(response_schema())
+    schema["title"] = f"Response to {command}"
+    schema["properties"]["data"] = {
+        "anyOf": [_ref("schemas", data_schema), {"type": "null"}],
+        "description": "the answer when ok; null when error",
+    }
+    return schema
+
+
 def build_document() -> dict:
     """The AsyncAPI document as a plain dict (deterministic: no dates, sorted inputs)."""
     schemas: dict[str, Any] = {}
@@ -243,12 +254,16 @@ def build_document() -> dict:
             doc or f"{command} request",
             dict(lane_params),
         )
+        reply = _ref("schemas", "response")
+        if f"response/{command}/data" in payloads:  # its answer's data is documented
+            schemas[f"response_{cid}"] = _typed_response(command, f"response_{cid}_data")
+            reply = _ref("schemas", f"response_{cid}")
         add(
             f"response_{cid}",
             f"response/{command}",
             response_rule,
             f"response_{cid}",
-            _ref("schemas", "response"),
+            reply,
             f"answer to {command}",
             dict(lane_params),
         )

@@ -174,6 +174,8 @@ def run_replay(
         f"({result.frames / max(result.wall_s, 1e-9):.1f} fps); "
         f"scanner bytes through the pty: {result.scanner_bytes}"
     )
+    if result.video_problem:
+        printer.line(f"WARNING: the video {result.video_problem}: the replay saw only part of it")
     printer.line(
         f"items in truth: {len(scenario.truth.journeys)}, scans: {len(scans)}, alerts: "
         f"{len(alerts)}"
@@ -206,6 +208,7 @@ def run_replay(
                 {
                     "score": s.to_dict(),
                     "frames": result.frames,
+                    "video_problem": result.video_problem,
                     "events": [e.to_dict() for e in lane.events_out],
                     "received": len(subscriber.received) if subscriber else None,
                 },

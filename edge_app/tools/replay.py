@@ -49,6 +49,8 @@ class ReplayResult:
     wall_s: float = 0.0
     video_s: float = 0.0
     pending_writes: list = field(default_factory=list)
+    #: why the video ended before the frames its container declares (None: it did not)
+    video_problem: str | None = None
 
 
 class _Driver:
@@ -164,16 +166,14 @@ def replay(
     stop = stop or threading.Event()
     result = ReplayResult()
     driver = _Driver(lane, scenario, clock, result, scanners, offset)
-    read = frames or file_frames
-    if offset:
-        read = _shifted(read, offset)
     driver.open()
     wall0 = time.monotonic()
     # Real time is the live loop: a frame finishes at once unless it is behind.
     depth = 1 if realtime else max(1, getattr(lane, "frames_in_flight", 1))
     try:
         t = 0.0
-        for frame in read(str(scenario.video_path)):
+        video = (frames or file_frames)(str(scenario.video_path))
+        for frame in _shifted(video, offset):
             if stop.is_set():
                 break
             t = frame.ts
@@ -187,6 +187,7 @@ def replay(
         while driver.started:
             driver.finish_oldest(on_frame)
         result.video_s = t - offset
+        result.video_problem = getattr(video, "problem", None)
         cfg = lane.cfg.checkout
         window = (cfg.grace_ms + cfg.escalation_ms + cfg.match_after_ms) / 1000
         driver.settle(t, t + (settle_s if settle_s is not None else window), stop)
@@ -196,14 +197,12 @@ def replay(
     return result
 
 
-def _shifted(
-    read: Callable[[str], Iterable[Frame]], offset: float
-) -> Callable[[str], Iterable[Frame]]:
-    def frames(path: str) -> Iterable[Frame]:
-        for f in read(path):
-            yield dataclasses.replace(f, ts=f.ts + offset)
-
-    return frames
+def _shifted(video: Iterable[Frame], offset: float) -> Iterable[Frame]:
+    if not offset:
+        yield from video
+        return
+    for f in video:
+        yield dataclasses.replace(f, ts=f.ts + offset)
 
 
 @dataclass

@@ -273,7 +273,8 @@ def test_snapshot_is_answered_from_the_view_the_lane_thread_published(lane_facto
         after = lane.on_command("snapshot", request("snapshot"))
     finally:
         lane.engine = engine
-    assert after == {
+    view = {k: after[k] for k in ("mode", "transaction_id", "open_alerts", "pending")}
+    assert {**view, "statuses": after["statuses"], "frames": after["frames"]} == {
         "mode": "in_transaction",
         "transaction_id": "T-9",
         "open_alerts": 0,

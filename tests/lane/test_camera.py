@@ -1,5 +1,6 @@
 """Camera sources on a real (tiny, synthetic) video file."""
 
+import logging
 import time
 
 import cv2
@@ -74,3 +75,57 @@ def test_dead_camera_is_reported_down_and_retried(tmp_path):
     src.stop()
     assert statuses and statuses[0].status == "down"
     assert len(opened) >= 3  # kept retrying with backoff, never died
+
+
+def write_clip(path, frames=40, fps=15, size=(160, 120)):
+    """A real MJPG .avi whose container declares ``frames`` frames."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    rng = np.random.default_rng(1)
+    for _ in range(frames):
+        w.write(rng.integers(0, 255, (size[1], size[0], 3), np.uint8))  # noise: every frame is big
+    w.release()
+    return path
+
+
+def truncate_to_half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_video_truncated_mid_file_is_reported_not_replayed_half_without_a_word(tmp_path, caplog):
+    whole = write_clip(tmp_path / "whole.avi")
+    cut = truncate_to_half(write_clip(tmp_path / "cut.avi"))
+    with caplog.at_level(logging.WARNING, logger="edge_app.lane.camera"):
+        video = file_frames(str(whole))
+        assert len(list(video)) == 40 and video.problem is None
+        assert caplog.records == []
+        video = file_frames(str(cut))
+        read = len(list(video))
+    assert 0 < read < 40
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert (
+        str(cut) in record.getMessage() and f"ended after {read} of the 40" in record.getMessage()
+    )
+    assert video.problem == (
+        f"ended after {read} of the 40 frames its container declares (truncated or damaged)"
+    )
+
+
+def test_a_live_file_source_that_ends_early_says_so_on_camera_status(tmp_path, caplog):
+    cut = truncate_to_half(write_clip(tmp_path / "cut.avi", fps=60))
+    statuses = []
+    cfg = CameraConfig(source=str(cut), kind="file", reconnect_initial_ms=5000)
+    with caplog.at_level(logging.WARNING, logger="edge_app.lane.camera"):
+        src = FrameSource(cfg, on_status=statuses.append).start()
+        try:
+            deadline = time.monotonic() + 10
+            while not any(s.status == "down" for s in statuses) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            src.stop()
+    down = next(s for s in statuses if s.status == "down")
+    assert down.component == "camera" and str(cut) in down.detail
+    assert f"ended after {src.frames_read} of the 40 frames" in down.detail, down.detail
+    assert any("ended after" in r.getMessage() for r in caplog.records)

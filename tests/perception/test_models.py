@@ -10,13 +10,14 @@ import yaml
 
 from edge_app.perception.models import (
     ModelError,
+    check_model,
     create_session,
     default_manifest_path,
     load_manifest,
     open_model,
     sha256_of,
 )
-from tests.perception.conftest import MODELS, YOLO11
+from tests.perception.conftest import MODELS, PALM, YOLO11
 from tests.perception.onnx_graphs import constant_model
 
 pytest.importorskip("onnx", reason="tiny test graphs need the onnx package (pip install onnx)")
@@ -183,3 +184,25 @@ def test_bad_manifest_entries_are_explained(tmp_path):
     (tmp_path / "manifest.yaml").write_text("models:\n  m: {task: detect, input_size: 64}\n")
     with pytest.raises(ModelError, match="lacks the key 'format'"):
         load_manifest(tmp_path / "manifest.yaml")
+
+
+def test_unlisted_model_whose_head_does_not_fit_its_own_names_is_refused_at_open(tmp_path):
+    """It opened, and the decoder failed (or decoded garbage) at the first frame."""
+    names = {i: n for i, n in enumerate("abcdefgh")}
+    path = constant_model(tmp_path / "x.onnx", np.zeros((1, 10, 100)), metadata={"names": names})
+    with pytest.raises(ModelError, match="10 channels per box; 8 classes need 12"):
+        open_model(path, warmup=False)
+    e2e = constant_model(
+        tmp_path / "e.onnx", np.zeros((1, 300, 5)), metadata={"names": names, "end2end": True}
+    )
+    with pytest.raises(ModelError, match="5 values per box; end2end needs 6"):
+        open_model(e2e, warmup=False)
+
+
+def test_check_model_opens_without_running_and_refuses_a_head_its_key_cannot_decode():
+    spec = check_model(YOLO11, "detector", require_manifest=True)
+    assert spec.name == "yolo11n-coco-int8-320" and spec.names[39] == "bottle"
+    with pytest.raises(ModelError, match="mediapipe_palm head; this key takes raw or end2end"):
+        check_model(PALM, "detector")
+    with pytest.raises(ModelError, match="raw head; this key takes pose_raw or pose_end2end"):
+        check_model(YOLO11, "pose")
