@@ -56,7 +56,7 @@ def _run(args) -> int:
             private_broker=False,
             json_out=args.json,
         )
-    return run_live(Path(args.config), mqtt_url=args.mqtt_url)
+    return run_live(Path(args.config), mqtt_url=args.mqtt_url, state_dir=args.state_dir)
 
 
 def _validate(args) -> int:
@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay this scenario instead of the live camera/scanners",
     )
     r.add_argument("--mqtt-url", help="override the broker of the config")
-    r.add_argument("--state-dir", help="override the state folder")
+    r.add_argument(
+        "--state-dir", help="override the state folder ($STATE_DIRECTORY, under systemd, wins)"
+    )
     r.add_argument("--realtime", action="store_true", help="(replay) play at camera speed")
     r.add_argument("--json", metavar="OUT", help="(replay) write events and score as JSON")
     r.set_defaults(func=_run)

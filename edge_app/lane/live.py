@@ -69,12 +69,17 @@ class ConsoleView:
         self.line(f"[{s.ts - self.t0:6.2f}s] STATUS    {s.component}: {s.status} {s.detail}")
 
 
-def run_live(config_path: Path, mqtt_url: str | None = None, out: TextIO | None = None) -> int:
+def run_live(
+    config_path: Path,
+    mqtt_url: str | None = None,
+    out: TextIO | None = None,
+    state_dir: str | None = None,
+) -> int:
     """`edge-app run --config`: the lane on its real camera and scanners until SIGTERM."""
     from edge_app.lane.app import Lane
 
     printer = ConsoleView(out or sys.stdout, t0=time.monotonic())
-    cfg = with_mqtt(load_config(config_path), mqtt_url, None)
+    cfg = with_mqtt(load_config(config_path), mqtt_url, state_dir)
     lane = Lane(
         cfg, on_lane_event=printer.lane_event, on_status=printer.status, config_path=config_path
     )

@@ -7,6 +7,7 @@ what a persistent subscriber receives).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -47,8 +48,11 @@ class Mosquitto:
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
         body = extra_conf or "allow_anonymous true\n"
+        # as root mosquitto becomes user "mosquitto", who cannot write its log or its
+        # persistence file here: a restart would forget every session
+        stay = "user root\n" if os.geteuid() == 0 else ""
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n{self._persistence(persistence)}{body}\n"
+            f"listener {self.port} 127.0.0.1\n{self._persistence(persistence)}{body}\n{stay}"
             f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
         )
         self.proc: subprocess.Popen | None = None

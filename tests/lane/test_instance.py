@@ -84,3 +84,33 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         except LaneAlreadyRunning:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_run_state_dir_is_the_lane_it_locks(tmp_path):
+    """`edge-app run --state-dir` was ignored for a live lane: its outbox went elsewhere."""
+    env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
+    env["HOME"] = str(tmp_path)  # the demo lane's own state_dir is relative; keep it out of ~
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            HOLDER.replace(
+                "load_config(sys.argv[1])",
+                "load_config(sys.argv[1]).with_overrides({'state_dir': sys.argv[2]})",
+            ),
+            str(DEMO),
+            str(tmp_path / "mine"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        cmd = [sys.executable, "-m", "edge_app", "run", "--config", str(DEMO)]
+        cmd += ["--state-dir", str(tmp_path / "mine")]
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        assert second.returncode != 0 and "already runs this lane" in second.stderr
+    finally:
+        holder.kill()
+        holder.wait(10)
