@@ -7,7 +7,7 @@ what a persistent subscriber receives).
 
 from __future__ import annotations
 
-import os
+import getpass
 import shutil
 import socket
 import subprocess
@@ -48,9 +48,9 @@ class Mosquitto:
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
         body = extra_conf or "allow_anonymous true\n"
-        # as root mosquitto becomes user "mosquitto", who cannot write its log or its
-        # persistence file here: a restart would forget every session
-        stay = "user root\n" if os.geteuid() == 0 else ""
+        # started as root, mosquitto becomes user "mosquitto", who cannot write its log or its
+        # persistence file here (a restart would forget every session): it stays who we are
+        stay = f"user {getpass.getuser()}\n"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n{self._persistence(persistence)}{body}\n{stay}"
             f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"

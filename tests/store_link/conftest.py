@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import subprocess
@@ -32,11 +31,6 @@ def wait_until(
             return
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def broker_user_line() -> str:
-    """mosquitto started as root drops to user 'mosquitto', who cannot write our tmp dirs."""
-    return f"user {getpass.getuser()}\n"
 
 
 class Subscriber:

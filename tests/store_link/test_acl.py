@@ -16,7 +16,7 @@ from edge_app.events import LaneEvent
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.outbox import Outbox
 from tests.fixtures.broker import Mosquitto
-from tests.store_link.conftest import REPO, Subscriber, broker_user_line, wait_until
+from tests.store_link.conftest import REPO, Subscriber, wait_until
 
 DOCS = REPO / "docs" / "store-broker"
 USERS = {
@@ -80,7 +80,7 @@ def example_conf(passwd) -> str:
             line = f"acl_file {DOCS / 'acl.conf'}"
         if line not in lines:
             lines.append(line)
-    return "\n".join(lines) + "\n" + broker_user_line()
+    return "\n".join(lines) + "\n"
 
 
 def user_client(broker: Mosquitto, user: str, client_id: str = "") -> tuple[mqtt.Client, dict]:

@@ -12,7 +12,6 @@ from edge_app.store_link.outbox import Outbox
 from tests.fixtures.broker import Mosquitto
 from tests.store_link.conftest import (
     Subscriber,
-    broker_user_line,
     retained,
     wait_retained,
     wait_until,
@@ -33,7 +32,7 @@ def persistent_broker(tmp_path) -> Mosquitto:
         extra_conf=(
             "allow_anonymous true\n"
             f"persistence true\npersistence_location {store}/\n"
-            "max_queued_messages 0\nmax_queued_bytes 0\n" + broker_user_line()
+            "max_queued_messages 0\nmax_queued_bytes 0\n"
         ),
     )
 

@@ -13,7 +13,7 @@ from edge_app.events import LaneEvent
 from edge_app.store_link.client import StoreLink
 from edge_app.store_link.outbox import Outbox
 from tests.fixtures.broker import Mosquitto
-from tests.store_link.conftest import broker_user_line, wait_until
+from tests.store_link.conftest import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -104,7 +104,7 @@ def tls_broker(tmp_path):
         extra_conf=(
             "allow_anonymous true\n"
             f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'broker.crt'}\nkeyfile {pki / 'broker.key'}\n"
-            "require_certificate true\ntls_version tlsv1.2\n" + broker_user_line()
+            "require_certificate true\ntls_version tlsv1.2\n"
         ),
     ).start()
     yield b, pki
