@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from edge_app import __version__
 from edge_app.checkout.engine import CheckoutEngine
@@ -37,7 +37,15 @@ from edge_app.devices.lights.none import NoLight
 from edge_app.devices.lights.policy import lane_light, light_test_state
 from edge_app.devices.lights.registry import make_light
 from edge_app.devices.serial_reader import ScannerReader
-from edge_app.events import DeviceStatus, EngineInput, LaneEvent, LaneStatePayload, LightState, Tick
+from edge_app.events import (
+    ComponentState,
+    DeviceStatus,
+    EngineInput,
+    LaneEvent,
+    LaneStatePayload,
+    LightState,
+    Tick,
+)
 from edge_app.lane.camera import Frame, FrameSource
 from edge_app.lane.evidence import EvidenceRecorder
 from edge_app.lane.health import SystemStats, Watchdog
@@ -188,7 +196,7 @@ class Lane:
             self.boot_id,
             wall_clock=self.wall_clock,
             on_command=self.on_command,
-            on_connection=self._on_broker,
+            on_outbox_status=self._on_outbox_status,
         )
 
     def init_evidence(self) -> None:
@@ -414,9 +422,10 @@ class Lane:
                 time.sleep(0.05)
 
     def periodic(self) -> None:
-        """The lane thread's timed work: the light test, re-sending the light, stats."""
+        """The lane thread's timed work: the light test, re-sending the light, the outbox, stats."""
         now = self.clock()
         self._play_light_test()
+        self.link.maintain()  # a disk that refused the outbox is retried, its status refreshed
         if self._light_sent and now - self._light_sent[1] >= LIGHT_RESEND_S:
             self._update_light(force=True)
         if now - self._last_stats >= STATS_EVERY_S:
@@ -533,10 +542,9 @@ class Lane:
                 )
             )
 
-    def _on_broker(self, connected: bool, reason: str) -> None:
-        # The outbox keeps every event while the broker is away: degraded, not down.
-        state: Literal["ok", "degraded"] = "ok" if connected else "degraded"
-        self.submit_status(DeviceStatus(self.clock(), "outbox", state, f"broker {reason}"))
+    def _on_outbox_status(self, status: ComponentState, detail: str) -> None:
+        # The store link combines the broker and the disk (full, read-only) for status/outbox.
+        self.submit_status(DeviceStatus(self.clock(), "outbox", status, detail))
 
     # -------------------------------------------------------- light test
 

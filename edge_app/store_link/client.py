@@ -14,6 +14,11 @@ Imperative shell around the pure ``topics``, ``envelope`` and ``commands``:
   every connect, so a broker that lost its retained store heals.
 * ``request/#`` is validated by ``commands.dispatch`` and answered on
   ``response/<command>``.
+* A disk that refuses the outbox (full, read-only) loses nothing: the outbox
+  keeps the envelope in memory and the pump sends it all the same, in id
+  order. ``maintain()`` (the lane's periodic work) and every PUBACK retry the
+  disk; ``on_outbox_status`` hears the broker and the disk side combined, for
+  ``status/outbox``.
 
 Threads: paho calls ``on_publish`` while holding its own message lock, and
 ``publish()`` takes that same lock. A callback that *waited* for our lock
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -41,10 +45,16 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_app.config import MqttConfig
-from edge_app.events import ComponentStatusPayload, Envelope, LaneEvent, LaneStatePayload
+from edge_app.events import (
+    ComponentState,
+    ComponentStatusPayload,
+    Envelope,
+    LaneEvent,
+    LaneStatePayload,
+)
 from edge_app.store_link import commands
 from edge_app.store_link.envelope import EnvelopeFactory, iso_utc, state_json, status_json, to_json
-from edge_app.store_link.outbox import Outbox
+from edge_app.store_link.outbox import Outbox, OutboxHealth
 from edge_app.store_link.topics import (
     AVAILABILITY_OFFLINE,
     AVAILABILITY_ONLINE,
@@ -58,6 +68,30 @@ from edge_app.store_link.topics import (
 log = logging.getLogger(__name__)
 
 STATUS_VALUES = ("ok", "degraded", "down")
+#: seconds between refreshes of a degraded outbox's detail (its waiting count)
+OUTBOX_DETAIL_REFRESH_S = 5.0
+
+
+def outbox_status(
+    disk: OutboxHealth, broker: tuple[bool, str] | None
+) -> tuple[ComponentState, str]:
+    """``status/outbox`` from the disk side and the broker side (None: no broker yet).
+
+    The outbox keeps every event while the broker is away, and keeps them in
+    memory while the disk refuses: degraded either way, never down (a down
+    component turns the lane's light to fault).
+
+    >>> outbox_status(OutboxHealth("ok"), (True, "connected"))
+    ('ok', 'broker connected')
+    >>> full = OutboxHealth("degraded", "disk full", "disk full: o.db (2 waiting)")
+    >>> outbox_status(full, (False, "gone"))
+    ('degraded', 'disk full: o.db (2 waiting); broker gone')
+    """
+    parts = [] if disk.status == "ok" else [disk.detail]
+    if broker is not None:
+        parts.append(f"broker {broker[1]}")
+    degraded = disk.status != "ok" or (broker is not None and not broker[0])
+    return ("degraded" if degraded else "ok"), "; ".join(parts)
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
@@ -97,6 +131,7 @@ class StoreLink:
         wall_clock: Callable[[], float] = time.time,
         on_command: commands.CommandHandler | None = None,
         on_connection: Callable[[bool, str], None] | None = None,
+        on_outbox_status: Callable[[ComponentState, str], None] | None = None,
         max_inflight: int = 100,
         reconnect_min_s: float = 1.0,
         reconnect_max_s: float = 30.0,
@@ -108,6 +143,7 @@ class StoreLink:
         self._wall_clock = wall_clock
         self._on_command = on_command
         self._on_connection = on_connection
+        self._on_outbox_status = on_outbox_status
         self._max_inflight = max(1, max_inflight)
         self._reconnect = (reconnect_min_s, max(reconnect_min_s, reconnect_max_s))
         self._envelopes = EnvelopeFactory(store_id, lane_id, boot_id, wall_clock=wall_clock)
@@ -119,6 +155,10 @@ class StoreLink:
         self._connected = False
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
         self._sent_upto = 0  # highest row id sent on this connection
+        self._epoch = outbox.epoch  # the outbox renumbered or found older rows: start over
+        self._report_lock = threading.Lock()
+        self._broker: tuple[bool, str] | None = None  # (connected, reason) once known
+        self._reported: tuple[tuple, str, float] = (("ok", None, None), "", 0.0)
         self._state: bytes | None = None
         self._statuses: dict[str, ComponentStatusPayload] = {}
         self._retained_raw: dict[str, bytes] = {}
@@ -127,8 +167,6 @@ class StoreLink:
         self._accepting_commands = False
         #: PUBACKs with a failure reason (e.g. not authorised); the row is retried after reconnect
         self.rejected_total = 0
-        #: events that could not be written to the outbox (disk error) and were only sent live
-        self.unpersisted_total = 0
         self.commands_total = 0
         self.commands_rejected_total = 0
 
@@ -139,6 +177,7 @@ class StoreLink:
         if self._started:
             return
         self._started = True
+        self._report_outbox()  # a full or read-only disk at start is said at once
         if self.cfg is None:
             log.info("no mqtt configured: events stay in the outbox")
             return
@@ -254,22 +293,20 @@ class StoreLink:
         """
         with self._put_lock:
             envelope = self._envelopes.build(event)
-            try:
-                self._outbox.put(envelope)
-                persisted = True
-            except sqlite3.Error as exc:
-                log.error(
-                    "outbox write failed (%s): event %s sent live only", exc, envelope.event_id
-                )
-                self.unpersisted_total += 1
-                persisted = False
+            self._outbox.put(envelope)  # on disk, or in memory while the disk refuses
         with self._lock:
-            if persisted:
-                self._pump()
-            elif self._connected and self._client is not None:
-                self._client.publish(self.topics.events, to_json(envelope.to_dict()), qos=1)
+            self._pump()
         self._settle()
+        self._report_outbox()
         return envelope
+
+    def maintain(self) -> None:
+        """Periodic work: retry the disk (re-open, write what waits in memory), report it."""
+        with self._lock:
+            if self._flush_outbox(force=False):
+                self._pump()
+        self._settle()
+        self._report_outbox(refresh=True)
 
     def publish_state(self, state: LaneStatePayload) -> None:
         """Retained lane state; kept and republished after every reconnect."""
@@ -300,15 +337,8 @@ class StoreLink:
         self._settle()
 
     def publish_stats(self, stats: dict) -> bool:
-        """QoS 0, never queued (stale stats are worthless); adds outbox depth and drops."""
-        body = to_json(
-            {
-                **stats,
-                "outbox_depth": self._outbox.depth(),
-                "outbox_dropped_total": self._outbox.dropped_total,
-                "ts": iso_utc(self._wall_clock()),
-            }
-        )
+        """QoS 0, never queued (stale stats are worthless); adds the outbox counters."""
+        body = to_json({**stats, **self._outbox.counters(), "ts": iso_utc(self._wall_clock())})
         with self._lock:
             if not (self._connected and self._client is not None):
                 return False
@@ -335,6 +365,19 @@ class StoreLink:
         """Send a non-event message if connected; retained ones go again on reconnect."""
         if self._connected and self._client is not None:
             self._client.publish(topic, body, qos=1, retain=retain)
+
+    def _flush_outbox(self, force: bool) -> bool:
+        """Let the outbox retry its disk; True if it renumbered or found older rows (start over)."""
+        try:
+            self._outbox.flush_pending(force=force)
+        except Exception:
+            log.exception("outbox flush failed")
+        if self._outbox.epoch == self._epoch:
+            return False
+        self._epoch = self._outbox.epoch
+        self._inflight.clear()  # late PUBACKs are ignored: those rows go again
+        self._sent_upto = 0
+        return True
 
     def _pump(self) -> None:
         """Send outbox rows after ``_sent_upto`` until the in-flight window is full."""
@@ -400,6 +443,7 @@ class StoreLink:
                 self._sent_upto = 0
         if acked:
             self._outbox.ack_many(acked)
+            self._flush_outbox(force=False)  # space the acks freed takes what waits in memory
         self._pump()
 
     def _settle(self) -> None:
@@ -415,11 +459,37 @@ class StoreLink:
                 self._lock.release()
 
     def _notify(self, connected: bool, reason: str) -> None:
+        self._broker = (connected, reason)
         if self._on_connection is not None:
             try:
                 self._on_connection(connected, reason)
             except Exception:
                 log.exception("on_connection callback failed")
+        self._report_outbox()
+
+    def _report_outbox(self, refresh: bool = False) -> None:
+        """Tell ``on_outbox_status`` when the outbox's status or cause changes.
+
+        A changing count of waiting events only refreshes the detail every
+        ``OUTBOX_DETAIL_REFRESH_S`` (from ``maintain``), not on every event.
+        """
+        if self._on_outbox_status is None:
+            return
+        with self._report_lock:
+            disk = self._outbox.health()
+            broker = self._broker
+            status, detail = outbox_status(disk, broker)
+            key = (status, disk.cause, broker[0] if broker else None)
+            last_key, last_detail, last_at = self._reported
+            now = time.monotonic()
+            stale = refresh and detail != last_detail and now - last_at >= OUTBOX_DETAIL_REFRESH_S
+            if key == last_key and not stale:
+                return
+            self._reported = (key, detail, now)
+            try:
+                self._on_outbox_status(status, detail)
+            except Exception:
+                log.exception("on_outbox_status callback failed")
 
     # -- paho callbacks (network thread; must never raise, never wait on our lock) --
 

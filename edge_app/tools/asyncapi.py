@@ -44,10 +44,29 @@ _STATS = {
     "description": "Free-form gauges from the health module; the store link always adds the outbox fields.",
     "properties": {
         "fps": {"type": "number"},
-        "outbox_depth": {"type": "integer", "description": "events waiting for a PUBACK"},
+        "outbox_depth": {
+            "type": "integer",
+            "description": "events waiting for a PUBACK, on disk and in memory",
+        },
         "outbox_dropped_total": {
             "type": "integer",
-            "description": "events dropped because the outbox was full",
+            "description": "events dropped, ever: the outbox bound and the memory queue's",
+        },
+        "outbox_memory_queued": {
+            "type": "integer",
+            "description": "events waiting in memory because the disk refused them (full, read-only)",
+        },
+        "outbox_memory_dropped_total": {
+            "type": "integer",
+            "description": "events dropped from the full memory queue since start",
+        },
+        "outbox_persisted_late_total": {
+            "type": "integer",
+            "description": "events written to disk after waiting in memory, since start",
+        },
+        "outbox_salvaged_total": {
+            "type": "integer",
+            "description": "events copied out of a corrupt outbox file at start",
         },
         "ts": {"type": "string", "description": "ISO-8601 UTC wall clock"},
         "cpu_percent": {
@@ -100,7 +119,15 @@ _STATS = {
             "additionalProperties": False,
         },
     },
-    "required": ["outbox_depth", "outbox_dropped_total", "ts"],
+    "required": [
+        "outbox_depth",
+        "outbox_dropped_total",
+        "outbox_memory_queued",
+        "outbox_memory_dropped_total",
+        "outbox_persisted_late_total",
+        "outbox_salvaged_total",
+        "ts",
+    ],
     "additionalProperties": True,
 }
 
