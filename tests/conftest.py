@@ -3,6 +3,7 @@ import os
 import pytest
 
 from tests.fixtures.broker import Mosquitto
+from tests.fixtures.disk import small_disk_factory
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -20,3 +21,9 @@ def shared_broker(tmp_path_factory):
     b = Mosquitto(tmp_path_factory.mktemp("broker")).start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk("4m")``: a folder on a filesystem of that size (tests/fixtures/disk.py)."""
+    yield from small_disk_factory(tmp_path)

@@ -10,7 +10,6 @@ from edge_app.config import EvidenceConfig
 from edge_app.lane.camera import Frame
 from edge_app.lane.clip_shelf import ClipShelf, count_frames
 from edge_app.lane.evidence import EvidenceRecorder, blur_regions
-from tests.fixtures.disk import small_disk
 
 
 def frames(n, fps=10.0):
@@ -163,25 +162,27 @@ def _record_one_clip(folder, statuses, size=(480, 640), n=30):
     return rec
 
 
-def test_a_full_disk_is_reported_with_its_cause_and_no_clip_is_claimed(tmp_path):
+def test_a_full_disk_is_reported_with_its_cause_and_no_clip_is_claimed(small_disk):
     """On a full disk a 9-frame clip and an unplayable 4 KB file were kept as 'evidence clip
     kept', with only OpenCV warnings on stderr."""
     statuses: list = []
-    with small_disk(tmp_path / "disk", size_kb=2048) as disk:
-        rec = _record_one_clip(disk.path, statuses)
-        left = sorted(p.name for p in disk.path.iterdir())
+    disk = small_disk("2m")
+    disk.require_real()
+    rec = _record_one_clip(disk.path, statuses)
+    left = sorted(p.name for p in disk.path.iterdir())
     assert rec.clips_written == 0 and rec.counts()["clips_failed"] == 1
     assert left == []
     state, detail = statuses[-1]
     assert state == "degraded" and "disk full" in detail and "T9-A001" in detail
 
 
-def test_a_clip_the_disk_cut_short_is_not_kept(tmp_path):
+def test_a_clip_the_disk_cut_short_is_not_kept(small_disk):
     """Room at the start, none at the end: the writer says nothing; reading the clip back does."""
     statuses: list = []
-    with small_disk(tmp_path / "disk", size_kb=6 * 1024) as disk:
-        rec = _record_one_clip(disk.path, statuses, size=(720, 1280), n=40)
-        left = sorted(p.name for p in disk.path.iterdir())
+    disk = small_disk("6m")
+    disk.require_real()
+    rec = _record_one_clip(disk.path, statuses, size=(720, 1280), n=40)
+    left = sorted(p.name for p in disk.path.iterdir())
     assert rec.clips_written == 0 and rec.counts()["clips_failed"] == 1, statuses
     assert left == []
     state, detail = statuses[-1]

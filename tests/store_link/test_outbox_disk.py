@@ -8,7 +8,6 @@ say so and skip).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import sqlite3
 import subprocess
@@ -16,7 +15,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from jsonschema import Draft202012Validator
 
 from edge_app.config import MqttConfig, load_config
@@ -29,91 +27,6 @@ from tests.store_link.test_delivery import first_occurrences, persistent_broker
 from tests.store_link.test_outbox import envelope
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class SmallDisk:
-    """A folder that can run out of space: a real tmpfs when we may mount one.
-
-    Without mount rights (or with ``EDGE_TEST_NO_MOUNT=1``), ``fill``/``free``
-    cap SQLite's page count instead (``PRAGMA max_page_count``), which only
-    works on an open outbox.
-    """
-
-    def __init__(self, root: Path, size: str):
-        self.path = root / "disk"
-        self.path.mkdir(parents=True)
-        self.filler = self.path / "filler"
-        self.binds: list[Path] = []
-        may_mount = os.geteuid() == 0 and os.environ.get("EDGE_TEST_NO_MOUNT") != "1"
-        self.real = may_mount and self._run(
-            "mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(self.path)
-        )
-
-    @staticmethod
-    def _run(*cmd: str) -> bool:
-        return subprocess.run(cmd, capture_output=True).returncode == 0
-
-    def require_real(self) -> None:
-        if not self.real:
-            pytest.skip("needs a real small filesystem (root and mount -t tmpfs)")
-
-    def fill(self, box: Outbox | None = None) -> None:
-        """Take every free byte (or freeze the outbox's page count)."""
-        if not self.real:
-            assert box is not None and box._db is not None
-            pages = box._db.execute("PRAGMA page_count").fetchone()[0]
-            box._db.execute(f"PRAGMA max_page_count={pages}").fetchall()
-            return
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-        finally:
-            os.close(fd)
-
-    def free(self, box: Outbox | None = None) -> None:
-        if not self.real:
-            assert box is not None and box._db is not None
-            box._db.execute("PRAGMA max_page_count=1073741823").fetchall()
-            return
-        self.filler.unlink()
-
-    def read_only(self, file: Path) -> None:
-        """Make one file read-only, its folder writable (an outbox a root run left behind)."""
-        if os.geteuid() != 0:
-            file.chmod(0o444)
-            return
-        if not self._run("mount", "--bind", str(file), str(file)):
-            pytest.skip("root without mount rights: no way to make a file read-only to us")
-        self.binds.append(file)
-        assert self._run("mount", "-o", "remount,ro,bind", str(file))
-
-    def writable(self, file: Path) -> None:
-        if os.geteuid() != 0:
-            file.chmod(0o644)
-            return
-        assert self._run("mount", "-o", "remount,rw,bind", str(file))
-
-    def cleanup(self) -> None:
-        for target in [*self.binds, self.path] if self.real else self.binds:
-            if not self._run("umount", str(target)):
-                self._run("umount", "-l", str(target))
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    made: list[SmallDisk] = []
-
-    def make(size: str = "4m") -> SmallDisk:
-        disk = SmallDisk(tmp_path / f"d{len(made)}", size)
-        made.append(disk)
-        return disk
-
-    yield make
-    for disk in made:
-        disk.cleanup()
 
 
 def seqs(rows) -> list[int]:
