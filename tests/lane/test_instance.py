@@ -114,3 +114,32 @@ def test_run_state_dir_is_the_lane_it_locks(tmp_path):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_the_lock_holds_on_a_full_disk_with_no_lock_file_yet(small_disk):
+    """A lane starting on a full disk exited 1 writing lane.lock, before its outbox (which runs
+    from memory there) was even opened."""
+    disk = small_disk("1m")
+    disk.require_real()
+    state = disk.path / "state"
+    state.mkdir()
+    disk.fill()
+    first = StateLock.acquire(state / "lane.lock")
+    try:
+        with pytest.raises(LaneAlreadyRunning):
+            StateLock.acquire(state / "lane.lock")
+    finally:
+        first.release()
+    StateLock.acquire(state / "lane.lock").release()
+
+
+def test_the_lock_holds_on_a_read_only_state_folder(small_disk):
+    disk = small_disk("1m")
+    disk.require_real()
+    assert subprocess.run(["mount", "-o", "remount,ro", str(disk.path)]).returncode == 0
+    first = StateLock.acquire(disk.path / "lane.lock")
+    try:
+        with pytest.raises(LaneAlreadyRunning):
+            StateLock.acquire(disk.path / "lane.lock")
+    finally:
+        first.release()
