@@ -270,6 +270,8 @@ def soak(
     broker = Mosquitto(work / "broker", persistence=True).start()
     with state_disk(work, disk_mb) as (state, small):
         cfg = with_mqtt(cfg.model_copy(update={"state_dir": str(state)}), broker.url, None)
+        if small and disk_mb:  # clips may take half the small disk; the outbox shares the rest
+            cfg = cfg.with_overrides({"evidence.quota_mb": max(1, disk_mb // 2)})
         clock = ScenarioClock()
         lane = Lane(cfg, clock=clock, light=NoLight(NoLightConfig()), use_watchdog=False)
         run = SoakRun(lane, clock, state)
