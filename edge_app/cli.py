@@ -150,16 +150,23 @@ def _model_problems(cfg, where: _Where) -> list[str]:
         if slot == "detector":
             product = spec
     if product is not None:
-        names = set(product.names)
-        for loc, name in _class_uses(cfg):
-            if name not in names:
-                out.append(
-                    where(
-                        loc,
-                        f"class {name!r} is not a class of the model {product.name!r}; "
-                        f"it has: {', '.join(product.names)}",
-                    )
-                )
+        out += _class_problems(cfg, product.name, list(product.names), where)
+    return out
+
+
+def _class_problems(cfg, model: str, names: list[str], where: _Where) -> list[str]:
+    """Classes the model lacks, and the detector's hand class used as a product."""
+    out = []
+    hands = cfg.models.hands
+    hand = hands.detector_class if hands.backend == "detector" else None
+    for loc, name in _class_uses(cfg):
+        if name not in names:
+            problem = f"class {name!r} is not a class of the model {model!r}"
+        elif name == hand and loc[:2] != ("models", "hands"):
+            problem = f"class {name!r} is the hands backend's class; a hand is never a product"
+        else:
+            continue
+        out.append(where(loc, f"{problem}; it has: {', '.join(names)}"))
     return out
 
 

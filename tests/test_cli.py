@@ -155,6 +155,31 @@ def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(
     ], lines
 
 
+def test_validate_config_refuses_the_hand_class_as_a_product(tmp_path):
+    """Issue 20: a lane that counts the detector's hands as items accuses every empty hand."""
+    import numpy as np
+
+    pytest.importorskip("onnx", reason="tiny test graphs need the onnx package")
+    from tests.perception.onnx_graphs import constant_model
+
+    model = constant_model(
+        tmp_path / "m.onnx", np.zeros((1, 6, 100)), metadata={"names": {0: "hand", 1: "milk"}}
+    )
+    catalog = '\ncatalog:\n  items:\n    "05449000000996": {name: Glove, label: hand}\n'
+    hands = "\n  hands: {backend: detector, detector_class: hand}"
+    lane = _lane_file(tmp_path, model, catalog, sha256=_sha256(model), classes="[milk, hand]")
+    lane.write_text(lane.read_text().replace("}\nzones:", "}" + hands + "\nzones:", 1))
+    r = edge_app("validate-config", str(lane))
+    assert r.returncode == 1, r.stdout
+    classes, label = _line(lane, "products:"), _line(lane, "label: hand")
+    assert r.stderr.strip().splitlines() == [
+        f"{lane}:{classes}: models.products.classes.1: class 'hand' is the hands backend's class; "
+        "a hand is never a product; it has: hand, milk",
+        f"{lane}:{label}: catalog.items.05449000000996.label: class 'hand' is the hands backend's "
+        "class; a hand is never a product; it has: hand, milk",
+    ]
+
+
 def test_validate_config_warns_when_the_light_cannot_be_created_and_still_passes(tmp_path):
     """The lane runs on without a light (status/light down): a warning, exit 0, with the reason."""
     import os

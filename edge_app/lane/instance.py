@@ -19,7 +19,6 @@ import logging
 import os
 from pathlib import Path
 
-
 log = logging.getLogger(__name__)
 
 

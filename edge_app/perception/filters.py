@@ -46,7 +46,12 @@ class ClassRoles:
     def of(
         cls, names: Sequence[str], *, wanted: Sequence[str], hand_class: str | None
     ) -> ClassRoles:
-        """Products are the ``wanted`` classes (none listed: every class but "person")."""
+        """Products are the ``wanted`` classes (none listed: every class but "person" and the
+        hand class); a hand is never a product, listed or not.
+
+        >>> ClassRoles.of(("person", "milk", "hand"), wanted=[], hand_class="hand").products.tolist()
+        [1]
+        """
         names = list(names)
         hands = (
             np.array([names.index(hand_class)], np.int32) if hand_class else np.array([], np.int32)
@@ -54,7 +59,12 @@ class ClassRoles:
         person = names.index("person") if "person" in names else -1
         want = set(wanted)
         products = np.array(
-            [i for i, n in enumerate(names) if (n in want if want else n != "person")], np.int32
+            [
+                i
+                for i, n in enumerate(names)
+                if n != hand_class and (n in want if want else n != "person")
+            ],
+            np.int32,
         )
         return cls(products, hands, person)
 
