@@ -130,7 +130,8 @@ def test_validate_config_refuses_a_real_onnx_model_whose_head_does_not_fit(tmp_p
     assert "output 'output0' shape is [1, 10, 100], the manifest says [1, 12, -1]" in r.stderr
 
 
-def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(tmp_path):
+def _hand_and_milk_lane(tmp_path, classes: str, label: str) -> Path:
+    """A lane file over a real two-class ONNX model (hand, milk), detector hands, one catalog item."""
     import numpy as np
 
     pytest.importorskip("onnx", reason="tiny test graphs need the onnx package")
@@ -139,10 +140,15 @@ def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(
     model = constant_model(
         tmp_path / "m.onnx", np.zeros((1, 6, 100)), metadata={"names": {0: "hand", 1: "milk"}}
     )
-    catalog = '\ncatalog:\n  items:\n    "05449000000996": {name: Cola, label: cola}\n'
+    catalog = f'\ncatalog:\n  items:\n    "05449000000996": {{name: Thing, label: {label}}}\n'
     hands = "\n  hands: {backend: detector, detector_class: hand}"
-    lane = _lane_file(tmp_path, model, catalog, sha256=_sha256(model), classes="[milk, juice]")
+    lane = _lane_file(tmp_path, model, catalog, sha256=_sha256(model), classes=classes)
     lane.write_text(lane.read_text().replace("}\nzones:", "}" + hands + "\nzones:", 1))
+    return lane
+
+
+def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(tmp_path):
+    lane = _hand_and_milk_lane(tmp_path, classes="[milk, juice]", label="cola")
     r = edge_app("validate-config", str(lane))
     assert r.returncode == 1, r.stdout
     lines = r.stderr.strip().splitlines()
@@ -157,18 +163,7 @@ def test_validate_config_names_each_class_the_model_lacks_and_lists_its_classes(
 
 def test_validate_config_refuses_the_hand_class_as_a_product(tmp_path):
     """Issue 20: a lane that counts the detector's hands as items accuses every empty hand."""
-    import numpy as np
-
-    pytest.importorskip("onnx", reason="tiny test graphs need the onnx package")
-    from tests.perception.onnx_graphs import constant_model
-
-    model = constant_model(
-        tmp_path / "m.onnx", np.zeros((1, 6, 100)), metadata={"names": {0: "hand", 1: "milk"}}
-    )
-    catalog = '\ncatalog:\n  items:\n    "05449000000996": {name: Glove, label: hand}\n'
-    hands = "\n  hands: {backend: detector, detector_class: hand}"
-    lane = _lane_file(tmp_path, model, catalog, sha256=_sha256(model), classes="[milk, hand]")
-    lane.write_text(lane.read_text().replace("}\nzones:", "}" + hands + "\nzones:", 1))
+    lane = _hand_and_milk_lane(tmp_path, classes="[milk, hand]", label="hand")
     r = edge_app("validate-config", str(lane))
     assert r.returncode == 1, r.stdout
     classes, label = _line(lane, "products:"), _line(lane, "label: hand")

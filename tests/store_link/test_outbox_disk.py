@@ -77,6 +77,20 @@ def test_a_disk_that_fills_loses_nothing_uncounted_and_takes_it_all_back(small_d
     again.close()
 
 
+def quick_link(broker, box: Outbox, boot: str, on_status=None) -> StoreLink:
+    """Lane s1/l1's link, reconnecting within a fraction of a second."""
+    return StoreLink(
+        MqttConfig(url=broker.url),
+        "s1",
+        "l1",
+        box,
+        boot,
+        on_outbox_status=on_status,
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.3,
+    )
+
+
 def publish(link: StoreLink, n: int) -> None:
     for i in range(n):
         link.publish_event(LaneEvent(ts=float(i), type="transaction.started", transaction_id="t"))
@@ -89,16 +103,7 @@ def test_full_disk_with_a_broker_delivers_every_event_in_order_and_reports_it(tm
     broker.stop()  # HQ's session waits in the broker's store
     statuses: list[tuple[str, str]] = []
     box = Outbox(disk.path / "o.db", 10_000, synchronous="NORMAL", memory_max=5_000)
-    link = StoreLink(
-        MqttConfig(url=broker.url),
-        "s1",
-        "l1",
-        box,
-        "boot-d",
-        on_outbox_status=lambda s, d: statuses.append((s, d)),
-        reconnect_min_s=0.1,
-        reconnect_max_s=0.3,
-    )
+    link = quick_link(broker, box, "boot-d", lambda s, d: statuses.append((s, d)))
     try:
         link.start()
         publish(link, 200)  # broker down: on disk
@@ -128,15 +133,7 @@ def test_a_two_megabyte_filesystem_recovers_once_the_broker_drains(tmp_path, sma
     hq = Subscriber(broker, "checkout/v1/s1/l1/events", client_id="hq-2", persistent=True).start()
     broker.stop()
     box = Outbox(disk.path / "o.db", 100_000, synchronous="NORMAL", memory_max=300)
-    link = StoreLink(
-        MqttConfig(url=broker.url),
-        "s1",
-        "l1",
-        box,
-        "boot-2",
-        reconnect_min_s=0.1,
-        reconnect_max_s=0.3,
-    )
+    link = quick_link(broker, box, "boot-2")
     try:
         link.start()
         n = 0
