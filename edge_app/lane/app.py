@@ -137,6 +137,15 @@ class Lane:
         self.init_evidence()
         self.perception = perception or Perception(cfg)
         self.watchdog = Watchdog(clock=clock) if use_watchdog else None
+        self.init_requests()
+        self._publish_snapshot()
+        self.set_status(
+            DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name)
+        )
+
+    # ------------------------------------------------------------ init_*
+
+    def init_requests(self) -> None:
         #: requests that are not engine inputs: command name -> handler (on paho's thread)
         self.request_handlers: dict[str, Callable[[Request], dict]] = {
             "config/reload": self._reload_config,
@@ -144,13 +153,7 @@ class Lane:
             "light/test": self._ask_light_test,
         }
         #: every request passes here first: once per request_id, within its command's rate
-        self.requests = GatedHandler(self._execute_request, clock)
-        self._publish_snapshot()
-        self.set_status(
-            DeviceStatus(self.clock(), "model", "ok", self.perception.detector.spec.name)
-        )
-
-    # ------------------------------------------------------------ init_*
+        self.requests = GatedHandler(self._execute_request, self.clock)
 
     def init_engine(self) -> None:
         checkout = self.cfg.checkout
