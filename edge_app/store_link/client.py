@@ -283,6 +283,16 @@ class StoreLink:
     def outbox_depth(self) -> int:
         return self._outbox.depth()
 
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the newest event envelope of this boot (0: none yet)."""
+        return self._envelopes.seq
+
+    @property
+    def outbox_counters(self) -> dict[str, int]:
+        """The outbox's counts as ``stats`` carries them (drops, memory queue, salvage)."""
+        return self._outbox.counters()
+
     # -- publishing ----------------------------------------------------------
 
     def publish_event(self, event: LaneEvent) -> Envelope:

@@ -221,7 +221,7 @@ def _end_session(lane: Lane, clock: ScenarioClock) -> None:
 
 def _wait_delivered(lane: Lane, receiver: Receiver, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    produced = lane.link._envelopes.seq
+    produced = lane.link.last_seq
     while time.monotonic() < deadline:
         got, _ = receiver.received(lane.boot_id)
         if len(got) >= produced and lane.link.outbox_depth() == 0:
@@ -295,7 +295,7 @@ def soak(
 
 def _report(run: SoakRun, receiver: Receiver, chaos: Chaos, small: bool, wall_s: float) -> dict:
     lane = run.lane
-    produced = lane.link._envelopes.seq
+    produced = lane.link.last_seq
     got, duplicates = receiver.received(lane.boot_id)
     missing = sorted(set(range(1, produced + 1)) - got)
     first, last = run.samples[0], run.samples[-1]
@@ -310,7 +310,7 @@ def _report(run: SoakRun, receiver: Receiver, chaos: Chaos, small: bool, wall_s:
             "lost": len(missing),
             "lost_seqs": missing[:20],
             "duplicates": duplicates,
-            "outbox_dropped_total": lane.link._outbox.dropped_total,
+            **lane.link.outbox_counters,
         },
         "broker_restarts": chaos.restarts,
         "disk_fills": chaos.fills if small else "no small disk (needs root and --disk-mb)",
