@@ -20,6 +20,7 @@ from edge_app.redact import install_log_redaction, redact
 PLUGIN_COMMANDS = (
     "edge_app.tools.evaluate",
     "edge_app.tools.predict",
+    "edge_app.tools.eval_vision",
     "edge_app.tools.scanner_cli",
     "edge_app.tools.monitor",
     "edge_app.tools.bench",
