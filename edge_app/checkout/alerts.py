@@ -208,6 +208,14 @@ class VoidWatch:
                 self.watched.remove((j, void_ts))
                 yield j
 
+    def settle(self, repay: Callable[[Journey], bool]) -> Iterator[Journey]:
+        """The basket ends: every item still in the bag and unpaid is ``void_kept`` now, and the
+        watch is empty (a void never outlives its basket)."""
+        watched, self.watched = self.watched, []
+        for j, _ in watched:
+            if j.in_bag and not repay(j):
+                yield j
+
 
 # ------------------------------------------------------- raise, self-correct
 

@@ -131,6 +131,20 @@ def test_voided_line_whose_item_stays_in_the_bag_is_void_kept():
     assert alerts(out) == ["void_kept"]
 
 
+def test_a_void_still_watched_when_the_basket_ends_is_decided_then_not_in_the_next_basket():
+    """The void watch outlived its basket: the next basket's clock decided it against the next
+    basket's lines (an IndexError in the engine with fewer lines, found by random sessions)."""
+    end = PosEvent(ts=4.5, kind="transaction_end")
+    inputs = over_glass(1, 0.0) + [scan(1.2), PosEvent(ts=4.0, kind="void", gtin=COLA), end]
+    inputs += [PosEvent(ts=6.0, kind="transaction_start")]
+    eng, out = run(inputs, until=20.0)
+    raised = [e for e in out if e.type == "alert.raised"]
+    assert [e.data["alert_type"] for e in raised] == ["void_kept"]
+    first = next(e.transaction_id for e in out if e.type == "transaction.ended")
+    assert raised[0].transaction_id == first  # decided as the first basket ended
+    assert not eng.voids.watched
+
+
 def test_voided_line_whose_item_leaves_the_bag_is_honest():
     inputs = over_glass(1, 0.0) + [
         scan(1.2),
