@@ -113,10 +113,6 @@ class PrivacyBlur:
         except Exception as exc:  # a missing or broken model must not stop the lane
             self._fall_back(f"face detector {cfg.faces} unavailable: {exc}")
 
-    @property
-    def name(self) -> str:
-        return self.detector.name if self.detector is not None else "none"
-
     def _fall_back(self, why: str) -> None:
         log.error("%s; blurring the privacy band instead", why)
         self.detector = None
