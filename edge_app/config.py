@@ -17,11 +17,13 @@ from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -188,6 +190,22 @@ class ModelsConfig(Strict):
 
 Point = tuple[float, float]
 
+#: the privacy band of a lane file without ``evidence.privacy``: the top quarter of the frame
+DEFAULT_PRIVACY: tuple[Point, ...] = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25))
+
+
+def _normalised_polygon(pts: list[Point]) -> list[Point]:
+    if len(pts) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(pts)}")
+    for x, y in pts:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point ({x}, {y}) is outside 0..1 (polygons are normalised)")
+    return pts
+
+
+#: a polygon of normalised points, checked on its own (an error names its index and line)
+PrivacyPolygon = Annotated[list[Point], AfterValidator(_normalised_polygon)]
+
 
 class ZonesConfig(Strict):
     pick: list[Point]
@@ -286,7 +304,30 @@ class EvidenceConfig(Strict):
     retention_days: float = Field(
         30.0, gt=0, description="Clips older than this are deleted, whatever the quota (privacy)"
     )
-    blur_faces: bool = True
+    blur_faces: bool = Field(
+        True,
+        description="Blur faces and the privacy polygons in every clip (false: clips stay sharp, "
+        "for test rigs only)",
+    )
+    faces: Literal["blazeface", "haar", "none"] = Field(
+        "blazeface",
+        description="Face detector run on a clip's frames by the evidence writer (never per frame "
+        "on the lane thread): blazeface (MediaPipe, ONNX, shipped in models/), haar (OpenCV's "
+        "cascade; OpenCV 4 only) or none. A detector that cannot load blurs the default band "
+        "instead and says so on status/evidence",
+    )
+    face_margin: float = Field(
+        0.25,
+        ge=0,
+        le=2,
+        description="A face box is grown by this share of its size on every side before the blur "
+        "(hair, ears, chin)",
+    )
+    privacy: list[PrivacyPolygon] = Field(
+        default_factory=lambda: [list(DEFAULT_PRIVACY)],
+        description="Normalised polygons always blurred (where a head can appear in the view); "
+        "default: the top quarter of the frame. Empty only with a face detector",
+    )
     raw_ring_mb: int = Field(
         48,
         ge=0,
@@ -296,6 +337,16 @@ class EvidenceConfig(Strict):
         "per frame: most frames never make it into a clip); larger frames are kept as JPEG; 0: "
         "always JPEG",
     )
+
+    @field_validator("privacy")
+    @classmethod
+    def _privacy_needs_faces(cls, polys: list, info: ValidationInfo) -> list:
+        if not polys and info.data.get("faces") == "none":
+            raise ValueError(
+                "an empty list needs a face detector (faces: blazeface or haar): with faces: none "
+                "nothing would hide a face"
+            )
+        return polys
 
 
 class CheckoutConfig(Strict):

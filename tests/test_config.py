@@ -159,3 +159,44 @@ def test_a_binary_file_is_named_not_a_decode_traceback(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     assert exc.value.lines == [f"{path}:2: not a text file (UTF-8 expected): invalid start byte"]
+
+
+EVIDENCE = (
+    MINIMAL
+    + """\
+evidence:
+  faces: blazeface
+  privacy:
+    - [[0, 0], [1, 0], [1, 0.2], [0, 0.2]]
+    - [[0.8, 0.2], [1, 0.2], [1, 0.5]]
+"""
+)
+
+
+def test_evidence_privacy_polygons_and_face_detector_are_read():
+    ev = parse_config(EVIDENCE).evidence
+    assert ev.faces == "blazeface" and len(ev.privacy) == 2 and ev.privacy[1][2] == (1.0, 0.5)
+    default = parse_config(MINIMAL).evidence
+    assert default.faces == "blazeface" and default.privacy == [
+        [(0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25)]
+    ]
+
+
+def test_a_bad_privacy_polygon_names_its_index_and_line():
+    lines = errors(EVIDENCE.replace("[1, 0.5]]", "[1, 1.5]]"))
+    assert lines == [
+        "lane.yaml:15: evidence.privacy.1: point (1.0, 1.5) is outside 0..1 (polygons are "
+        "normalised)"
+    ]
+    lines = errors(EVIDENCE.replace("[[0.8, 0.2], [1, 0.2], [1, 0.5]]", "[[0.8, 0.2], [1, 0.2]]"))
+    assert lines == ["lane.yaml:15: evidence.privacy.1: a polygon needs at least 3 points, got 2"]
+
+
+def test_no_privacy_polygon_needs_a_face_detector():
+    no_polygons = MINIMAL + "evidence:\n  faces: FACES\n  privacy: []\n"
+    assert parse_config(no_polygons.replace("FACES", "blazeface")).evidence.privacy == []
+    lines = errors(no_polygons.replace("FACES", "none"))
+    assert len(lines) == 1 and lines[0].startswith("lane.yaml:13: evidence.privacy: ")
+    assert "needs a face detector" in lines[0]
+    lines = errors(no_polygons.replace("FACES", "yunet"))
+    assert lines[0].startswith("lane.yaml:12: evidence.faces: ") and "'blazeface'" in lines[0]

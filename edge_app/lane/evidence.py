@@ -13,11 +13,16 @@ decides which clips stay (``quota_mb``, ``retention_days``) and checks that a
 clip really landed: a full disk is reported through ``on_status`` (the lane's
 ``status/evidence``) with its cause, never as a kept clip.
 
-Privacy: no licensed face-detection model ships offline, so blurring is by
-region: every ``privacy`` polygon (where a shopper's head can appear in the
-kiosk view; by default the top quarter of the frame) and the top third of
-every ``person`` box the detector reports. The counter, where the evidence
-is, stays sharp.
+Privacy: the writer blurs, in every frame of a clip, each face a real face
+detector finds (``evidence.faces``: MediaPipe BlazeFace as ONNX by default,
+``perception/faces.py``; the box grown by ``face_margin``), every ``privacy``
+polygon (by default the top quarter of the frame, where a shopper's head
+appears in the kiosk view) and the top third of every ``person`` box the
+lane's detector reports. The detector runs only here, on the ~50 frames of
+a clip, never on the lane thread. A detector that cannot load or fails
+blurs the default band on top of the polygons and says so on
+``status/evidence`` (degraded) for as long as the lane runs. The counter,
+where the evidence is, stays sharp.
 """
 
 from __future__ import annotations
@@ -33,23 +38,42 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_app.config import EvidenceConfig
+from edge_app.config import DEFAULT_PRIVACY, EvidenceConfig
 from edge_app.events import ComponentState
 from edge_app.lane.camera import Frame
 from edge_app.lane.clip_shelf import ClipShelf
+from edge_app.perception.faces import FaceDetector, grow, make_face_detector
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRIVACY = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25))
+Polygons = Sequence[Sequence[tuple[float, float]]]
+
+
+def privacy_mask(
+    shape: tuple[int, ...], polygons: Polygons, boxes: Sequence[Sequence[float]] = ()
+) -> np.ndarray:
+    """255 where a frame of ``shape`` is blurred: the normalised polygons and the pixel boxes."""
+    h, w = shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for poly in polygons:
+        pts = np.array([[x * w, y * h] for x, y in poly], np.int32)
+        cv2.fillPoly(mask, [pts], 255)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(y1)), 255, -1)
+    return mask
 
 
 def blur_regions(
     image: np.ndarray,
-    polygons: Sequence[Sequence[tuple[float, float]]] = (DEFAULT_PRIVACY,),
+    polygons: Polygons = (DEFAULT_PRIVACY,),
     person_boxes: Sequence[Sequence[float]] = (),
     kernel: int = 41,
+    face_boxes: Sequence[Sequence[float]] | np.ndarray = (),
 ) -> np.ndarray:
     """A copy of ``image`` with the privacy regions blurred beyond recognition.
+
+    The regions: the normalised ``polygons``, the top third (the head) of each
+    person box, and each face box (pixels, already grown by its margin).
 
     >>> img = np.zeros((40, 40, 3), np.uint8); img[::2] = 255
     >>> out = blur_regions(img, polygons=[((0, 0), (1, 0), (1, 0.5), (0, 0.5))])
@@ -57,13 +81,8 @@ def blur_regions(
     (True, True)
     """
     h, w = image.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
-    for poly in polygons:
-        pts = np.array([[x * w, y * h] for x, y in poly], np.int32)
-        cv2.fillPoly(mask, [pts], 255)
-    for x0, y0, x1, y1 in person_boxes:
-        head_bottom = y0 + (y1 - y0) / 3
-        cv2.rectangle(mask, (int(x0), int(y0)), (int(x1), int(head_bottom)), 255, -1)
+    heads = [(x0, y0, x1, y0 + (y1 - y0) / 3) for x0, y0, x1, y1 in person_boxes]
+    mask = privacy_mask(image.shape, polygons, [*heads, *(tuple(b[:4]) for b in face_boxes)])
     if not mask.any():
         return image.copy()
     k = max(3, kernel | 1)
@@ -74,6 +93,42 @@ def blur_regions(
     out = image.copy()
     out[mask > 0] = blurred[mask > 0]
     return out
+
+
+class PrivacyBlur:
+    """What a clip's frame loses before it is written: faces, privacy polygons, heads.
+
+    Built once per recorder; ``apply`` runs in the writer threads (ONNX
+    Runtime sessions may run from several threads at once). ``problem`` says
+    why faces fell back to the default band, or None.
+    """
+
+    def __init__(self, cfg: EvidenceConfig, model_path: Path | None = None):
+        self.polygons: list = [tuple(map(tuple, p)) for p in cfg.privacy]
+        self.margin = cfg.face_margin
+        self.problem: str | None = None
+        self.detector: FaceDetector | None = None
+        try:
+            self.detector = make_face_detector(cfg.faces, model_path)
+        except Exception as exc:  # a missing or broken model must not stop the lane
+            self._fall_back(f"face detector {cfg.faces} unavailable: {exc}")
+
+    def _fall_back(self, why: str) -> None:
+        log.error("%s; blurring the privacy band instead", why)
+        self.detector = None
+        self.problem = why
+
+    def apply(self, image: np.ndarray, person_boxes: Sequence[Sequence[float]] = ()) -> np.ndarray:
+        h, w = image.shape[:2]
+        faces: np.ndarray = np.zeros((0, 4), np.float32)
+        detector = self.detector
+        if detector is not None:
+            try:
+                faces = grow(detector.detect(image), self.margin, w, h)
+            except Exception as exc:
+                self._fall_back(f"face detector {detector.name} failed: {exc}")
+        polygons = self.polygons if self.problem is None else [*self.polygons, DEFAULT_PRIVACY]
+        return blur_regions(image, polygons, person_boxes, face_boxes=faces)
 
 
 _END = None  # a clip's last frame has been queued
@@ -105,6 +160,7 @@ class EvidenceRecorder:
         fps_hint: float | None = None,
         *,
         on_status: Callable[[ComponentState, str], None] = lambda state, detail: None,
+        face_model: Path | None = None,
     ):
         self.folder = Path(folder)
         self.cfg = cfg
@@ -119,6 +175,15 @@ class EvidenceRecorder:
         self._last_ts: float | None = None
         self.clips_written = 0
         self.clips_failed = 0
+        self.privacy = PrivacyBlur(cfg, face_model) if cfg.blur_faces else None
+        if self.privacy is not None and self.privacy.problem:
+            on_status("degraded", self._privacy_note())
+
+    def _privacy_note(self) -> str:
+        problem = self.privacy.problem if self.privacy is not None else None
+        if problem is None:
+            return f"clips in {self.folder}"
+        return f"clips in {self.folder}; faces not detected ({problem}): blurring the privacy band"
 
     @property
     def clips_deleted(self) -> int:
@@ -187,7 +252,8 @@ class EvidenceRecorder:
             return None
         self.clips_written += 1
         self.shelf.enforce_quota()
-        self.on_status("ok", f"clips in {self.folder}")
+        problem = self.privacy.problem if self.privacy is not None else None
+        self.on_status("ok" if problem is None else "degraded", self._privacy_note())
         return path
 
     def _stream(self, clip: _Clip, path: Path) -> str | None:
@@ -199,8 +265,8 @@ class EvidenceRecorder:
         while (item := clip.frames.get()) is not _END:
             ts, picture, boxes = item
             img = picture if picture.ndim == 3 else cv2.imdecode(picture, cv2.IMREAD_COLOR)
-            if self.cfg.blur_faces:
-                img = blur_regions(img, person_boxes=boxes)
+            if self.privacy is not None:
+                img = self.privacy.apply(img, boxes)
             if writer is None:
                 h, w = img.shape[:2]
                 writer = cv2.VideoWriter(

@@ -92,7 +92,11 @@ LANDMARK_SIZE = 224
 
 
 def palm_anchors() -> np.ndarray:
-    """896 anchor centres (normalised): 16×16 cells × 2 (stride 8), then 8×8 × 6 (stride 16)."""
+    """896 anchor centres (normalised): 16×16 cells × 2 (stride 8), then 8×8 × 6 (stride 16).
+
+    BlazePalm and BlazeFace short range share this SSD layout (128² input, strides
+    8, 16, 16, 16, two anchors per layer and cell), so ``faces.py`` uses it too.
+    """
     out = []
     for grid, per_cell in ((16, 2), (8, 6)):
         ys, xs = np.mgrid[0:grid, 0:grid]
@@ -126,6 +130,49 @@ def palm_input(image_bgr: np.ndarray) -> tuple[np.ndarray, float, tuple[int, int
     return np.ascontiguousarray(x), float(side), (pad_x, pad_y)
 
 
+def decode_blaze(
+    regressors: np.ndarray,
+    classificators: np.ndarray,
+    *,
+    side: float,
+    pad: tuple[int, int],
+    conf: float = 0.5,
+    iou: float = 0.3,
+    anchors: np.ndarray | None = None,
+    size: int = PALM_SIZE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe SSD outputs (BlazePalm, BlazeFace) → (scores, xyxy boxes, keypoints) in image px.
+
+    Each regressor row is a box (cx, cy, w, h, in input pixels from its
+    anchor) then K keypoints (x, y): 18 values for a palm (7 points), 16 for a
+    face (6). Sigmoid > ``conf``, degenerate boxes dropped, NMS (none for ``iou`` ≥ 1),
+    best first.
+    """
+    logits = np.asarray(classificators, np.float32).reshape(-1)
+    reg = np.asarray(regressors, np.float32).reshape(len(logits), -1)
+    k = (reg.shape[1] - 4) // 2
+    anchors = palm_anchors() if anchors is None else anchors
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))
+    keep = (scores > conf) & (reg[:, 2] > 0) & (reg[:, 3] > 0)
+    if not keep.any():
+        return (
+            np.zeros(0, np.float32),
+            np.zeros((0, 4), np.float32),
+            np.zeros((0, k, 2), np.float32),
+        )
+    reg, scores, anc = reg[keep], scores[keep], anchors[keep]
+    cx = anc[:, 0] + reg[:, 0] / size
+    cy = anc[:, 1] + reg[:, 1] / size
+    bw, bh = reg[:, 2] / size, reg[:, 3] / size
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * side
+    boxes -= np.array([pad[0], pad[1], pad[0], pad[1]], np.float32)
+    kps = (anc[:, None, :] + reg[:, 4 : 4 + 2 * k].reshape(-1, k, 2) / size) * side - np.array(
+        pad, np.float32
+    )
+    order = nms(boxes, scores, iou) if iou < 1 else np.argsort(-scores, kind="stable")
+    return scores[order], boxes[order], kps[order]
+
+
 def decode_palms(
     regressors: np.ndarray,
     classificators: np.ndarray,
@@ -137,24 +184,16 @@ def decode_palms(
     anchors: np.ndarray | None = None,
 ) -> list[Palm]:
     """BlazePalm outputs → palms in image pixels (sigmoid > conf, no degenerate boxes, NMS)."""
-    reg = np.asarray(regressors, np.float32).reshape(-1, 18)
-    logits = np.asarray(classificators, np.float32).reshape(-1)
-    anchors = palm_anchors() if anchors is None else anchors
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80)))
-    keep = (scores > conf) & (reg[:, 2] > 0) & (reg[:, 3] > 0)
-    if not keep.any():
-        return []
-    reg, scores, anc = reg[keep], scores[keep], anchors[keep]
-    cx = anc[:, 0] + reg[:, 0] / PALM_SIZE
-    cy = anc[:, 1] + reg[:, 1] / PALM_SIZE
-    bw, bh = reg[:, 2] / PALM_SIZE, reg[:, 3] / PALM_SIZE
-    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) * side
-    boxes -= np.array([pad[0], pad[1], pad[0], pad[1]], np.float32)
-    kps = (anc[:, None, :] + reg[:, 4:].reshape(-1, 7, 2) / PALM_SIZE) * side - np.array(
-        pad, np.float32
+    scores, boxes, kps = decode_blaze(
+        np.asarray(regressors, np.float32).reshape(-1, 18),
+        classificators,
+        side=side,
+        pad=pad,
+        conf=conf,
+        iou=iou,
+        anchors=anchors,
     )
-    order = nms(boxes, scores, iou)
-    return [Palm(float(scores[i]), boxes[i], kps[i]) for i in order]
+    return [Palm(float(s), b, k) for s, b, k in zip(scores, boxes, kps, strict=True)]
 
 
 def hand_roi(
@@ -385,6 +424,7 @@ __all__ = [
     "palm_anchors",
     "palm_input",
     "decode_palms",
+    "decode_blaze",
     "hand_roi",
     "landmarks_to_image",
     "dedupe_hands",

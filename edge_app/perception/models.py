@@ -31,7 +31,7 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-Task = Literal["detect", "pose", "hands"]
+Task = Literal["detect", "pose", "hands", "faces"]
 OutputFormat = Literal[
     "raw",  # Ultralytics detect [1, 4+nc, N], NMS outside the graph
     "end2end",  # Ultralytics NMS-free / nms=True [1, K, 6] x1,y1,x2,y2,score,cls
@@ -40,6 +40,7 @@ OutputFormat = Literal[
     "yolox",  # Megvii YOLOX raw [1, N, 5+nc], decode_in_inference=False
     "mediapipe_palm",  # BlazePalm regressors [1,896,18] + classificators [1,896,1]
     "mediapipe_landmark",  # hand landmark [1,63] + presence [1,1] + handedness [1,1]
+    "mediapipe_face",  # BlazeFace short range regressors [1,896,16] + classificators [1,896,1]
 ]
 OUTPUT_FORMATS: tuple[str, ...] = OutputFormat.__args__  # type: ignore[attr-defined]
 TASKS: tuple[str, ...] = Task.__args__  # type: ignore[attr-defined]

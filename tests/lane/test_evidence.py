@@ -1,15 +1,18 @@
-"""Evidence clips: pre/post ring buffer, privacy blur, disk quota."""
+"""Evidence clips: pre/post ring buffer, faces and privacy polygons blurred, disk quota."""
 
 import os
+import threading
 import time
 
 import cv2
 import numpy as np
+import pytest
 
 from edge_app.config import EvidenceConfig
 from edge_app.lane.camera import Frame
 from edge_app.lane.clip_shelf import ClipShelf, count_frames
-from edge_app.lane.evidence import EvidenceRecorder, blur_regions
+from edge_app.lane.evidence import EvidenceRecorder, PrivacyBlur, blur_regions
+from tests.fixtures.photos import lane_frame
 
 
 def frames(n, fps=10.0):
@@ -194,3 +197,122 @@ def test_a_clip_that_lands_reports_evidence_ok(tmp_path):
     rec = _record_one_clip(tmp_path, statuses, size=(120, 160))
     assert rec.clips_written == 1 and statuses == [("ok", f"clips in {tmp_path}")]
     assert count_frames(tmp_path / "T9-A001.avi") >= 25
+
+
+# ------------------------------------------------------------------ faces
+
+
+def sharpness(img, box):
+    """Mean absolute Laplacian inside a box: detail a blur removes."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    grey = cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)).mean())
+
+
+def clip_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            return out
+        out.append(img)
+
+
+def record(folder, cfg, image, statuses=None, **kw):
+    """Four frames of ``image`` around one alert; the recorder, closed."""
+    rec = EvidenceRecorder(
+        folder,
+        cfg,
+        on_status=lambda state, detail: (statuses if statuses is not None else []).append(
+            (state, detail)
+        ),
+        **kw,
+    )
+    for i in range(4):
+        rec.add(Frame(image, i / 10, i))
+        if i == 1:
+            rec.trigger("A1", i / 10)
+    rec.close()
+    return rec
+
+
+@pytest.mark.parametrize("rel", ["faces/keijiro-Test7.jpg", "faces/keijiro-Test3.jpg"])
+def test_each_face_of_a_real_photo_is_blurred_in_the_clip(tmp_path, rel):
+    """No privacy polygon: the faces go by the detector alone (BlazeFace through ONNX Runtime)."""
+    frame, faces = lane_frame(rel)
+    record(tmp_path, EvidenceConfig(pre_s=0.5, post_s=0.2, privacy=[]), frame)
+    shots = clip_frames(tmp_path / "A1.avi")
+    assert len(shots) >= 3
+    for face in faces:
+        before, after = sharpness(frame, face), max(sharpness(s, face) for s in shots)
+        assert after < before / 3, f"face {face.round().tolist()}: {before:.1f} -> {after:.1f}"
+
+
+def test_a_frame_without_faces_stays_sharp_outside_the_polygons():
+    frame, _ = lane_frame("grocery/Royal-Gala_039.jpg")
+    out = PrivacyBlur(EvidenceConfig()).apply(frame)
+    assert np.array_equal(out[121:], frame[121:])  # below the band: untouched
+    assert sharpness(out, (0, 0, 640, 118)) < sharpness(frame, (0, 0, 640, 118)) / 3
+
+
+def test_the_privacy_polygons_of_the_lane_file_are_blurred_and_nothing_else():
+    frame, _ = lane_frame("grocery/Royal-Gala_039.jpg")
+    corner = [(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)]
+    out = PrivacyBlur(EvidenceConfig(privacy=[corner])).apply(frame)
+    assert sharpness(out, (322, 242, 640, 480)) < sharpness(frame, (322, 242, 640, 480)) / 3
+    assert np.array_equal(out[:238], frame[:238]) and np.array_equal(out[:, :318], frame[:, :318])
+
+
+@pytest.mark.parametrize("broken", ["missing", "not onnx"])
+def test_a_face_model_that_cannot_load_falls_back_to_the_band_and_says_so(tmp_path, broken):
+    model = tmp_path / "face.onnx"
+    if broken == "not onnx":
+        model.write_bytes(b"not a model")
+    frame, _ = lane_frame("faces/keijiro-Test3.jpg")
+    statuses: list = []
+    cfg = EvidenceConfig(pre_s=0.5, post_s=0.2, privacy=[])
+    record(tmp_path / "clips", cfg, frame, statuses, face_model=model)
+    assert [s for s, _ in statuses] == ["degraded", "degraded"]  # at start, after the clip
+    assert all("blurring the privacy band" in d and "blazeface" in d for _, d in statuses)
+    shot = clip_frames(tmp_path / "clips" / "A1.avi")[0]
+    assert sharpness(shot, (0, 0, 640, 118)) < sharpness(frame, (0, 0, 640, 118)) / 3
+
+
+def test_a_face_detector_that_fails_on_a_frame_falls_back_to_the_band():
+    blur = PrivacyBlur(EvidenceConfig(privacy=[]))
+    grey = cv2.cvtColor(lane_frame("faces/keijiro-Test3.jpg")[0], cv2.COLOR_BGR2GRAY)
+    out = blur.apply(grey)  # the detector wants three channels
+    assert blur.problem is not None and "blazeface failed" in blur.problem
+    detail = [float(np.abs(cv2.Laplacian(g[:118], cv2.CV_32F)).mean()) for g in (grey, out)]
+    assert detail[1] < detail[0] / 3 and np.array_equal(out[122:], grey[122:])
+
+
+def test_haar_where_opencv_has_no_cascades_falls_back_with_the_reason(tmp_path):
+    statuses: list = []
+    EvidenceRecorder(
+        tmp_path,
+        EvidenceConfig(faces="haar", privacy=[]),
+        on_status=lambda state, detail: statuses.append((state, detail)),
+    )
+    if hasattr(cv2, "CascadeClassifier"):
+        assert statuses == []
+    else:
+        assert statuses and "CascadeClassifier" in statuses[0][1]
+
+
+def test_the_face_detector_runs_only_in_the_writer_thread(tmp_path):
+    rec = EvidenceRecorder(tmp_path, EvidenceConfig(pre_s=0.5, post_s=0.2))
+    detector = rec.privacy.detector
+    seen: list = []
+    run = detector.detect
+    detector.detect = lambda img: seen.append(threading.current_thread().name) or run(img)
+    frame, _ = lane_frame("faces/keijiro-Test3.jpg")
+    for i in range(10):
+        rec.add(Frame(frame, i / 10, i))
+    assert seen == []  # the lane thread only keeps frames
+    rec.trigger("A1", 0.9)
+    for i in range(10, 14):
+        rec.add(Frame(frame, i / 10, i))
+    rec.close()
+    assert seen and set(seen) == {"evidence"}

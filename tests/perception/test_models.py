@@ -40,6 +40,7 @@ def test_every_shipped_model_matches_its_entry_and_has_its_licence():
         "yolov8n-coco-int8-640",
         "mediapipe-palm-detection-128",
         "mediapipe-hand-landmark-224",
+        "mediapipe-face-detection-short-128",
         "lane-products-hands-320",
     }
     for spec in specs.values():
