@@ -64,9 +64,10 @@ def _validate(args) -> int:
     """Check each lane file as far as possible without starting the lane.
 
     The schema; then (unless ``--no-files``) each model the file names opens
-    and fits its decoder and the classes the file uses; then the light.
-    A light that cannot be created here is a warning, not a failure: the lane
-    itself runs on without it (NoLight) and reports ``status/light`` down.
+    and fits its decoder and the classes the file uses; then the light and
+    the evidence face detector. A light or face detector that cannot be made
+    here is a warning, not a failure: the lane itself runs on without it
+    (NoLight; the privacy band) and reports ``status/light`` / ``status/evidence``.
     """
     from edge_app.config import ConfigError, config_hash, line_finder, load_config
 
@@ -83,7 +84,10 @@ def _validate(args) -> int:
         problems = [] if args.no_files else _missing_files(cfg, where)
         if not problems and not args.no_files:
             problems = _model_problems(cfg, where)
-        for line in problems + _light_warnings(cfg, where):
+        warnings = _light_warnings(cfg, where)
+        if not args.no_files:
+            warnings += _face_warnings(cfg, where)
+        for line in problems + warnings:
             print(line, file=sys.stderr)
         failed += bool(problems)
         if not problems:
@@ -183,6 +187,28 @@ def _class_uses(cfg) -> list[tuple[tuple, str]]:
         if "label" in item:  # the ticket-switch check compares it with the carried item's class
             uses.append((("catalog", "items", gtin, "label"), str(item["label"])))
     return uses
+
+
+def _face_warnings(cfg, where: _Where) -> list[str]:
+    """The evidence face detector opened as the writer opens it; a failure is a warning."""
+    ev = cfg.evidence
+    if not (ev.enabled and ev.blur_faces) or ev.faces == "none":
+        return []
+    from edge_app.perception.faces import make_face_detector
+    from edge_app.perception.models import ModelError
+
+    try:
+        make_face_detector(ev.faces)
+        return []
+    except (ModelError, OSError) as exc:
+        why = str(exc)
+    return [
+        where(
+            ("evidence", "faces"),
+            f"warning: the {ev.faces} face detector cannot run here ({why}); clips would blur "
+            "the privacy band instead and status/evidence would say so",
+        )
+    ]
 
 
 def _light_warnings(cfg, where: _Where) -> list[str]:

@@ -199,3 +199,25 @@ def test_validate_config_warns_when_the_light_cannot_be_created_and_still_passes
         assert r.returncode == 0 and "ok (lane" in r.stdout
         assert "warning: the gpio light cannot be created" in r.stderr
         assert "pin factory" in r.stderr, r.stderr
+
+
+def test_validate_config_opens_the_evidence_face_detector_and_warns_when_it_cannot_run(tmp_path):
+    """The lane would fall back to the privacy band: a warning naming why, exit 0."""
+    demo = REPO / "calibration" / "demo" / "lane.yaml"
+    ok = edge_app("validate-config", str(demo))
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr  # blazeface, the default, opens
+    lane = tmp_path / "lane.yaml"
+    text = demo.read_text().replace("../../models", str(REPO / "models"))
+    lane.write_text(text + "evidence:\n  faces: haar\n")
+    r = edge_app("validate-config", str(lane))
+    assert r.returncode == 0 and "ok (lane" in r.stdout
+    try:
+        import cv2
+
+        cv2.CascadeClassifier  # noqa: B018
+        pytest.skip("this OpenCV still has Haar cascades: nothing to warn about")
+    except AttributeError:
+        pass
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"{lane}:{_line(lane, 'faces: haar')}: evidence.faces: warning: ")
+    assert "would blur the privacy band instead" in line
