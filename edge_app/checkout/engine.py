@@ -204,8 +204,7 @@ class CheckoutEngine:
         if tx is None:
             return
         self._decide_open(tx, ts, out)  # whatever is still undecided, as at payment start
-        for j in self.voids.settle(lambda j: self._repay(j, ts)):
-            self._raise(j, ts, out, AlertType.VOID_KEPT)
+        self.voids.forget()
         ev = self._event(ts, "transaction.ended", _summary(tx, ts))
         ev.data["reason"] = reason
         out.append(ev)

@@ -131,18 +131,15 @@ def test_voided_line_whose_item_stays_in_the_bag_is_void_kept():
     assert alerts(out) == ["void_kept"]
 
 
-def test_a_void_still_watched_when_the_basket_ends_is_decided_then_not_in_the_next_basket():
+def test_a_void_still_watched_when_the_basket_ends_goes_with_it():
     """The void watch outlived its basket: the next basket's clock decided it against the next
     basket's lines (an IndexError in the engine with fewer lines, found by random sessions)."""
     end = PosEvent(ts=4.5, kind="transaction_end")
     inputs = over_glass(1, 0.0) + [scan(1.2), PosEvent(ts=4.0, kind="void", gtin=COLA), end]
     inputs += [PosEvent(ts=6.0, kind="transaction_start")]
     eng, out = run(inputs, until=20.0)
-    raised = [e for e in out if e.type == "alert.raised"]
-    assert [e.data["alert_type"] for e in raised] == ["void_kept"]
-    first = next(e.transaction_id for e in out if e.type == "transaction.ended")
-    assert raised[0].transaction_id == first  # decided as the first basket ended
     assert not eng.voids.watched
+    assert alerts(out) == []  # undecided at the end: not an accusation (see VoidWatch.forget)
 
 
 def test_voided_line_whose_item_leaves_the_bag_is_honest():
@@ -447,9 +444,10 @@ def honest_sessions(draw):
         elif way == "late_beep":  # the beep comes just after the item lands
             inputs.append(scan(t + draw(st.floats(2.0, 3.0)), gtin=gtin))
         else:
-            inputs.append(scan(t + draw(st.floats(0.8, 1.6)), gtin=gtin))
-            if way == "rescanned":  # a second beep, voided on the kiosk
-                again = t + draw(st.floats(0.8, 1.6))
+            beep = t + draw(st.floats(0.8, 1.6))
+            inputs.append(scan(beep, gtin=gtin))
+            if way == "rescanned":  # a second beep after the first, voided on the kiosk
+                again = beep + draw(st.floats(0.05, 0.8))
                 inputs += [scan(again, gtin=gtin), PosEvent(ts=again + 0.5, kind="void", gtin=gtin)]
     if draw(st.booleans()):
         inputs.append(PosEvent(ts=t + 4.0, kind="payment_start"))
@@ -464,6 +462,26 @@ def test_an_honest_shopper_is_never_accused(inputs):
     journeys = {e.track_id for e in inputs if isinstance(e, ZoneEvent) and e.zone == "bag"}
     matched = {e.data["track_id"] for e in out if e.type == "journey.matched"}
     assert matched == journeys  # every item found its line, barcode-less ones included
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 22 (voids that stick): scan, void, scan again while another item is paired "
+    "is read as void_kept; found by test_an_honest_shopper_is_never_accused on 2026-12-07, "
+    "pre-existing (863e31d)",
+)
+def test_scan_void_and_scan_again_accuses_nobody():
+    """Apples keyed, a cola scanned; a lemon beeps at 4.5, the kiosk voids it at 5.0 and it
+    beeps again at 5.06 before it lands: one lemon, one line left, nobody to accuse."""
+    apples = [
+        zone(1.0, 1, "pick", "entered", "apple"),
+        zone(1.5, 1, "pick", "exited", "apple"),
+        zone(3.0, 1, "bag", "entered", "apple"),
+        PosEvent(ts=2.0, kind="item_added", description="Apples"),
+    ]
+    lemon = [scan(4.5, gtin=LEMON), PosEvent(ts=5.0, kind="void", gtin=LEMON), scan(5.0625, LEMON)]
+    _, out = run(apples + over_glass(2, 3.0) + [scan(5.0)] + over_glass(3, 3.5) + lemon)
+    assert alerts(out) == []
 
 
 @pytest.mark.xfail(
