@@ -72,6 +72,9 @@ from edge_app.events import (
     ZoneEvent,
 )
 
+#: alerts of closed baskets kept for staff; beyond it the oldest go (they are on MQTT already)
+MAX_UNREVIEWED = 100
+
 
 class CheckoutEngine:
     """One lane's decisions. ``step`` is the only way in."""
@@ -210,8 +213,10 @@ class CheckoutEngine:
         out.append(ev)
         for aid in sorted(tx.open_alerts):
             self.unreviewed[aid] = (tx.alerts[aid], tx.transaction_id)
+        while len(self.unreviewed) > MAX_UNREVIEWED:  # nobody reviews: keep the newest
+            del self.unreviewed[next(iter(self.unreviewed))]
         self.tx = None
-        self.journeys.end_basket()
+        self.journeys.end_basket(ts)
 
     def _on_zone(self, ev: ZoneEvent, ts: float, out: list[LaneEvent]) -> None:
         if ev.zone == Zone.SCAN:

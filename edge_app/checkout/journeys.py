@@ -76,6 +76,10 @@ class BagNewcomer(NamedTuple):
     track_id: int
 
 
+#: a track with no zone event for this long is forgotten at the end of a basket
+TRACK_FORGET_S = 3600.0
+
+
 @dataclass
 class TrackBook:
     """Every track seen, and the tables the tracker repairs need."""
@@ -141,9 +145,14 @@ class JourneyBuilder:
             if j.state == IN_FLIGHT:
                 j.state = CANCELLED
 
-    def end_basket(self) -> None:
-        """Tracks stay (baseline for the next shopper), journeys go."""
+    def end_basket(self, ts: float) -> None:
+        """Tracks stay (baseline for the next shopper), journeys go; a track silent for
+        ``TRACK_FORGET_S`` is forgotten, so a lane that runs for weeks keeps a bounded book."""
         book = self.book
+        book.tracks = {
+            tid: seen for tid, seen in book.tracks.items() if ts - seen.last_ts < TRACK_FORGET_S
+        }
+        book.superseded &= book.tracks.keys()
         book.pick_lost = []
         book.bag_spots = {tid: spot for tid, spot in book.bag_spots.items() if spot.lost_ts is None}
         for seen in book.tracks.values():
@@ -160,6 +169,7 @@ class JourneyBuilder:
         book = self.book
         is_new = ev.track_id not in book.tracks
         seen = book.tracks.setdefault(ev.track_id, TrackSeen(first_ts=ts))
+        seen.last_ts = ts
         if is_new and ev.action == "entered":
             if (
                 ev.zone == Zone.BAG

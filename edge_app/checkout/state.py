@@ -123,6 +123,8 @@ class TrackSeen:
     moved_with: int = 1
     #: its first zone event (about when the camera first saw it)
     first_ts: float = 0.0
+    #: its latest zone event (a track silent for an hour is forgotten)
+    last_ts: float = 0.0
     #: the carry it was on when it entered go_back: revived if it leaves again soon
     parked: Parked | None = None
 

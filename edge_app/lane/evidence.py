@@ -231,7 +231,7 @@ class EvidenceRecorder:
                 clip.frames.put(item)
             self._open.append(clip)
         t = threading.Thread(target=self._write, args=(clip,), name="evidence", daemon=True)
-        self._writers.append(t)
+        self._writers = [w for w in self._writers if w.is_alive()] + [t]  # bounded for weeks
         t.start()
 
     def _write(self, clip: _Clip) -> Path | None:

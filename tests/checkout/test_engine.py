@@ -1033,3 +1033,18 @@ def test_a_ghost_track_left_in_the_basket_by_a_carry_is_not_a_lost_carry():
     ]
     _, out = run(inputs)
     assert not alerts(out)
+
+
+def test_a_lane_that_runs_for_weeks_keeps_a_bounded_memory():
+    """The soak's RSS crept up: every track ever seen and every unreviewed alert stayed."""
+    from edge_app.checkout.engine import MAX_UNREVIEWED
+    from edge_app.checkout.journeys import TRACK_FORGET_S
+
+    eng = CheckoutEngine(CFG, None)
+    t = 0.0
+    for basket in range(MAX_UNREVIEWED + 20):  # a bypass each: an alert nobody clears
+        for ev in around_glass(basket + 1, t) + [PosEvent(ts=t + 9, kind="transaction_end")]:
+            eng.step(ev)
+        t += TRACK_FORGET_S / 40
+    assert len(eng.unreviewed) == MAX_UNREVIEWED
+    assert len(eng.journeys.book.tracks) <= 41  # the last hour's tracks only
