@@ -27,6 +27,7 @@ PLUGIN_COMMANDS = (
     "edge_app.tools.soak",
     "edge_app.sim.cli",
     "edge_app.tools.models_cli",
+    "edge_app.tools.catalog_cli",
 )
 
 

@@ -31,7 +31,7 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-Task = Literal["detect", "pose", "hands", "faces"]
+Task = Literal["detect", "pose", "hands", "faces", "embed"]
 OutputFormat = Literal[
     "raw",  # Ultralytics detect [1, 4+nc, N], NMS outside the graph
     "end2end",  # Ultralytics NMS-free / nms=True [1, K, 6] x1,y1,x2,y2,score,cls
@@ -41,6 +41,7 @@ OutputFormat = Literal[
     "mediapipe_palm",  # BlazePalm regressors [1,896,18] + classificators [1,896,1]
     "mediapipe_landmark",  # hand landmark [1,63] + presence [1,1] + handedness [1,1]
     "mediapipe_face",  # BlazeFace short range regressors [1,896,16] + classificators [1,896,1]
+    "embedding",  # [N, D] unit-norm blocks, see perception/recogniser.py
 ]
 OUTPUT_FORMATS: tuple[str, ...] = OutputFormat.__args__  # type: ignore[attr-defined]
 TASKS: tuple[str, ...] = Task.__args__  # type: ignore[attr-defined]
@@ -243,7 +244,7 @@ def decoder_problems(spec: ModelSpec, first_output: list | tuple) -> list[str]:
     ([], ['output has 10 channels per box; 2 classes need 6'])
     """
     fmt, nc, k = spec.output_format, len(spec.names), spec.keypoints
-    if fmt.startswith("mediapipe"):
+    if fmt.startswith("mediapipe") or fmt == "embedding":
         return []  # fixed heads: the manifest's output_shapes say it all
     shape = tuple(d if isinstance(d, int) else -1 for d in first_output)
     if len(shape) != 3:

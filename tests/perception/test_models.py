@@ -42,6 +42,7 @@ def test_every_shipped_model_matches_its_entry_and_has_its_licence():
         "mediapipe-hand-landmark-224",
         "mediapipe-face-detection-short-128",
         "lane-products-hands-320",
+        "yolo11n-coco-embed-256",
     }
     for spec in specs.values():
         path = MODELS / spec.file
