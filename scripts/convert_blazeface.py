@@ -33,7 +33,6 @@ import numpy as np
 MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
 #: the file inside mediapipe==0.10.14 (the same in every platform's wheel of that version)
 TFLITE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
-SIZE = 128
 
 
 def extract(wheel: Path, out: Path) -> str:
@@ -72,20 +71,17 @@ def convert(tflite: Path, onnx_path: Path, wheel: Path) -> None:
 
 
 def input_tensor(path: Path) -> np.ndarray:
-    """NHWC RGB in [-1, 1], the photo zero-padded to a centred square (as the edge runtime feeds it)."""
+    """NHWC RGB in [-1, 1], the photo zero-padded to a centred square: the edge runtime's own
+    ``palm_input`` (NCHW), transposed for the TFLite graph."""
     import cv2
+
+    from edge_app.perception.hands import palm_input
 
     img = cv2.imread(str(path))
     if img is None:
         sys.exit(f"{path}: not an image")
-    h, w = img.shape[:2]
-    side = max(h, w)
-    px, py = (side - w) // 2, (side - h) // 2
-    img = cv2.copyMakeBorder(
-        img, py, side - h - py, px, side - w - px, cv2.BORDER_CONSTANT, value=0
-    )
-    img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA)[..., ::-1]
-    return (img[None].astype(np.float32) / 127.5 - 1.0).copy()
+    x, _, _ = palm_input(img)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
 def check(tflite: Path, onnx_path: Path, photos: list[Path], atol: float) -> float:
