@@ -390,5 +390,7 @@ class CarryAssociator:
         for tid in list(self._carrier):
             if tid not in live_items:
                 del self._carrier[tid]
-                self._away.pop(tid, None)
+        for tid in list(self._away):  # also those whose carrier was released: bounded for weeks
+            if tid not in live_items:
+                del self._away[tid]
         return list(items)

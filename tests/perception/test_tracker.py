@@ -170,6 +170,16 @@ def test_carrier_needs_several_frames_and_is_released_after_several():
     assert carried == [None, 7, 7, 7, 7, 7, None, None]
 
 
+def test_the_association_forgets_items_that_are_gone():
+    """A released carry left its count behind for every item ever carried (the soak's RSS)."""
+    assoc = CarryAssociator(near=0.15, hold_frames=2, release_frames=3)
+    for tid in range(1, 50):
+        for xy in [(30, 70)] * 3 + [(400, 400)] * 4:
+            assoc.update([item(tid, [0, 0, 60, 80])], [hand(7, xy)])
+    assoc.update([], [])
+    assert not assoc._carrier and not assoc._away
+
+
 def test_a_hand_passing_over_for_one_frame_does_not_carry():
     assoc = CarryAssociator(hold_frames=2)
     for xy in [(400, 400), (30, 40), (400, 400), (400, 400)]:
