@@ -53,24 +53,15 @@ def test_engine_only_on_the_demo_session_is_exact():
     assert r["first_signal_latency_s"]["p95"] <= 1.0
 
 
+def eval_demo_session(*args: str) -> subprocess.CompletedProcess:
+    """`edge-app eval --engine-only` on the demo session, with ``args``."""
+    cmd = [sys.executable, "-m", "edge_app", "eval", "--engine-only", str(SESSION), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
 def test_eval_command_writes_json(tmp_path):
     out = tmp_path / "eval.json"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_app",
-            "eval",
-            "--engine-only",
-            str(SESSION),
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    r = eval_demo_session("--json", str(out))
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
     assert report["mode"] == "engine_only" and report["scenarios"] == 1
@@ -107,22 +98,7 @@ def test_eval_set_changes_a_lane_setting_and_names_a_wrong_key(tmp_path):
     assert off.resolve("x") == cfg.resolve("x")  # paths still resolve beside the lane file
     with pytest.raises(ValueError, match="no field 'motion_gate'"):
         override(cfg, "models.motion_gate", False)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edge_app",
-            "eval",
-            "--engine-only",
-            str(SESSION),
-            "--set",
-            "checkout.grace_ms=nonsense",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
+    r = eval_demo_session("--set", "checkout.grace_ms=nonsense")
     assert r.returncode == 2 and "grace_ms" in r.stdout
 
 
